@@ -1,0 +1,46 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Numeric loops must vectorize: `sqrt` only does so without errno (DESIGN.md §7),
+// FMA needs a target CPU (haswell = AVX2 + FMA, every current x86 server),
+// and exclusivity checks cost a branch per buffer access in the hot loops.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-Xcc", "-fno-math-errno", "-target-cpu", "haswell", "-enforce-exclusivity=unchecked"]),
+]
+
+let package = Package(
+    name: "LTE",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "lte", targets: ["LTECLI"]),
+        .library(name: "LTE", targets: ["LTENumerics", "LTEModel", "LTETraining", "LTEStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: module maps over the system libraries (DESIGN.md §3, lowest layer).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
+        .systemLibrary(name: "CGit2", path: "Sources/CGit2", pkgConfig: "libgit2"),
+
+        .target(name: "LTENumerics", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "LTEModel", dependencies: ["LTENumerics"], swiftSettings: fastMath),
+        .target(name: "LTETraining", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
+        .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics"], swiftSettings: fastMath),
+        .executableTarget(
+            name: "LTECLI",
+            dependencies: [
+                "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fastMath),
+
+        .testTarget(name: "LTENumericsTests", dependencies: ["LTENumerics"], swiftSettings: fastMath),
+        .testTarget(name: "LTEModelTests", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
+        .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
+        .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
+        .testTarget(name: "LTECLITests", dependencies: ["LTECLI"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+// OpenBLAS's CBLAS interface plus its thread controls (libopenblas-dev).
+#include <cblas.h>

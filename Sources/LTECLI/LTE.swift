@@ -1,0 +1,9 @@
+import ArgumentParser
+
+@main
+struct LTE: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lte",
+        abstract: "Federated pretraining of language models with LoRA-the-Explorer.",
+        subcommands: [])
+}

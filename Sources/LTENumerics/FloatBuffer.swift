@@ -1,0 +1,52 @@
+import Foundation
+
+/// A fixed-size, 64-byte aligned, zero-initialised array of float32 that owns its memory.
+///
+/// Every tensor of the model (parameters, gradients, activations, optimizer moments) lives in one of
+/// these, addressed by offset: hot loops take raw pointers and nothing is allocated after set-up.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        precondition(count >= 0, "FloatBuffer: negative size")
+        self.count = count
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { pointer.deallocate() }
+
+    public subscript(index: Int) -> Float {
+        get { pointer[index] }
+        set { pointer[index] = newValue }
+    }
+
+    public var buffer: UnsafeMutableBufferPointer<Float> { UnsafeMutableBufferPointer(start: pointer, count: count) }
+    public var array: [Float] { Array(buffer) }
+
+    public func zero() { pointer.update(repeating: 0, count: count) }
+
+    public func copy(from other: FloatBuffer) {
+        precondition(other.count == count, "FloatBuffer.copy: \(other.count) != \(count)")
+        pointer.update(from: other.pointer, count: count)
+    }
+
+    public func clone() -> FloatBuffer {
+        let c = FloatBuffer(count: count)
+        c.copy(from: self)
+        return c
+    }
+
+    /// The little-endian float32 bytes of `count` values from `offset` (the on-disk and on-wire form).
+    public func bytes(offset: Int = 0, count n: Int? = nil) -> Data {
+        let n = n ?? (count - offset)
+        return Data(bytes: pointer + offset, count: n * MemoryLayout<Float>.stride)
+    }
+}

@@ -1,0 +1,1 @@
+// The store layer: safetensors codec and the git-backed history.

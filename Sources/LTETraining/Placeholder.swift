@@ -1,0 +1,1 @@
+// The training layer: optimizer, schedules, tokenizers, data, the train loop.
