@@ -1,0 +1,60 @@
+import LTENumerics
+
+/// The shape of a LLaMA-style decoder. Coding keys are Hugging Face's `LlamaConfig` names, so a
+/// `config.json` written from this is what `transformers` expects and export is a rename.
+public struct ModelConfig: Codable, Equatable, Sendable {
+    public var vocabSize: Int
+    public var dim: Int
+    public var layers: Int
+    public var heads: Int
+    public var kvHeads: Int
+    public var ffnDim: Int
+    public var contextLength: Int
+    public var ropeTheta: Float
+    public var normEps: Float
+
+    public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, ffnDim: Int,
+                contextLength: Int, ropeTheta: Float = 10_000, normEps: Float = 1e-5) {
+        self.vocabSize = vocabSize
+        self.dim = dim
+        self.layers = layers
+        self.heads = heads
+        self.kvHeads = kvHeads ?? heads
+        self.ffnDim = ffnDim
+        self.contextLength = contextLength
+        self.ropeTheta = ropeTheta
+        self.normEps = normEps
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case vocabSize = "vocab_size"
+        case dim = "hidden_size"
+        case layers = "num_hidden_layers"
+        case heads = "num_attention_heads"
+        case kvHeads = "num_key_value_heads"
+        case ffnDim = "intermediate_size"
+        case contextLength = "max_position_embeddings"
+        case ropeTheta = "rope_theta"
+        case normEps = "rms_norm_eps"
+    }
+
+    /// The JSON keys this config reads; anything else in a config file is a mistake worth reporting.
+    public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
+
+    public var headDim: Int { dim / heads }
+    public var kvDim: Int { kvHeads * headDim }
+    /// Width of the fused q|k|v projection output.
+    public var qkvDim: Int { dim + 2 * kvDim }
+
+    /// Rejects shapes the model cannot have, with the reason in one line.
+    public func validate() throws {
+        func need(_ ok: Bool, _ why: String) throws { if !ok { throw LTEError("invalid model config: \(why)") } }
+        try need(vocabSize > 0, "vocab_size must be positive (got \(vocabSize))")
+        try need(dim > 0 && layers > 0 && heads > 0 && ffnDim > 0 && contextLength > 0,
+                 "hidden_size, num_hidden_layers, num_attention_heads, intermediate_size and max_position_embeddings must be positive")
+        try need(dim % heads == 0, "hidden_size \(dim) is not divisible by num_attention_heads \(heads)")
+        try need(headDim % 2 == 0, "head dimension \(headDim) must be even for rotary embeddings")
+        try need(kvHeads > 0 && heads % kvHeads == 0, "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
+        try need(ropeTheta > 0 && normEps > 0, "rope_theta and rms_norm_eps must be positive")
+    }
+}
