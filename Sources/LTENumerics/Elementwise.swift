@@ -25,19 +25,31 @@ public enum Vec {
         for i in 0..<n { x[i] *= a }
     }
 
-    /// Σ x², accumulated in double (eight float lanes, then widened) so long sums stay exact enough.
-    public static func sumOfSquares(_ x: UnsafePointer<Float>, count n: Int) -> Double {
-        var acc = SIMD8<Float>(repeating: 0)
-        var total = 0.0
+    /// Σ xᵢyᵢ with eight independent partial sums: float addition is not associative, so the
+    /// compiler will not split a single-accumulator loop into vector lanes by itself.
+    @inline(__always)
+    public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count n: Int) -> Float {
+        var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        var s4: Float = 0, s5: Float = 0, s6: Float = 0, s7: Float = 0
         var i = 0
         while i + 8 <= n {
-            let v = load8(x + i)
-            acc += v * v
+            s0 += x[i] * y[i]; s1 += x[i + 1] * y[i + 1]; s2 += x[i + 2] * y[i + 2]; s3 += x[i + 3] * y[i + 3]
+            s4 += x[i + 4] * y[i + 4]; s5 += x[i + 5] * y[i + 5]; s6 += x[i + 6] * y[i + 6]; s7 += x[i + 7] * y[i + 7]
             i += 8
-            if i & 4095 == 0 { total += Double(acc.sum()); acc = .zero }
         }
-        total += Double(acc.sum())
-        while i < n { total += Double(x[i] * x[i]); i += 1 }
+        while i < n { s0 += x[i] * y[i]; i += 1 }
+        return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    }
+
+    /// Σ x², in float blocks of 4096 summed in double, so long buffers (all gradients) stay accurate.
+    public static func sumOfSquares(_ x: UnsafePointer<Float>, count n: Int) -> Double {
+        var total = 0.0
+        var i = 0
+        while i < n {
+            let len = min(4096, n - i)
+            total += Double(dot(x + i, x + i, count: len))
+            i += len
+        }
         return total
     }
 

@@ -9,8 +9,7 @@ public enum RMSNorm {
     ) {
         for r in 0..<rows {
             let xr = x + r * dim, yr = y + r * dim
-            var ss: Float = 0
-            for j in 0..<dim { ss += xr[j] * xr[j] }
+            let ss = Vec.dot(xr, xr, count: dim)
             let s = 1 / (ss / Float(dim) + eps).squareRoot()
             rstd[r] = s
             for j in 0..<dim { yr[j] = xr[j] * s * gain[j] }

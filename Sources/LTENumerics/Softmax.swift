@@ -8,19 +8,14 @@ public enum Softmax {
     public static func row(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float {
         var m = -Float.infinity
         for j in 0..<n { m = max(m, x[j]) }
-        var j = 0
-        var acc = SIMD8<Float>(repeating: 0)
-        let mv = SIMD8<Float>(repeating: m)
-        while j + 8 <= n {
-            let e = exp8(load8(x + j) - mv)
-            store8(e, x + j)
-            acc += e
-            j += 8
+        var sum: Float = 0
+        for j in 0..<n {
+            let e = fastExp(x[j] - m)
+            x[j] = e
+            sum += e
         }
-        var sum = acc.sum()
-        while j < n { x[j] = exp1(x[j] - m); sum += x[j]; j += 1 }
         let inv = 1 / sum
-        for k in 0..<n { x[k] *= inv }
+        for j in 0..<n { x[j] *= inv }
         return m + log(sum)
     }
 

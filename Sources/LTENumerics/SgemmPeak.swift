@@ -1,0 +1,26 @@
+import Foundation
+
+/// The machine's measured single-precision GEMM throughput: the denominator of every MFU figure.
+///
+/// Square products large enough to reach OpenBLAS's steady state, repeated for a fixed time at the
+/// current BLAS thread count; the best rate seen is the peak.
+public enum SgemmPeak {
+    public static func measure(size n: Int = 1024, seconds: Double = 1.0) -> Double {
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        var rng = SeededGenerator(seed: 1)
+        rng.fillNormal(a.pointer, count: n * n, std: 1)
+        rng.fillNormal(b.pointer, count: n * n, std: 1)
+        let flops = 2.0 * Double(n) * Double(n) * Double(n)
+        var best = 0.0
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(Int(seconds * 1000))
+        repeat {
+            let t0 = clock.now
+            GEMM.sgemm(transA: false, transB: true, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n, c: c.pointer, ldc: n)
+            let d = clock.now - t0
+            let s = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+            best = max(best, flops / s)
+        } while clock.now < deadline
+        return best
+    }
+}
