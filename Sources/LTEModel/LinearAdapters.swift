@@ -27,10 +27,9 @@ public struct LinearSite: Hashable, Sendable {
 /// Extra trainable terms added to the model's linear layers (low-rank adapters, for LTE).
 ///
 /// The model calls `forward` right after each base product it wraps and `backward` beside each
-/// base input-gradient product. When `freezesBaseWeights` is set, the model computes no weight
-/// gradient for wrapped layers at all: the 2·P FLOPs per token of dW are simply not spent.
+/// base input-gradient product. Whether the wrapped base weights also train is the model's choice
+/// (`Transformer(config:trainable:)`): frozen ones get no gradient slot and no dW product.
 public protocol LinearAdapters: AnyObject {
-    var freezesBaseWeights: Bool { get }
     func wraps(_ projection: Projection) -> Bool
     /// y (rows, ldy) += Δ(x), x (rows, ldx).
     func forward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int)

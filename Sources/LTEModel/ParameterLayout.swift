@@ -61,6 +61,30 @@ public struct ParameterLayout: Sendable {
 
     public func tensor(named name: String) -> Tensor? { tensors.first { $0.name == name } }
 
+    private init(tensors: [Tensor], blocks: [Block], embed: Int, finalNorm: Int, lmHead: Int, count: Int) {
+        self.tensors = tensors; self.blocks = blocks; self.embed = embed
+        self.finalNorm = finalNorm; self.lmHead = lmHead; self.count = count
+    }
+
+    /// The same tensors packed without the ones `keep` rejects, which get offset −1: the layout of a
+    /// gradient buffer that has no room for frozen weights. Fused pairs (q|k|v, gate|up) must be kept
+    /// or dropped together, so they stay adjacent.
+    public func compacted(keeping keep: (Tensor) -> Bool) -> ParameterLayout {
+        var map: [Int: Int] = [:]
+        var packed: [Tensor] = []
+        var offset = 0
+        for t in tensors where keep(t) {
+            map[t.offset] = offset
+            packed.append(Tensor(name: t.name, shape: t.shape, offset: offset))
+            offset += t.count
+        }
+        func m(_ o: Int) -> Int { map[o] ?? -1 }
+        let blocks = self.blocks.map {
+            Block(wqkv: m($0.wqkv), wo: m($0.wo), wGateUp: m($0.wGateUp), wDown: m($0.wDown), attnNorm: m($0.attnNorm), mlpNorm: m($0.mlpNorm))
+        }
+        return ParameterLayout(tensors: packed, blocks: blocks, embed: m(embed), finalNorm: m(finalNorm), lmHead: m(lmHead), count: offset)
+    }
+
     /// Parameters that take part in matrix products (every linear layer, lm_head included): the P
     /// of the 6·P FLOPs-per-token estimate. Embeddings are a lookup and norms are elementwise.
     public var matmulParameterCount: Int {

@@ -4,25 +4,30 @@ import LTENumerics
 /// [RMSNorm → causal attention with RoPE → residual, RMSNorm → SwiGLU MLP → residual],
 /// final RMSNorm, untied lm_head. No biases.
 ///
-/// All parameters live in one contiguous buffer (`params`, laid out by `ParameterLayout`), and so
-/// do their gradients (`grads`). Forward and backward of each piece sit side by side below, in
+/// All parameters live in one contiguous buffer (`params`, laid out by `layout`), and their
+/// gradients in another (`grads`, laid out by `gradLayout`), which holds only the trainable tensors:
+/// a frozen weight has no gradient slot, and no dW product is ever computed for it.
+/// Forward and backward of each piece sit side by side below, in
 /// llm.c's manner; shapes are in comments, B = batch, T = sequence, D = model width.
 public final class Transformer {
     public let config: ModelConfig
     public let layout: ParameterLayout
     public let params: FloatBuffer
     public let grads: FloatBuffer
+    public let gradLayout: ParameterLayout
     let rope: RoPE
     let attention: Attention
     /// Low-rank terms on the linear layers (LTE); nil trains the dense model.
     public var adapters: (any LinearAdapters)?
 
-    public init(config: ModelConfig) throws {
+    /// `trainable` picks the tensors that get gradients (all, by default).
+    public init(config: ModelConfig, trainable: (ParameterLayout.Tensor) -> Bool = { _ in true }) throws {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)
         params = FloatBuffer(count: layout.count)
-        grads = FloatBuffer(count: layout.count)
+        gradLayout = layout.compacted(keeping: trainable)
+        grads = FloatBuffer(count: gradLayout.count)
         rope = RoPE(headDim: config.headDim, maxPositions: config.contextLength, theta: config.ropeTheta)
         attention = Attention(config)
     }
@@ -46,7 +51,6 @@ public final class Transformer {
     public func zeroGrad() { grads.zero() }
 
     private func wrapped(_ p: Projection) -> Bool { adapters?.wraps(p) ?? false }
-    private func frozen(_ p: Projection) -> Bool { wrapped(p) && adapters!.freezesBaseWeights }
 
     // MARK: - Forward
 
@@ -127,29 +131,29 @@ public final class Transformer {
     /// from the state the last `forward(…, forTraining: true)` left in `a`.
     public func backward(_ a: Activations) {
         let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim
-        let w = params.pointer, g = grads.pointer
+        let w = params.pointer, g = grads.pointer, gl = gradLayout
         let dx = a.dResidual.pointer, dn = a.dNormed.pointer
 
         // Head: dlogits → d(final normed) → d x_L
         dn.update(repeating: 0, count: bt * d)
-        linearBackward(.lmHead, layer: 0, x: a.finalNormed.pointer, dy: a.logits.pointer, w: w + layout.lmHead, dw: g + layout.lmHead,
+        linearBackward(.lmHead, layer: 0, x: a.finalNormed.pointer, dy: a.logits.pointer, w: w + layout.lmHead, dw: gl.lmHead,
                        dx: dn, rows: bt, inFeatures: d, outFeatures: c.vocabSize)
         dx.update(repeating: 0, count: bt * d)
         RMSNorm.backward(dy: dn, x: a.residual[c.layers].pointer, gain: w + layout.finalNorm, rstd: a.finalRstd.pointer,
-                         dx: dx, dgain: g + layout.finalNorm, rows: bt, dim: d)
+                         dx: dx, dgain: g + gl.finalNorm, rows: bt, dim: d)
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
-            let blk = layout.blocks[l]
+            let blk = layout.blocks[l], gblk = gl.blocks[l]
             // dx holds ∂/∂x''. MLP branch: x'' = x' + down(swiglu(gateUp(norm(x'))))
             let dh = a.dHidden.pointer, dgu = a.dGateUp.pointer
             dh.update(repeating: 0, count: bt * f)
-            linearBackward(.down, layer: l, x: a.hidden[l].pointer, dy: dx, w: w + blk.wDown, dw: g + blk.wDown,
+            linearBackward(.down, layer: l, x: a.hidden[l].pointer, dy: dx, w: w + blk.wDown, dw: gblk.wDown,
                            dx: dh, rows: bt, inFeatures: f, outFeatures: d)
             SwiGLU.backward(dh: dh, gateUp: a.gateUp[l].pointer, dGateUp: dgu, rows: bt, hidden: f)
             let hn = a.mlpNormed[l].pointer
             GEMM.linearInputGrad(dgu, w + blk.wGateUp, dn, rows: bt, inFeatures: d, outFeatures: 2 * f)
-            if !frozen(.gate) {
-                GEMM.linearWeightGrad(dgu, hn, g + blk.wGateUp, rows: bt, inFeatures: d, outFeatures: 2 * f)
+            if gblk.wGateUp >= 0 {
+                GEMM.linearWeightGrad(dgu, hn, g + gblk.wGateUp, rows: bt, inFeatures: d, outFeatures: 2 * f)
             }
             if wrapped(.gate) {
                 adapters!.backward(LinearSite(layer: l, projection: .gate), x: hn, ldx: d, dy: dgu, lddy: 2 * f, dx: dn, lddx: d, rows: bt)
@@ -157,20 +161,20 @@ public final class Transformer {
             }
             // dx += RMSNorm'(dn): now ∂/∂x'
             RMSNorm.backward(dy: dn, x: a.attnResidual[l].pointer, gain: w + blk.mlpNorm, rstd: a.mlpRstd[l].pointer,
-                             dx: dx, dgain: g + blk.mlpNorm, rows: bt, dim: d)
+                             dx: dx, dgain: g + gblk.mlpNorm, rows: bt, dim: d)
 
             // Attention branch: x' = x + o(attn(rope(qkv(norm(x)))))
             let dAtt = a.dAttnOut.pointer, dqkv = a.dQKV.pointer, xn = a.attnNormed[l].pointer
             dAtt.update(repeating: 0, count: bt * d)
-            linearBackward(.o, layer: l, x: a.attnOut[l].pointer, dy: dx, w: w + blk.wo, dw: g + blk.wo,
+            linearBackward(.o, layer: l, x: a.attnOut[l].pointer, dy: dx, w: w + blk.wo, dw: gblk.wo,
                            dx: dAtt, rows: bt, inFeatures: d, outFeatures: d)
             attention.backward(dOut: dAtt, qkv: a.qkv[l].pointer, probs: a.probs[l].pointer, dProbs: a.dProbs.pointer,
                                dQKV: dqkv, batch: a.batch, seqLen: a.seqLen)
             rope.rotate(dqkv, rows: bt, seqLen: a.seqLen, heads: c.heads, stride: ld, inverse: true)
             rope.rotate(dqkv + d, rows: bt, seqLen: a.seqLen, heads: c.kvHeads, stride: ld, inverse: true)
             GEMM.linearInputGrad(dqkv, w + blk.wqkv, dn, rows: bt, inFeatures: d, outFeatures: ld)
-            if !frozen(.q) {
-                GEMM.linearWeightGrad(dqkv, xn, g + blk.wqkv, rows: bt, inFeatures: d, outFeatures: ld)
+            if gblk.wqkv >= 0 {
+                GEMM.linearWeightGrad(dqkv, xn, g + gblk.wqkv, rows: bt, inFeatures: d, outFeatures: ld)
             }
             if wrapped(.q) {
                 adapters!.backward(LinearSite(layer: l, projection: .q), x: xn, ldx: d, dy: dqkv, lddy: ld, dx: dn, lddx: d, rows: bt)
@@ -179,23 +183,23 @@ public final class Transformer {
             }
             // dx += RMSNorm'(dn): now ∂/∂x, the block's input
             RMSNorm.backward(dy: dn, x: a.residual[l].pointer, gain: w + blk.attnNorm, rstd: a.attnRstd[l].pointer,
-                             dx: dx, dgain: g + blk.attnNorm, rows: bt, dim: d)
+                             dx: dx, dgain: g + gblk.attnNorm, rows: bt, dim: d)
         }
 
         // Embedding: scatter-add the rows back to their tokens.
-        for r in 0..<bt {
-            Vec.add(dx + r * d, into: g + layout.embed + Int(a.tokens[r]) * d, count: d)
-        }
+        if gl.embed >= 0 { for r in 0..<bt {
+            Vec.add(dx + r * d, into: g + gl.embed + Int(a.tokens[r]) * d, count: d)
+        } }
     }
 
-    /// dx (rows, in) += dy W, dW += dyᵀ x unless W is frozen under an adapter, plus the adapter's own terms.
+    /// dx (rows, in) += dy W; dW += dyᵀ x when W has a gradient slot (`dw` ≥ 0); plus the adapter's terms.
     @inline(__always)
     private func linearBackward(_ p: Projection, layer: Int, x: UnsafePointer<Float>, dy: UnsafePointer<Float>,
-                                w: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+                                w: UnsafePointer<Float>, dw: Int, dx: UnsafeMutablePointer<Float>,
                                 rows: Int, inFeatures: Int, outFeatures: Int) {
         GEMM.linearInputGrad(dy, w, dx, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures, beta: 1)
-        if !frozen(p) {
-            GEMM.linearWeightGrad(dy, x, dw, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
+        if dw >= 0 {
+            GEMM.linearWeightGrad(dy, x, grads.pointer + dw, rows: rows, inFeatures: inFeatures, outFeatures: outFeatures)
         }
         if wrapped(p) {
             adapters!.backward(LinearSite(layer: layer, projection: p), x: x, ldx: inFeatures, dy: dy, lddy: outFeatures,

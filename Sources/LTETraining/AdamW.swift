@@ -1,42 +1,47 @@
+import LTEModel
 import LTENumerics
 
-/// AdamW over one contiguous parameter buffer, with its two moment buffers.
+/// AdamW over a parameter buffer, driven by a gradient buffer and holding its two moments.
 ///
-/// Weight decay applies to matrices only (embeddings and projections), not to norm gains, as in
-/// nanoGPT; `decayed` lists the [offset, offset+count) spans that decay.
+/// A `Span` ties a run of parameters to its gradients (they differ when frozen weights have no
+/// gradient slot); moments are laid out like the gradients. Weight decay applies to matrices only
+/// (embeddings and projections), not to norm gains, as in nanoGPT.
 public final class AdamW {
-    public let m: FloatBuffer, v: FloatBuffer
-    public var step = 0
-    public let decayed: [Range<Int>]
-    public var beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
-
-    public init(count: Int, decayed: [Range<Int>], beta1: Float = 0.9, beta2: Float = 0.99, epsilon: Float = 1e-8, weightDecay: Float = 0.1) {
-        m = FloatBuffer(count: count)
-        v = FloatBuffer(count: count)
-        self.decayed = decayed.sorted { $0.lowerBound < $1.lowerBound }
-        self.beta1 = beta1; self.beta2 = beta2; self.epsilon = epsilon; self.weightDecay = weightDecay
+    public struct Span: Sendable {
+        public let param: Int, grad: Int, count: Int, decay: Bool
+        public init(param: Int, grad: Int, count: Int, decay: Bool) {
+            self.param = param; self.grad = grad; self.count = count; self.decay = decay
+        }
     }
 
-    public convenience init(count: Int, decayed: [Range<Int>], config t: TrainingConfig) {
-        self.init(count: count, decayed: decayed, beta1: t.beta1, beta2: t.beta2, epsilon: t.epsilon, weightDecay: t.weightDecay)
+    public let m: FloatBuffer, v: FloatBuffer
+    public var step = 0
+    public let spans: [Span]
+    public var beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+
+    public init(spans: [Span], config t: TrainingConfig) {
+        let count = spans.map { $0.grad + $0.count }.max() ?? 0
+        m = FloatBuffer(count: count)
+        v = FloatBuffer(count: count)
+        self.spans = spans
+        beta1 = t.beta1; beta2 = t.beta2; epsilon = t.epsilon; weightDecay = t.weightDecay
+    }
+
+    /// One span per trainable tensor of a model: parameters by `layout`, gradients by `gradLayout`.
+    public convenience init(model: Transformer, config t: TrainingConfig) {
+        let spans = zip(model.layout.tensors, model.layout.tensors.map { model.gradLayout.tensor(named: $0.name) })
+            .compactMap { p, g in g.map { Span(param: p.offset, grad: $0.offset, count: p.count, decay: p.shape.count == 2) } }
+        self.init(spans: spans, config: t)
     }
 
     /// One update of `params` from `grads` at learning rate `lr`.
     public func update(params: UnsafeMutablePointer<Float>, grads: UnsafePointer<Float>, lr: Float) {
         step += 1
-        var start = 0
-        func run(_ r: Range<Int>, decay: Float) {
-            guard !r.isEmpty else { return }
-            AdamWKernel.step(param: params + r.lowerBound, grad: grads + r.lowerBound, m: m.pointer + r.lowerBound,
-                             v: v.pointer + r.lowerBound, count: r.count, lr: lr, beta1: beta1, beta2: beta2,
-                             eps: epsilon, weightDecay: decay, step: step)
+        for s in spans {
+            AdamWKernel.step(param: params + s.param, grad: grads + s.grad, m: m.pointer + s.grad, v: v.pointer + s.grad,
+                             count: s.count, lr: lr, beta1: beta1, beta2: beta2, eps: epsilon,
+                             weightDecay: s.decay ? weightDecay : 0, step: step)
         }
-        for r in decayed {
-            run(start..<r.lowerBound, decay: 0)
-            run(r, decay: weightDecay)
-            start = r.upperBound
-        }
-        run(start..<m.count, decay: 0)
     }
 }
 

@@ -35,7 +35,7 @@ public final class Trainer<Source: BatchSource>: TrainingRun {
         self.config = config
         self.source = source
         self.validation = validation
-        optimizer = AdamW(count: model.layout.count, decayed: model.layout.decayedRanges, config: config)
+        optimizer = AdamW(model: model, config: config)
         acts = Activations(config: model.config, batch: source.batchSize, seqLen: source.contextLength)
         inputs = .allocate(capacity: acts.rows)
         targets = .allocate(capacity: acts.rows)
@@ -70,11 +70,4 @@ public func evaluate<S: BatchSource>(_ model: Transformer, acts: Activations, so
         total += Double(model.forward(acts, tokens: inputs, targets: targets, forTraining: false))
     }
     return Float(total / Double(max(1, batches)))
-}
-
-extension ParameterLayout {
-    /// The spans AdamW decays: every matrix (embeddings, projections, lm_head), no norm gains.
-    public var decayedRanges: [Range<Int>] {
-        tensors.filter { $0.shape.count == 2 }.map { $0.offset..<($0.offset + $0.count) }
-    }
 }
