@@ -1,1 +1,0 @@
-// The training layer: optimizer, schedules, tokenizers, data, the train loop.
