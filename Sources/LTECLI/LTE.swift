@@ -5,5 +5,5 @@ struct LTE: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lte",
         abstract: "Federated pretraining of language models with LoRA-the-Explorer.",
-        subcommands: [BenchCommand.self])
+        subcommands: [DataCommand.self, BenchCommand.self])
 }

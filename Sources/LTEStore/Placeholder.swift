@@ -1,1 +1,0 @@
-// The store layer: safetensors codec and the git-backed history.

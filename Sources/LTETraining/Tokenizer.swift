@@ -1,0 +1,92 @@
+import Foundation
+import LTENumerics
+
+/// Turns text into token ids and back. A model's vocabulary size is its tokenizer's.
+///
+/// Encoding throws because a tokenizer fitted to one corpus (`CharTokenizer`) cannot represent
+/// characters it never saw; silently mapping them to some other id would corrupt training data.
+/// Decoding never throws: it is used to show samples, where a replacement character is enough.
+public protocol Tokenizer: Sendable {
+    /// The name written to `tokenizer.json` and `meta.json`: "char" or "byte".
+    var kind: String { get }
+    /// Number of distinct ids; every id is in `0 ..< vocabSize`.
+    var vocabSize: Int { get }
+    func encode(_ text: String) throws -> [Int32]
+    func encode(bytes: [UInt8]) throws -> [Int32]
+    func decode(_ ids: [Int32]) -> String
+    /// Writes `tokenizer.json` ({"type":"char","vocab":[…]} or {"type":"byte"}).
+    func save(to url: URL) throws
+}
+
+/// The on-disk form of every tokenizer: `type` names the kind, `vocab` lists a char tokenizer's
+/// characters in id order (absent for the byte tokenizer, whose vocabulary is fixed).
+struct TokenizerFile: Codable {
+    var type: String
+    var vocab: [String]?
+
+    func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            try encoder.encode(self).write(to: url, options: .atomic)
+        } catch {
+            throw LTEError("cannot write tokenizer file \(url.path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// Building and loading tokenizers by kind name, as the CLI and data directories refer to them.
+public enum Tokenizers {
+    /// The kinds `fit` and `load` understand.
+    public static let kinds = ["char", "byte"]
+
+    /// A tokenizer of the given kind for this corpus (UTF-8 bytes). The char tokenizer takes its
+    /// vocabulary from the corpus; the byte tokenizer ignores it.
+    public static func fit(kind: String, corpus: [UInt8]) throws -> any Tokenizer {
+        switch kind {
+        case "char": return try CharTokenizer(corpus: corpus)
+        case "byte": return ByteTokenizer()
+        default: throw LTEError("unknown tokenizer kind '\(kind)' (expected \(kinds.joined(separator: " or ")))")
+        }
+    }
+
+    /// Reads a `tokenizer.json`; a missing, garbled or unknown file is an error naming the file.
+    public static func load(from url: URL) throws -> any Tokenizer {
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw LTEError("cannot read tokenizer file \(url.path): no such file or not readable")
+        }
+        let file: TokenizerFile
+        do {
+            file = try JSONDecoder().decode(TokenizerFile.self, from: data)
+        } catch {
+            throw LTEError("tokenizer file \(url.path) is not valid JSON of the form {\"type\": \"char\"|\"byte\", …}")
+        }
+        switch file.type {
+        case "byte":
+            return ByteTokenizer()
+        case "char":
+            guard let vocab = file.vocab else {
+                throw LTEError("tokenizer file \(url.path): a char tokenizer needs a \"vocab\" list")
+            }
+            var scalars: [Unicode.Scalar] = []
+            scalars.reserveCapacity(vocab.count)
+            for entry in vocab {
+                let view = entry.unicodeScalars
+                guard view.count == 1, let scalar = view.first else {
+                    throw LTEError("tokenizer file \(url.path): vocab entry \(entry.debugDescription) is not a single character")
+                }
+                scalars.append(scalar)
+            }
+            do {
+                return try CharTokenizer(vocabulary: scalars)
+            } catch let error as LTEError {
+                throw LTEError("tokenizer file \(url.path): \(error.message)")
+            }
+        default:
+            throw LTEError("tokenizer file \(url.path) has unknown type '\(file.type)' (expected \(kinds.joined(separator: " or ")))")
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import LTENumerics
+@testable import LTETraining
+import XCTest
+
+final class TokenizerTests: XCTestCase {
+    func testCharTokenizerOnTinyShakespeareHas65CharactersAndRoundTrips() throws {
+        let text = try String(contentsOf: try tinyShakespeareURL(), encoding: .utf8)
+        let tokenizer = try CharTokenizer(corpus: text)
+        XCTAssertEqual(tokenizer.vocabSize, 65)
+        XCTAssertEqual(tokenizer.kind, "char")
+        XCTAssertEqual(String(String.UnicodeScalarView(tokenizer.vocabulary.prefix(3))), "\n !")
+        XCTAssertEqual(tokenizer.vocabulary.last, "z")
+        let ids = try tokenizer.encode(text)
+        XCTAssertEqual(ids.count, text.unicodeScalars.count)
+        XCTAssertTrue(ids.allSatisfy { $0 >= 0 && $0 < 65 })
+        XCTAssertEqual(try tokenizer.encode(bytes: Array(text.utf8)), ids)
+        XCTAssertEqual(tokenizer.decode(ids), text)
+    }
+
+    func testCharVocabularyIsSortedByCodePointIncludingNonASCII() throws {
+        let text = "héllo wörld ☃ — zä"
+        let tokenizer = try CharTokenizer(corpus: text)
+        let values = tokenizer.vocabulary.map(\.value)
+        XCTAssertEqual(values, Set(text.unicodeScalars.map(\.value)).sorted())
+        XCTAssertEqual(tokenizer.decode(try tokenizer.encode(text)), text)
+        XCTAssertEqual(try tokenizer.encode("é"), [Int32(values.firstIndex(of: 0xE9)!)])
+    }
+
+    func testCharTokenizerRejectsCharactersOutsideItsVocabulary() throws {
+        let tokenizer = try CharTokenizer(corpus: "abc")
+        XCTAssertEqual(try tokenizer.encode("cab"), [2, 0, 1])
+        assertLTEError(try tokenizer.encode("abd"), contains: "\"d\"", "U+0064", "character 2", "vocabulary of 3")
+        assertLTEError(try CharTokenizer(corpus: [0x61, 0xFF]), contains: "not valid UTF-8")
+        assertLTEError(try tokenizer.encode(bytes: [0x61, 0xC3]), contains: "not valid UTF-8")
+        assertLTEError(try CharTokenizer(vocabulary: ["b", "a"]), contains: "not sorted")
+        assertLTEError(try CharTokenizer(corpus: ""), contains: "empty")
+    }
+
+    func testCharDecodeMarksUnknownIDs() throws {
+        let tokenizer = try CharTokenizer(corpus: "ab")
+        XCTAssertEqual(tokenizer.decode([0, 7, 1, -1]), "a\u{FFFD}b\u{FFFD}")
+    }
+
+    func testByteTokenizerRoundTripsEveryByte() {
+        let tokenizer = ByteTokenizer()
+        XCTAssertEqual(tokenizer.vocabSize, 256)
+        let bytes = (0..<1000).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) } + (0...255).map { UInt8($0) }
+        let ids = tokenizer.encode(bytes: bytes)
+        XCTAssertEqual(ids, bytes.map { Int32($0) })
+        let text = "Wherefore art thou — ☃ naïve?\n"
+        XCTAssertEqual(tokenizer.encode(text), Array(text.utf8).map { Int32($0) })
+        XCTAssertEqual(tokenizer.decode(tokenizer.encode(text)), text)
+        XCTAssertEqual(tokenizer.decode([72, 999, 105, -3]), "Hi")
+    }
+
+    func testSaveAndLoadBothKinds() throws {
+        let dir = try makeTemporaryDirectory()
+        let char = try CharTokenizer(corpus: "to be, or not to be: \"that\" is the\nquestion\\ ☃")
+        let charURL = dir.appendingPathComponent("char.json")
+        try char.save(to: charURL)
+        let loadedChar = try XCTUnwrap(try Tokenizers.load(from: charURL) as? CharTokenizer)
+        XCTAssertEqual(loadedChar, char)
+
+        let byteURL = dir.appendingPathComponent("byte.json")
+        try ByteTokenizer().save(to: byteURL)
+        XCTAssertEqual(try String(contentsOf: byteURL, encoding: .utf8), #"{"type":"byte"}"#)
+        XCTAssertTrue(try Tokenizers.load(from: byteURL) is ByteTokenizer)
+
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: charURL)) as? [String: Any]
+        XCTAssertEqual(json?["type"] as? String, "char")
+        XCTAssertEqual((json?["vocab"] as? [String])?.count, char.vocabSize)
+    }
+
+    func testLoadRejectsMissingGarbledAndUnknownFiles() throws {
+        let dir = try makeTemporaryDirectory()
+        let url = dir.appendingPathComponent("tokenizer.json")
+        assertLTEError(try Tokenizers.load(from: url), contains: url.path, "cannot read")
+        let cases: [(String, String)] = [
+            ("not json at all", "not valid JSON"),
+            (#"{"vocab": ["a"]}"#, "not valid JSON"),
+            (#"{"type": "wordpiece"}"#, "unknown type 'wordpiece'"),
+            (#"{"type": "char"}"#, "needs a \"vocab\""),
+            (#"{"type": "char", "vocab": ["ab"]}"#, "not a single character"),
+            (#"{"type": "char", "vocab": ["b", "a"]}"#, "not sorted"),
+            (#"{"type": "char", "vocab": []}"#, "empty"),
+        ]
+        for (content, problem) in cases {
+            try Data(content.utf8).write(to: url)
+            assertLTEError(try Tokenizers.load(from: url), contains: url.path, problem)
+        }
+    }
+
+    func testFitByKind() throws {
+        XCTAssertEqual(try Tokenizers.fit(kind: "char", corpus: Array("hello".utf8)).vocabSize, 4)
+        XCTAssertEqual(try Tokenizers.fit(kind: "byte", corpus: []).vocabSize, 256)
+        assertLTEError(try Tokenizers.fit(kind: "bpe", corpus: []), contains: "unknown tokenizer kind 'bpe'", "char or byte")
+    }
+}
