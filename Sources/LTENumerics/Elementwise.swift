@@ -60,3 +60,12 @@ public enum Vec {
         return !bad
     }
 }
+
+extension Vec {
+    /// True when every value is exactly zero (either sign).
+    public static func allZero(_ x: UnsafePointer<Float>, count n: Int) -> Bool {
+        var any = false
+        for i in 0..<n { any = any || x[i] != 0 }
+        return !any
+    }
+}

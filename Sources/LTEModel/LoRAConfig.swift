@@ -1,0 +1,64 @@
+import LTENumerics
+
+/// The low-rank parameterisation of LTE (DESIGN.md §2): every linear layer W (m×n) gets, per head,
+/// A (r×n) and B (m×r) with scale s = α/r; the config file's "lte" section.
+public struct LoRAConfig: Codable, Equatable, Sendable {
+    public enum MergeRule: String, Codable, Sendable {
+        /// W ← W + (s/N) Σ (BᵢAᵢ − Vᵢ); Vᵢ ← BᵢAᵢ. Keeps A, B and the optimizer state (the default).
+        case resetless
+        /// W ← W + (s/N) Σ BᵢAᵢ; Bᵢ ← 0 (Algorithm 1 of the paper).
+        case resetB = "reset-b"
+    }
+
+    /// How A's orthonormal rows are scaled at initialisation.
+    public enum AInit: String, Codable, Sendable {
+        /// × √(n/r), as the official code does.
+        case official
+        /// × √(r/n), as the paper's text says.
+        case paper
+    }
+
+    public var heads = 8
+    public var rank = 16
+    public var alpha: Float = 4096
+    public var mergeEvery = 10
+    public var merge = MergeRule.resetless
+    public var wrapLMHead = false
+    public var aInit = AInit.official
+    /// AdamW weight decay on A and B (replicated parameters use the training section's).
+    public var weightDecay: Float = 0
+    /// LTE learning rate; nil uses the training section's.
+    public var learningRate: Float?
+
+    public init() {}
+
+    public var scale: Float { alpha / Float(rank) }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case heads, rank, alpha, mergeEvery = "merge_every", merge, wrapLMHead = "wrap_lm_head", aInit = "a_init"
+        case weightDecay = "weight_decay", learningRate = "learning_rate"
+    }
+
+    public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = LoRAConfig()
+        heads = try c.decodeIfPresent(Int.self, forKey: .heads) ?? d.heads
+        rank = try c.decodeIfPresent(Int.self, forKey: .rank) ?? d.rank
+        alpha = try c.decodeIfPresent(Float.self, forKey: .alpha) ?? d.alpha
+        mergeEvery = try c.decodeIfPresent(Int.self, forKey: .mergeEvery) ?? d.mergeEvery
+        merge = try c.decodeIfPresent(MergeRule.self, forKey: .merge) ?? d.merge
+        wrapLMHead = try c.decodeIfPresent(Bool.self, forKey: .wrapLMHead) ?? d.wrapLMHead
+        aInit = try c.decodeIfPresent(AInit.self, forKey: .aInit) ?? d.aInit
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
+        learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
+    }
+
+    public func validate() throws {
+        guard heads >= 1 else { throw LTEError("lte.heads must be at least 1 (got \(heads))") }
+        guard rank >= 1 else { throw LTEError("lte.rank must be at least 1 (got \(rank))") }
+        guard mergeEvery >= 1 else { throw LTEError("lte.merge_every must be at least 1 (got \(mergeEvery))") }
+        guard alpha > 0, alpha.isFinite else { throw LTEError("lte.alpha must be positive (got \(alpha))") }
+    }
+}

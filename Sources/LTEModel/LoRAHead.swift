@@ -1,0 +1,132 @@
+import Foundation
+import LTENumerics
+
+/// One LTE head: low-rank factors (Aᵢ, Bᵢ) on every wrapped linear layer, and the copy of them taken
+/// at the head's last merge (Aᵢ⁰, Bᵢ⁰), whose product is the correction Vᵢ.
+///
+/// Wrapped layer, for this head on its own data (DESIGN.md §2):
+///   y = W x + s·Bᵢ Aᵢ x − s·Vᵢ x,   Vᵢ = Bᵢ⁰ Aᵢ⁰ (kept as two factors, never as a dense matrix)
+/// so right after a reset-less merge the head sees exactly the merged W.
+public final class LoRAHead: LinearAdapters {
+    public let layout: LoRALayout
+    public let scale: Float
+    /// Aᵢ, Bᵢ for every site, laid out by `layout`.
+    public let factors: FloatBuffer
+    public let grads: FloatBuffer
+    /// Aᵢ⁰, Bᵢ⁰: the factors at the last merge (zero before the first, and always under reset-B).
+    public let merged: FloatBuffer
+    /// False while Vᵢ = 0, which skips the correction's two products.
+    public private(set) var hasCorrection = false
+
+    // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
+    private var rows = 0
+    private var u: FloatBuffer, u0: FloatBuffer, g: FloatBuffer
+
+    public init(layout: LoRALayout, scale: Float) {
+        self.layout = layout
+        self.scale = scale
+        factors = FloatBuffer(count: layout.count)
+        grads = FloatBuffer(count: layout.count)
+        merged = FloatBuffer(count: layout.count)
+        u = FloatBuffer(count: 0); u0 = FloatBuffer(count: 0); g = FloatBuffer(count: 0)
+    }
+
+    /// Bᵢ = 0; Aᵢ with orthonormal rows (a different draw per head), scaled by √(n/r) (official code)
+    /// or √(r/n) (the paper's text).
+    public func initialize(seed: UInt64, head: Int, aInit: LoRAConfig.AInit) {
+        var rng = SeededGenerator(seed: seed, stream: 0x10_0000 + UInt64(head))
+        factors.zero()
+        merged.zero()
+        hasCorrection = false
+        let r = layout.rank
+        for s in layout.sites {
+            let n = s.inFeatures
+            let gain = aInit == .official ? (Float(n) / Float(r)).squareRoot() : (Float(r) / Float(n)).squareRoot()
+            orthonormalRows(factors.pointer + s.a, rows: r, columns: n, rng: &rng)
+            Vec.scale(factors.pointer + s.a, by: gain, count: r * n)
+        }
+    }
+
+    /// Makes the cache fit a batch of `rows` rows (call once per batch shape, not per step).
+    public func prepare(rows: Int) {
+        guard rows != self.rows else { return }
+        self.rows = rows
+        let n = rows * layout.rank * layout.sites.count
+        u = FloatBuffer(count: n); u0 = FloatBuffer(count: n); g = FloatBuffer(count: rows * layout.rank)
+    }
+
+    public func wraps(_ p: Projection) -> Bool { layout.projections.contains(p) }
+
+    @inline(__always) private func cache(_ buf: FloatBuffer, _ s: LinearSite) -> UnsafeMutablePointer<Float> {
+        buf.pointer + layout.position(s) * rows * layout.rank
+    }
+
+    // y (rows, out) += s·(x Aᵀ) Bᵀ − s·(x A⁰ᵀ) B⁰ᵀ
+    public func forward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
+        precondition(rows == self.rows, "LoRAHead.prepare(rows:) was not called for this batch shape")
+        let s = layout.site(site), r = layout.rank
+        let f = factors.pointer, u = cache(self.u, site)
+        GEMM.linear(x, f + s.a, u, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
+        GEMM.linear(u, f + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: scale, ldy: ldy)
+        if hasCorrection {
+            let m = merged.pointer, u0 = cache(self.u0, site)
+            GEMM.linear(x, m + s.a, u0, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
+            GEMM.linear(u0, m + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: -scale, ldy: ldy)
+        }
+    }
+
+    // g = dy B (rows, r);  dB += s·dyᵀ u;  dA += s·gᵀ x;  dx += s·g A − s·(dy B⁰) A⁰
+    public func backward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, dy: UnsafePointer<Float>, lddy: Int,
+                         dx: UnsafeMutablePointer<Float>, lddx: Int, rows: Int) {
+        let s = layout.site(site), r = layout.rank
+        let f = factors.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
+        GEMM.linearInputGrad(dy, f + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
+        GEMM.linearWeightGrad(dy, u, d + s.b, rows: rows, inFeatures: r, outFeatures: s.outFeatures, alpha: scale, lddy: lddy)
+        GEMM.linearWeightGrad(g, x, d + s.a, rows: rows, inFeatures: s.inFeatures, outFeatures: r, alpha: scale, ldx: ldx)
+        GEMM.linearInputGrad(g, f + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: scale, lddx: lddx)
+        if hasCorrection {
+            let m = merged.pointer
+            GEMM.linearInputGrad(dy, m + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
+            GEMM.linearInputGrad(g, m + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
+        }
+    }
+
+    /// After a merge this head took part in: Vᵢ ← BᵢAᵢ (reset-less), or Bᵢ ← 0 and Vᵢ = 0 (reset-B).
+    public func didMerge(rule: LoRAConfig.MergeRule) {
+        switch rule {
+        case .resetless:
+            merged.copy(from: factors)
+            hasCorrection = true
+        case .resetB:
+            for s in layout.sites { (factors.pointer + s.b).update(repeating: 0, count: s.outFeatures * layout.rank) }
+            hasCorrection = false
+        }
+    }
+
+    /// Restores Vᵢ from stored factors (resuming, or a worker joining mid-run).
+    public func setMerged(from source: UnsafePointer<Float>) {
+        merged.pointer.update(from: source, count: merged.count)
+        hasCorrection = !Vec.allZero(merged.pointer, count: merged.count)
+    }
+}
+
+/// Fills `rows`×`columns` (rows ≤ columns) with a Gaussian draw whose rows are then made orthonormal
+/// by modified Gram–Schmidt in double precision.
+func orthonormalRows(_ p: UnsafeMutablePointer<Float>, rows: Int, columns n: Int, rng: inout SeededGenerator) {
+    precondition(rows <= n, "rank \(rows) exceeds the layer's input width \(n)")
+    var m = (0..<(rows * n)).map { _ in Double(rng.nextNormal()) }
+    for i in 0..<rows {
+        for j in 0..<i {
+            var dot = 0.0
+            for k in 0..<n { dot += m[i * n + k] * m[j * n + k] }
+            for k in 0..<n { m[i * n + k] -= dot * m[j * n + k] }
+        }
+        var norm = 0.0
+        for k in 0..<n { norm += m[i * n + k] * m[i * n + k] }
+        norm = norm.squareRoot()
+        for k in 0..<n {
+            m[i * n + k] /= norm
+            p[i * n + k] = Float(m[i * n + k])
+        }
+    }
+}

@@ -1,0 +1,159 @@
+import XCTest
+@testable import LTEModel
+import LTENumerics
+
+/// The multi-head LoRA linear and the merge rules of DESIGN.md §2.
+final class LoRAHeadTests: XCTestCase {
+    static let config = ModelConfig(vocabSize: 11, dim: 16, layers: 2, heads: 4, kvHeads: 2, ffnDim: 24, contextLength: 8)
+
+    static func randomFill(_ b: FloatBuffer, std: Float, seed: UInt64) {
+        var rng = SeededGenerator(seed: seed)
+        rng.fillNormal(b.pointer, count: b.count, std: std)
+    }
+
+    /// A head with random A, B and a different random V = B⁰A⁰, so every term of
+    /// y = Wx + s·BAx − s·B⁰A⁰x carries gradient.
+    func testHeadGradientsMatchFiniteDifferences() throws {
+        let c = Self.config
+        let model = try GradientCheckTests.makeModel(c)
+        let layout = LoRALayout(model: c, layout: model.layout, rank: 3, wrapLMHead: true)
+        let head = LoRAHead(layout: layout, scale: 0.7)
+        Self.randomFill(head.factors, std: 0.4, seed: 1)
+        let previous = FloatBuffer(count: layout.count)
+        Self.randomFill(previous, std: 0.4, seed: 2)
+        head.setMerged(from: previous.pointer)
+        XCTAssertTrue(head.hasCorrection)
+        model.adapters = head
+        let (b, t) = (2, 5)
+        let acts = Activations(config: c, batch: b, seqLen: t)
+        head.prepare(rows: b * t)
+        let (tokens, targets) = GradientCheckTests.batch(c, b: b, t: t, seed: 4)
+        head.grads.zero(); model.zeroGrad()
+        model.forward(acts, tokens: tokens, targets: targets)
+        model.backward(acts)
+        let analytic = head.grads.array
+        var rng = SeededGenerator(seed: 3)
+        let eps: Float = 1e-2
+        for s in layout.sites {
+            for (name, base, count) in [("A", s.a, layout.rank * s.inFeatures), ("B", s.b, layout.rank * s.outFeatures)] {
+                var num = [Double](), ana = [Double]()
+                for _ in 0..<8 {
+                    let idx = base + rng.nextInt(below: count)
+                    let saved = head.factors[idx]
+                    head.factors[idx] = saved + eps
+                    let up = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
+                    head.factors[idx] = saved - eps
+                    let down = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
+                    head.factors[idx] = saved
+                    num.append((up - down) / Double(2 * eps)); ana.append(Double(analytic[idx]))
+                }
+                let diff = zip(num, ana).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+                let norm = num.map { $0 * $0 }.reduce(0, +).squareRoot()
+                XCTAssertGreaterThan(norm, 1e-5, "\(s.site) \(name): vanishing gradient")
+                XCTAssertLessThan(diff / norm, 1e-2, "\(s.site) \(name): relative error \(diff / norm)")
+            }
+        }
+        // W is frozen only if the model was built so; this one trains it, so its dW exists too.
+        XCTAssertEqual(model.grads.count, model.layout.count)
+    }
+
+    /// Right after a reset-less merge (V = BA), the head's output is the merged W's output.
+    func testCorrectionCancelsRightAfterMerge() throws {
+        let c = Self.config
+        let model = try GradientCheckTests.makeModel(c)
+        let layout = LoRALayout(model: c, layout: model.layout, rank: 2, wrapLMHead: false)
+        let head = LoRAHead(layout: layout, scale: 3)
+        Self.randomFill(head.factors, std: 0.5, seed: 8)
+        head.didMerge(rule: .resetless)
+        let plain = try Transformer(config: c)
+        plain.params.copy(from: model.params)
+        model.adapters = head
+        let acts = Activations(config: c, batch: 1, seqLen: 6), acts2 = Activations(config: c, batch: 1, seqLen: 6)
+        head.prepare(rows: 6)
+        let (tokens, targets) = GradientCheckTests.batch(c, b: 1, t: 6, seed: 2)
+        let withHead = model.forward(acts, tokens: tokens, targets: targets, forTraining: false)
+        let without = plain.forward(acts2, tokens: tokens, targets: targets, forTraining: false)
+        XCTAssertEqual(withHead, without, accuracy: 1e-5)
+    }
+
+    func makeHeads(_ n: Int, layout: LoRALayout, seed: UInt64) -> [LoRAHead] {
+        (0..<n).map { i in
+            let h = LoRAHead(layout: layout, scale: 2.5)
+            h.initialize(seed: seed, head: i, aInit: .official)
+            var rng = SeededGenerator(seed: seed &+ UInt64(i) &+ 100)
+            for s in layout.sites { rng.fillNormal(h.factors.pointer + s.b, count: layout.rank * s.outFeatures, std: 0.1) }
+            return h
+        }
+    }
+
+    func testSubsetThenRestEqualsAllAtOnce() throws {
+        let c = Self.config
+        let base = try GradientCheckTests.makeModel(c)
+        let layout = LoRALayout(model: c, layout: base.layout, rank: 4, wrapLMHead: true)
+        let heads = makeHeads(3, layout: layout, seed: 5)
+        let all = base.params.clone(), split = base.params.clone()
+        let contributions = heads.map { LTEMerge.Contribution(factors: $0.factors.pointer, previous: nil) }
+        LTEMerge.apply(to: all.pointer, layout: layout, heads: contributions, scale: 2.5, totalHeads: 3)
+        LTEMerge.apply(to: split.pointer, layout: layout, heads: Array(contributions[0..<2]), scale: 2.5, totalHeads: 3)
+        LTEMerge.apply(to: split.pointer, layout: layout, heads: [contributions[2]], scale: 2.5, totalHeads: 3)
+        withExtendedLifetime(heads) {}
+        var worst: Float = 0
+        for i in 0..<all.count { worst = max(worst, abs(all[i] - split[i])) }
+        XCTAssertLessThan(worst, 1e-6)
+        XCTAssertNotEqual(all.array, base.params.array, "the merge changed nothing")
+    }
+
+    func testMergeIsBitIdenticalAtOneAndTwoThreads() throws {
+        let c = ModelConfig(vocabSize: 64, dim: 96, layers: 2, heads: 4, ffnDim: 160, contextLength: 8)
+        let base = try Transformer(config: c)
+        base.initialize(seed: 1)
+        let layout = LoRALayout(model: c, layout: base.layout, rank: 8, wrapLMHead: true)
+        let heads = makeHeads(4, layout: layout, seed: 9)
+        let previous = makeHeads(4, layout: layout, seed: 19)
+        let contributions = (0..<4).map { LTEMerge.Contribution(factors: heads[$0].factors.pointer, previous: previous[$0].factors.pointer) }
+        var results: [[Float]] = []
+        for threads in [1, 2] {
+            Parallel.threads = threads
+            let w = base.params.clone()
+            LTEMerge.apply(to: w.pointer, layout: layout, heads: contributions, scale: 32, totalHeads: 4)
+            results.append(w.array)
+        }
+        Parallel.threads = 1
+        withExtendedLifetime((heads, previous)) {}   // the contributions point into them
+        XCTAssertEqual(results[0].map(\.bitPattern), results[1].map(\.bitPattern))
+    }
+
+    func testResetBZeroesBAndKeepsA() throws {
+        let c = Self.config
+        let base = try Transformer(config: c)
+        let layout = LoRALayout(model: c, layout: base.layout, rank: 2, wrapLMHead: false)
+        let head = makeHeads(1, layout: layout, seed: 3)[0]
+        let before = head.factors.array
+        head.didMerge(rule: .resetB)
+        XCTAssertFalse(head.hasCorrection)
+        for s in layout.sites {
+            for i in 0..<(layout.rank * s.outFeatures) { XCTAssertEqual(head.factors[s.b + i], 0) }
+            for i in 0..<(layout.rank * s.inFeatures) { XCTAssertEqual(head.factors[s.a + i], before[s.a + i]) }
+        }
+    }
+
+    func testAInitIsSemiOrthogonalAndScaled() throws {
+        let c = Self.config
+        let base = try Transformer(config: c)
+        let layout = LoRALayout(model: c, layout: base.layout, rank: 4, wrapLMHead: false)
+        let h0 = LoRAHead(layout: layout, scale: 1), h1 = LoRAHead(layout: layout, scale: 1)
+        h0.initialize(seed: 1, head: 0, aInit: .official)
+        h1.initialize(seed: 1, head: 1, aInit: .official)
+        for s in layout.sites {
+            let n = s.inFeatures, gain2 = Float(n) / 4
+            for i in 0..<4 {
+                for j in 0..<4 {
+                    let dot = Vec.dot(h0.factors.pointer + s.a + i * n, h0.factors.pointer + s.a + j * n, count: n)
+                    XCTAssertEqual(dot, i == j ? gain2 : 0, accuracy: 1e-4 * gain2)
+                }
+            }
+            XCTAssertTrue(Vec.allZero(h0.factors.pointer + s.b, count: 4 * s.outFeatures), "B starts at zero")
+        }
+        XCTAssertNotEqual(h0.factors.array, h1.factors.array, "each head draws its own A")
+    }
+}
