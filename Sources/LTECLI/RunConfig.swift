@@ -3,12 +3,13 @@ import LTEModel
 import LTENumerics
 import LTETraining
 
-/// A run's config file (JSON): a "model" section in Hugging Face `LlamaConfig` names and a
-/// "training" section; later sections (e.g. "lte") are read by the commands that need them.
+/// A run's config file (JSON): a "model" section in Hugging Face `LlamaConfig` names, a
+/// "training" section, and an "lte" section for the low-rank modes.
 /// Unknown keys are errors, not silently ignored: a typo in a hyperparameter should stop the run.
 struct RunConfig {
     var model: ModelConfig
     var training: TrainingConfig
+    var lte: LoRAConfig
     /// True when the file gave no vocab_size: the data's tokenizer decides it.
     var vocabFromData: Bool
     var source: String
@@ -16,6 +17,7 @@ struct RunConfig {
     static let sections: [String: [String]] = [
         "model": ModelConfig.keys,
         "training": TrainingConfig.keys,
+        "lte": LoRAConfig.keys,
     ]
 
     /// Reads `path`, applies `overrides` of the form `section.key=value`, and validates every key.
@@ -45,8 +47,10 @@ struct RunConfig {
         do {
             let m = try JSONDecoder().decode(ModelConfig.self, from: JSONSerialization.data(withJSONObject: model))
             let t = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: root["training"] ?? [:]))
+            let l = try JSONDecoder().decode(LoRAConfig.self, from: JSONSerialization.data(withJSONObject: root["lte"] ?? [:]))
             try m.validate()
-            return RunConfig(model: m, training: t, vocabFromData: vocabFromData, source: path)
+            try l.validate()
+            return RunConfig(model: m, training: t, lte: l, vocabFromData: vocabFromData, source: path)
         } catch let e as LTEError {
             throw LTEError("config file \(path): \(e.message)")
         } catch let DecodingError.keyNotFound(key, _) {

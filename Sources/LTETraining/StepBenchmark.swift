@@ -44,3 +44,19 @@ public struct StepBenchmark {
         return times[times.count / 2]
     }
 }
+
+extension StepBenchmark {
+    /// Model FLOPs of one LTE/LoRA step with W frozen: forward 2·P and input gradients 2·P per token
+    /// (no dW), the adapters' own products 6·r·(n + m) per wrapped layer per token (forward u = xAᵀ
+    /// and uBᵀ; backward dyB, dB, dA, dx), and attention. The correction term's products are overhead
+    /// of the method, not model FLOPs, and are not counted.
+    public static func adapterFlops(_ c: ModelConfig, lora: LoRAConfig, tokens: Int, seqLen: Int) -> Double {
+        let layout = ParameterLayout(c)
+        let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
+        let frozenP = Double(layout.matmulParameterCount)
+        let adapter = sites.sites.reduce(0.0) { $0 + 6 * Double(lora.rank) * Double($1.inFeatures + $1.outFeatures) }
+        // lm_head trains densely when it is not wrapped: its dW (2·V·D per token) is real work.
+        let lmHeadDW = lora.wrapLMHead ? 0 : 2 * Double(c.vocabSize * c.dim)
+        return Double(tokens) * (4 * frozenP + adapter + lmHeadDW + 12 * Double(c.layers) * Double(c.dim) * Double(seqLen))
+    }
+}
