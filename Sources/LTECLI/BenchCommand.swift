@@ -50,7 +50,7 @@ struct BenchStep: AsyncParsableCommand {
                     makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
                     validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
                 let seconds = StepBenchmark.timeSteps(run, warmup: warmup, steps: steps)
-                r = StepBenchmark.Result(mode: mode, threads: threads, params: run.main.layout.count, tokensPerStep: tokens * lora.heads,
+                r = StepBenchmark.Result(mode: mode, threads: threads, params: run.main.model.layout.count, tokensPerStep: tokens * lora.heads,
                                          secondsPerStep: seconds,
                                          flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens * lora.heads, seqLen: model.contextLength),
                                          sgemmPeak: peak)

@@ -30,7 +30,7 @@ final class LTEIdentityTests: XCTestCase {
     func testMergedWeightsEqualSumOfHeadProducts() throws {
         let t = Self.training(iterations: 30), l = Self.lora(heads: 3, mergeEvery: 3)
         let run = try makeTrainer(t, l)
-        let w0 = run.main.params.clone()
+        let w0 = run.main.model.params.clone()
         for i in 0..<t.iterations { _ = run.trainStep(iteration: i) }
         XCTAssertEqual(run.merges, 10)
         let layout = run.replicas[0].head!.layout
@@ -45,7 +45,7 @@ final class LTEIdentityTests: XCTestCase {
                         for k in 0..<r { sum += Double(f[s.b + i * r + k]) * Double(f[s.a + k * n + j]) }
                     }
                     let expected = Double(l.scale) / 3 * sum
-                    let actual = Double(run.main.params[s.weight + i * n + j]) - Double(w0[s.weight + i * n + j])
+                    let actual = Double(run.main.model.params[s.weight + i * n + j]) - Double(w0[s.weight + i * n + j])
                     diff2 += (expected - actual) * (expected - actual); ref2 += expected * expected
                 }
             }
@@ -69,7 +69,7 @@ final class LTEIdentityTests: XCTestCase {
         let n = 3, steps = 8
         let t = Self.training(iterations: steps), l = Self.lora(heads: n, mergeEvery: 1)
         let lte = try makeTrainer(t, l, sameData: true)
-        let w0 = lte.main.params.clone()
+        let w0 = lte.main.model.params.clone()
         for i in 0..<steps { _ = lte.trainStep(iteration: i) }
 
         let layout = lte.replicas[0].head!.layout
@@ -115,14 +115,14 @@ final class LTEIdentityTests: XCTestCase {
                     var sum = 0.0
                     for h in heads { for q in 0..<r { sum += Double(h.factors[s.b + i * r + q]) * Double(h.factors[s.a + q * k + j]) } }
                     expected.append(Double(l.scale) / Double(n) * sum)
-                    actual.append(Double(lte.main.params[s.weight + i * k + j]) - Double(w0[s.weight + i * k + j]))
+                    actual.append(Double(lte.main.model.params[s.weight + i * k + j]) - Double(w0[s.weight + i * k + j]))
                 }
             }
         }
         XCTAssertGreaterThan(expected.map(abs).max()!, 1e-3, "the heads barely moved")
         XCTAssertLessThan(relative(actual, expected), 1e-4, "merged W vs W₀ + (s/N) Σ BᵢAᵢ")
         for tensor in model.layout.tensors where !wrapped.contains(tensor.name) {
-            let a = (0..<tensor.count).map { Double(lte.main.params[tensor.offset + $0]) }
+            let a = (0..<tensor.count).map { Double(lte.main.model.params[tensor.offset + $0]) }
             let b = (0..<tensor.count).map { Double(model.params[tensor.offset + $0]) }
             XCTAssertLessThan(relative(a, b), 1e-5, tensor.name)
         }

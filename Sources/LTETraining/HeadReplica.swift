@@ -1,0 +1,78 @@
+import LTEModel
+import LTENumerics
+
+/// What trains one head (or one dense replica): a copy of the main weights, the head's low-rank
+/// factors when adapters are used, its own AdamW(s), its own data shard and preallocated buffers.
+/// The in-process trainer holds N of these; a worker process holds the ones for its heads.
+public final class HeadReplica<Source: BatchSource> {
+    public let id: Int
+    public let model: Transformer
+    public let head: LoRAHead?
+    let optimizer: AdamW
+    let headOptimizer: AdamW?
+    /// The adapters' learning rate relative to the schedule's (lte.learning_rate / training lr).
+    let headRateFactor: Float
+    let gradClip: Float
+    public var source: Source
+    let acts: Activations
+    let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
+
+    /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
+    public init(id: Int, model config: ModelConfig, weights: FloatBuffer, training: TrainingConfig,
+                lora: LoRAConfig?, layout: LoRALayout?, source: Source) throws {
+        self.id = id
+        let frozen = layout?.wrappedTensorNames ?? []
+        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) })
+        model.params.copy(from: weights)
+        optimizer = AdamW(model: model, config: training)
+        if let lora, let layout {
+            let h = LoRAHead(layout: layout, scale: lora.scale)
+            h.initialize(seed: training.seed, head: id, aInit: lora.aInit)
+            model.adapters = h
+            head = h
+            var t = training
+            t.weightDecay = lora.weightDecay
+            headOptimizer = AdamW(spans: [.init(param: 0, grad: 0, count: layout.count, decay: true)], config: t)
+            headRateFactor = (lora.learningRate ?? training.learningRate) / training.learningRate
+        } else {
+            head = nil; headOptimizer = nil; headRateFactor = 1
+        }
+        gradClip = training.gradClip
+        self.source = source
+        acts = Activations(config: config, batch: source.batchSize, seqLen: source.contextLength)
+        head?.prepare(rows: acts.rows)
+        inputs = .allocate(capacity: acts.rows)
+        targets = .allocate(capacity: acts.rows)
+    }
+
+    deinit { inputs.deallocate(); targets.deallocate() }
+
+    public var tokensPerStep: Int { acts.rows }
+
+    /// One local step at learning rate `lr`: next batch, forward, backward, clip, AdamW. Returns the loss.
+    public func step(lr: Float) -> Float {
+        source.next(inputs: inputs, targets: targets)
+        model.zeroGrad()
+        head?.grads.zero()
+        let loss = model.forward(acts, tokens: inputs, targets: targets)
+        model.backward(acts)
+        clipJointly()
+        optimizer.update(params: model.params.pointer, grads: model.grads.pointer, lr: lr)
+        if let h = head, let o = headOptimizer {
+            o.update(params: h.factors.pointer, grads: h.grads.pointer, lr: lr * headRateFactor)
+        }
+        return loss
+    }
+
+    /// Global-norm clipping over everything the replica trains: its factors and replicated tensors.
+    private func clipJointly() {
+        guard gradClip > 0 else { return }
+        var sq = Vec.sumOfSquares(model.grads.pointer, count: model.grads.count)
+        if let h = head { sq += Vec.sumOfSquares(h.grads.pointer, count: h.grads.count) }
+        let norm = Float(sq.squareRoot())
+        guard norm > gradClip else { return }
+        let k = gradClip / (norm + 1e-6)
+        Vec.scale(model.grads.pointer, by: k, count: model.grads.count)
+        if let h = head { Vec.scale(h.grads.pointer, by: k, count: h.grads.count) }
+    }
+}
