@@ -44,9 +44,10 @@ public struct SharedSecret: @unchecked Sendable {  // SymmetricKey is immutable
         let hint = "generate one with `openssl rand -hex 32 > \(path)`"
         if let text = String(data: contents, encoding: .utf8) {
             let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if !trimmed.isEmpty, trimmed.allSatisfy(\.isHexDigit) {
-                guard trimmed.count % 2 == 0 else {
-                    throw LTEError("secret file \(path) looks like hex but has an odd number of digits (\(trimmed.count))")
+            // ASCII only: `Character.isHexDigit` also accepts fullwidth digits.
+            if !trimmed.isEmpty, trimmed.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0 | 0x20) }) {
+                guard trimmed.utf8.count % 2 == 0 else {
+                    throw LTEError("secret file \(path) looks like hex but has an odd number of digits (\(trimmed.utf8.count))")
                 }
                 let bytes = hexBytes(trimmed)
                 guard bytes.count >= minimumBytes else {

@@ -20,8 +20,9 @@ public struct WireCodec: Sendable {
 
     public init(secret: SharedSecret? = nil, maxMessageBytes: Int = 1 << 30, maxStringBytes: Int = 1 << 16) {
         self.authenticator = Authenticator(secret: secret)
-        self.maxMessageBytes = maxMessageBytes
-        self.maxStringBytes = maxStringBytes
+        // Clamped so no setting can make a length computation overflow or trap.
+        self.maxMessageBytes = max(maxMessageBytes, Self.overhead)
+        self.maxStringBytes = min(max(maxStringBytes, 0), Int(UInt32.max))
     }
 
     static let overhead = FrameHeader.byteCount + Authenticator.trailerBytes

@@ -51,7 +51,7 @@ public final class ReplayGuard: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         var p = peers[peer] ?? Peer()
-        if p.highestRound != Int.min, round < p.highestRound - roundWindow { return .stale }
+        if p.highestRound != Int.min, round < oldestRemembered(p.highestRound) { return .stale }
         var seen = p.nonces[round] ?? []
         if seen.contains(nonce) { return .repeated }
         if seen.count >= maxNoncesPerRound { return .tooMany }
@@ -59,11 +59,16 @@ public final class ReplayGuard: @unchecked Sendable {
         p.nonces[round] = seen
         if round > p.highestRound {
             p.highestRound = round
-            let oldest = round - roundWindow
+            let oldest = oldestRemembered(round)
             p.nonces = p.nonces.filter { $0.key >= oldest }
         }
         peers[peer] = p
         return .fresh
+    }
+
+    private func oldestRemembered(_ highest: Int) -> Int {
+        let (r, overflow) = highest.subtractingReportingOverflow(roundWindow)
+        return overflow ? Int.min : r
     }
 
     /// Admits a fresh message or throws `WireError(.replayed)` naming the peer, round and verdict.

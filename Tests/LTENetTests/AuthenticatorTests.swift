@@ -53,6 +53,8 @@ final class AuthenticatorTests: XCTestCase {
         XCTAssertEqual(s.byteCount, 24)
         // A passphrase that is not hex is taken as raw bytes, whitespace included.
         XCTAssertEqual(try SharedSecret.load(contentsOf: tempFile(Data("correct horse battery staple".utf8))).byteCount, 28)
+        // Fullwidth digits are hex digits to `Character`, but not hex here: raw, 3 bytes each.
+        XCTAssertEqual(try SharedSecret.load(contentsOf: tempFile(Data(String(repeating: "\u{FF10}", count: 8).utf8))).byteCount, 24)
     }
 
     func testSecretErrors() throws {
@@ -91,6 +93,11 @@ final class AuthenticatorTests: XCTestCase {
         guardian.forget(peer: "w0")
         XCTAssertEqual(guardian.check(peer: "w0", round: 5, nonce: 1), .fresh)
         XCTAssertNotEqual(ReplayGuard.freshNonce(), ReplayGuard.freshNonce())
+        // Extreme rounds neither trap nor confuse the window.
+        XCTAssertEqual(guardian.check(peer: "x", round: Int.min, nonce: 1), .fresh)
+        XCTAssertEqual(guardian.check(peer: "x", round: Int.min + 1, nonce: 1), .fresh)
+        XCTAssertEqual(guardian.check(peer: "x", round: Int.max, nonce: 1), .fresh)
+        XCTAssertEqual(guardian.check(peer: "x", round: 0, nonce: 1), .stale)
     }
 
     func testCapturedPushReplayedIsRefused() throws {

@@ -140,7 +140,8 @@ final class NNGTransportTests: XCTestCase {
         // 8 KiB against a 1 KiB limit (+ header allowance): nng drops the connection, the server never sees it.
         let oversized = Background { try client.request(Data(count: 8192)) }
         assertNNGError(try ctx.receive(timeout: .seconds(1)), "nothing delivered") { $0.isTimeout }
-        XCTAssertThrowsError(try oversized.wait())
+        // With REQ resend disabled, the dropped connection fails the request at once.
+        assertNNGError(try oversized.wait(), "connection reset") { $0.isConnectionReset }
         // The dialer reconnects and a message within the limit goes through.
         let serving = Background { () throws -> Data in
             let d = try ctx.receive(timeout: .seconds(5))
@@ -224,5 +225,57 @@ final class NNGTransportTests: XCTestCase {
         assertNNGError(try NNGReplySocket(listen: taken, maxMessageBytes: 1024), "address in use") {
             $0.description == "nng: listen on \(taken): Address in use"
         }
+    }
+
+    // MARK: resend behaviour of Debian's nng 1.5.2 (see NNGRequestSocket)
+
+    func testServerRestartFailsPendingRequestFastWithoutResend() throws {
+        let url = "tcp://127.0.0.1:\(try NNGTestSupport.freePort())"
+        let client = try NNGRequestSocket(dial: url, maxMessageBytes: 1024, sendTimeout: .seconds(5), receiveTimeout: .seconds(5),
+                                          reconnectMin: .milliseconds(50), reconnectMax: .milliseconds(100))
+        defer { client.close() }
+        var first: NNGReplySocket? = try NNGReplySocket(listen: url, maxMessageBytes: 1024)
+        let ctx = try first!.makeContext()
+        let start = DispatchTime.now()
+        let pending = Background { try client.request(Data("push".utf8)) }
+        XCTAssertEqual(try ctx.receive(timeout: .seconds(5)), Data("push".utf8))
+        first!.close()
+        first = nil
+        // The worker learns at once (not after its receive timeout) that it must push again.
+        assertNNGError(try pending.wait(), "connection reset") { $0.isConnectionReset }
+        XCTAssertLessThan(NNGTestSupport.elapsed(since: start), 2)
+        // A restarted server gets nothing resent, and the dialer reconnects by itself.
+        let second = try NNGReplySocket(listen: url, maxMessageBytes: 1024, receiveTimeout: .milliseconds(300))
+        defer { second.close() }
+        assertNNGError(try second.receive(), "no resend") { $0.isTimeout }
+        let serving = Background { try second.send(second.receive()) }
+        XCTAssertEqual(try client.request(Data("push again".utf8)), Data("push again".utf8))
+        try serving.wait()
+    }
+
+    func testEnabledResendDeliversByteIdenticalDuplicates() throws {
+        let url = NNGTestSupport.ipcURL()
+        let server = try NNGReplySocket(listen: url, maxMessageBytes: 1 << 16)
+        defer { server.close() }
+        let held = try server.makeContext(), duplicate = try server.makeContext()
+        let client = try NNGRequestSocket(dial: url, maxMessageBytes: 1 << 16, sendTimeout: .seconds(5), receiveTimeout: .seconds(5),
+                                          resendTime: .milliseconds(300))
+        defer { client.close() }
+        let frame = try codec.encode(WireFixtures.push)
+        let pending = Background { try client.request(frame) }
+        XCTAssertEqual(try held.receive(timeout: .seconds(5)), frame)
+        // The server holds the push (its round is open); after resendTime the REQ sends it again.
+        let start = DispatchTime.now()
+        XCTAssertEqual(try duplicate.receive(timeout: .seconds(5)), frame)
+        XCTAssertGreaterThan(NNGTestSupport.elapsed(since: start), 0.15)
+        // Same (worker, round, nonce): the replay guard flags it, the server must answer it idempotently.
+        let guardian = ReplayGuard()
+        guard case .push(let p) = try codec.decode(frame) else { return XCTFail() }
+        XCTAssertEqual(guardian.check(peer: p.workerId, round: p.round, nonce: p.nonce), .fresh)
+        XCTAssertEqual(guardian.check(peer: p.workerId, round: p.round, nonce: p.nonce), .repeated)
+        // Either reply satisfies the request; the other is discarded by the REQ socket.
+        try duplicate.send(Data("answer".utf8))
+        try held.send(Data("answer".utf8))
+        XCTAssertEqual(try pending.wait(), Data("answer".utf8))
     }
 }
