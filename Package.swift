@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // C shims: module maps over the system libraries (DESIGN.md §3, lowest layer).
@@ -28,6 +29,10 @@ let package = Package(
         .target(name: "LTEModel", dependencies: ["LTENumerics"], swiftSettings: fastMath),
         .target(name: "LTETraining", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics"], swiftSettings: fastMath),
+        .target(
+            name: "LTENet",
+            dependencies: ["CNNG", "LTENumerics", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: fastMath),
         .executableTarget(
             name: "LTECLI",
             dependencies: [
@@ -40,6 +45,7 @@ let package = Package(
         .testTarget(name: "LTEModelTests", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
+        .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTECLITests", dependencies: ["LTECLI"]),
     ],
     swiftLanguageModes: [.v5]

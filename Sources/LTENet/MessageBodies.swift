@@ -1,0 +1,239 @@
+import Foundation
+
+// Body layouts, one per message type, little-endian, no padding:
+//
+//   string  = UInt32 byte length ‖ UTF-8          ints    = UInt32 count ‖ UInt32 each (head ids)
+//   blob    = UInt32 byte length ‖ bytes          floats  = UInt32 count ‖ float32 each
+//   digest  = 32 bytes                            tensors = UInt32 count ‖ WireTensor each
+//   round, tokens = UInt64 (≤ Int.max)            nonce   = UInt64
+//
+//   hello        workerId, headIds, configFingerprint(digest), nonce
+//   welcome      runId, round, baseCommit, configJSON(blob), tensors
+//   push         workerId, round, baseCommit, headIds, headLosses(floats), tokens, nonce, tensors
+//   roundResult  round, commitId, weightsHash(digest), headsMerged, tensors
+//   statusRequest (empty)
+//   status       round, headsIn, lossesIn(floats), headsMissing, UInt32 n ‖ n × (key, value)
+//                with keys in strictly increasing UTF-8 byte order
+//   error        UInt16 code, message
+//
+// Each writer validates what its reader validates, so the codec never emits a frame it would refuse.
+
+extension WireCodec {
+    func writeBody(_ message: WireMessage, to w: inout ByteWriter) throws {
+        switch message {
+        case .hello(let m):
+            try string(m.workerId, "hello worker id", &w)
+            try heads(m.headIds, "hello head ids", &w)
+            try digest(m.configFingerprint, "hello config fingerprint", &w)
+            w.int(m.nonce)
+        case .welcome(let m):
+            try string(m.runId, "welcome run id", &w)
+            try quantity(m.round, "welcome round", &w)
+            try string(m.baseCommit, "welcome base commit", &w)
+            guard m.configJSON.count <= Int(UInt32.max) else {
+                throw WireError(.tooLarge, "welcome config JSON is \(m.configJSON.count) bytes")
+            }
+            w.int(UInt32(m.configJSON.count))
+            m.configJSON.withUnsafeBytes { w.raw($0) }
+            try tensors(m.tensors, "welcome", &w)
+        case .push(let m):
+            try string(m.workerId, "push worker id", &w)
+            try quantity(m.round, "push round", &w)
+            try string(m.baseCommit, "push base commit", &w)
+            try heads(m.headIds, "push head ids", &w)
+            try parallel(m.headLosses, to: m.headIds, "push head losses", &w)
+            try quantity(m.tokens, "push tokens", &w)
+            w.int(m.nonce)
+            try tensors(m.tensors, "push", &w)
+        case .roundResult(let m):
+            try quantity(m.round, "round result round", &w)
+            try string(m.commitId, "round result commit id", &w)
+            try digest(m.weightsHash, "round result weights hash", &w)
+            try heads(m.headsMerged, "round result heads merged", &w)
+            try tensors(m.tensors, "round result", &w)
+        case .statusRequest:
+            break
+        case .status(let m):
+            try quantity(m.round, "status round", &w)
+            try heads(m.headsIn, "status heads in", &w)
+            try parallel(m.lossesIn, to: m.headsIn, "status losses", &w)
+            try heads(m.headsMissing, "status heads missing", &w)
+            w.int(UInt32(m.fields.count))
+            for key in m.fields.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                try string(key, "status field name", &w)
+                try string(m.fields[key]!, "status field '\(key)'", &w)
+            }
+        case .error(let m):
+            w.int(m.code.rawValue)
+            try string(m.message, "error message", &w)
+        }
+    }
+
+    func readBody(_ type: MessageType, from r: inout ByteReader) throws -> WireMessage {
+        switch type {
+        case .hello:
+            return .hello(HelloMessage(
+                workerId: try r.string("hello worker id"),
+                headIds: try readHeads(&r, "hello head ids"),
+                configFingerprint: try r.digest("hello config fingerprint"),
+                nonce: try r.int(UInt64.self, "hello nonce")))
+        case .welcome:
+            return .welcome(WelcomeMessage(
+                runId: try r.string("welcome run id"),
+                round: try r.count64("welcome round"),
+                baseCommit: try r.string("welcome base commit"),
+                configJSON: try r.blob("welcome config JSON"),
+                tensors: try readTensors(&r, "welcome")))
+        case .push:
+            let workerId = try r.string("push worker id")
+            let round = try r.count64("push round")
+            let baseCommit = try r.string("push base commit")
+            let headIds = try readHeads(&r, "push head ids")
+            let losses = try readParallel(&r, to: headIds, "push head losses")
+            return .push(PushMessage(
+                workerId: workerId, round: round, baseCommit: baseCommit, headIds: headIds, headLosses: losses,
+                tokens: try r.count64("push tokens"),
+                nonce: try r.int(UInt64.self, "push nonce"),
+                tensors: try readTensors(&r, "push")))
+        case .roundResult:
+            return .roundResult(RoundResultMessage(
+                round: try r.count64("round result round"),
+                commitId: try r.string("round result commit id"),
+                weightsHash: try r.digest("round result weights hash"),
+                headsMerged: try readHeads(&r, "round result heads merged"),
+                tensors: try readTensors(&r, "round result")))
+        case .statusRequest:
+            return .statusRequest
+        case .status:
+            let round = try r.count64("status round")
+            let headsIn = try readHeads(&r, "status heads in")
+            let losses = try readParallel(&r, to: headsIn, "status losses")
+            let missing = try readHeads(&r, "status heads missing")
+            let n = try r.listCount("status fields", minElementBytes: 8)
+            var fields: [String: String] = [:]
+            var previous: String? = nil
+            for i in 0..<n {
+                let key = try r.string("status field \(i) name")
+                if let p = previous, !p.utf8.lexicographicallyPrecedes(key.utf8) {
+                    throw WireError(.invalidValue, "status field '\(key)' is out of order or repeated")
+                }
+                guard fields[key] == nil else { throw WireError(.invalidValue, "status field '\(key)' repeated") }
+                fields[key] = try r.string("status field '\(key)'")
+                previous = key
+            }
+            return .status(StatusMessage(round: round, headsIn: headsIn, lossesIn: losses, headsMissing: missing, fields: fields))
+        case .error:
+            return .error(ErrorMessage(
+                code: ErrorCode(rawValue: try r.int(UInt16.self, "error code")),
+                message: try r.string("error message")))
+        }
+    }
+
+    // MARK: field writers (validating)
+
+    private func string(_ s: String, _ what: String, _ w: inout ByteWriter) throws {
+        let n = s.utf8.count
+        guard n <= maxStringBytes else { throw WireError(.tooLarge, "\(what) is \(n) bytes, limit \(maxStringBytes)") }
+        w.int(UInt32(n))
+        var s = s
+        s.withUTF8 { w.raw(UnsafeRawBufferPointer($0)) }
+    }
+
+    private func quantity(_ v: Int, _ what: String, _ w: inout ByteWriter) throws {
+        guard v >= 0 else { throw WireError(.invalidValue, "\(what) \(v) is negative") }
+        w.int(UInt64(v))
+    }
+
+    private func digest(_ d: Data, _ what: String, _ w: inout ByteWriter) throws {
+        guard d.count == 32 else { throw WireError(.invalidValue, "\(what) is \(d.count) bytes, must be 32") }
+        d.withUnsafeBytes { w.raw($0) }
+    }
+
+    private func heads(_ ids: [Int], _ what: String, _ w: inout ByteWriter) throws {
+        try Self.checkHeads(ids, what)
+        w.int(UInt32(ids.count))
+        for id in ids { w.int(UInt32(id)) }
+    }
+
+    private func parallel(_ values: [Float], to heads: [Int], _ what: String, _ w: inout ByteWriter) throws {
+        guard values.count == heads.count else {
+            throw WireError(.invalidValue, "\(what): \(values.count) values for \(heads.count) heads")
+        }
+        w.int(UInt32(values.count))
+        w.floats(values)
+    }
+
+    private func tensors(_ ts: [WireTensor], _ what: String, _ w: inout ByteWriter) throws {
+        guard ts.count <= Int(UInt32.max) else { throw WireError(.tooLarge, "\(what): \(ts.count) tensors") }
+        var names = Set<String>()
+        w.int(UInt32(ts.count))
+        for t in ts {
+            try string(t.name, "\(what) tensor name", &w)
+            guard names.insert(t.name).inserted else {
+                throw WireError(.invalidTensor, "\(what): tensor '\(t.name)' appears twice")
+            }
+            guard t.shape.count <= WireTensor.maxRank else {
+                throw WireError(.invalidTensor, "\(what): tensor '\(t.name)' has rank \(t.shape.count), limit \(WireTensor.maxRank)")
+            }
+            guard let n = WireTensor.elementCount(of: t.shape), n == t.values.count else {
+                throw WireError(.invalidTensor, "\(what): tensor '\(t.name)' shape \(t.shape) does not hold \(t.values.count) values")
+            }
+            w.int(UInt32(t.shape.count))
+            for d in t.shape { w.int(UInt64(d)) }
+            w.floats(t.values)
+        }
+    }
+
+    // MARK: field readers
+
+    static func checkHeads(_ ids: [Int], _ what: String) throws {
+        guard ids.count <= Int(UInt32.max) else { throw WireError(.tooLarge, "\(what): \(ids.count) ids") }
+        var seen = Set<Int>()
+        for id in ids {
+            guard id >= 0, id <= Int(UInt32.max) else { throw WireError(.invalidValue, "\(what): head id \(id) out of range") }
+            guard seen.insert(id).inserted else { throw WireError(.invalidValue, "\(what): head \(id) listed twice") }
+        }
+    }
+
+    private func readHeads(_ r: inout ByteReader, _ what: String) throws -> [Int] {
+        let n = try r.listCount(what, minElementBytes: 4)
+        var ids: [Int] = []
+        ids.reserveCapacity(n)
+        for _ in 0..<n { ids.append(Int(try r.int(UInt32.self, what))) }
+        try Self.checkHeads(ids, what)
+        return ids
+    }
+
+    private func readParallel(_ r: inout ByteReader, to heads: [Int], _ what: String) throws -> [Float] {
+        let n = try r.listCount(what, minElementBytes: 4)
+        guard n == heads.count else { throw WireError(.invalidValue, "\(what): \(n) values for \(heads.count) heads") }
+        return try r.floats(n, what)
+    }
+
+    private func readTensors(_ r: inout ByteReader, _ what: String) throws -> [WireTensor] {
+        let n = try r.listCount("\(what) tensors", minElementBytes: 8)
+        var out: [WireTensor] = []
+        out.reserveCapacity(n)
+        var names = Set<String>()
+        for i in 0..<n {
+            let name = try r.string("\(what) tensor \(i) name")
+            guard names.insert(name).inserted else {
+                throw WireError(.invalidTensor, "\(what): tensor '\(name)' appears twice")
+            }
+            let rank = try r.int(UInt32.self, "tensor '\(name)' rank")
+            guard rank <= WireTensor.maxRank else {
+                throw WireError(.invalidTensor, "tensor '\(name)' has rank \(rank), limit \(WireTensor.maxRank)")
+            }
+            var shape: [Int] = []
+            for k in 0..<Int(rank) { shape.append(try r.count64("tensor '\(name)' dim \(k)")) }
+            guard let count = WireTensor.elementCount(of: shape) else {
+                throw WireError(.invalidTensor, "tensor '\(name)' shape \(shape) overflows")
+            }
+            guard count <= r.remaining / 4 else {
+                throw WireError(.truncated, "tensor '\(name)' shape \(shape) needs \(count) floats, only \(r.remaining) bytes left")
+            }
+            out.append(WireTensor(name: name, shape: shape, values: try r.floats(count, "tensor '\(name)' values")))
+        }
+        return out
+    }
+}

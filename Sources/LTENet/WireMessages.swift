@@ -1,0 +1,189 @@
+import Foundation
+
+/// The message type number in the frame header. Numbers are part of the wire format: never reuse one.
+public enum MessageType: UInt16, CaseIterable, Sendable {
+    case hello = 1
+    case welcome = 2
+    case push = 3
+    case roundResult = 4
+    case statusRequest = 5
+    case status = 6
+    case error = 7
+}
+
+/// Every message of the LTE protocol (DESIGN.md §4). Workers send `hello`, `push` and
+/// `statusRequest`; the server answers `welcome`, `roundResult`, `status` or `error`.
+public enum WireMessage: Equatable, Sendable {
+    case hello(HelloMessage)
+    case welcome(WelcomeMessage)
+    case push(PushMessage)
+    case roundResult(RoundResultMessage)
+    case statusRequest
+    case status(StatusMessage)
+    case error(ErrorMessage)
+
+    public var type: MessageType {
+        switch self {
+        case .hello: .hello
+        case .welcome: .welcome
+        case .push: .push
+        case .roundResult: .roundResult
+        case .statusRequest: .statusRequest
+        case .status: .status
+        case .error: .error
+        }
+    }
+}
+
+/// A worker introduces itself: which heads it owns and which config it was started with, so the
+/// server can refuse a worker whose config differs before it trains on the wrong model.
+public struct HelloMessage: Equatable, Sendable {
+    public var workerId: String
+    public var headIds: [Int]
+    /// SHA-256 of the run config as the worker sees it (32 bytes).
+    public var configFingerprint: Data
+    /// Random per message; with the MAC it lets the server refuse a replayed hello.
+    public var nonce: UInt64
+
+    public init(workerId: String, headIds: [Int], configFingerprint: Data, nonce: UInt64) {
+        self.workerId = workerId
+        self.headIds = headIds
+        self.configFingerprint = configFingerprint
+        self.nonce = nonce
+    }
+}
+
+/// The server's answer to `hello`: everything a worker needs to start training from the current
+/// state — the main weights and its own heads' factors (so a restarted worker resumes, not restarts).
+public struct WelcomeMessage: Equatable, Sendable {
+    public var runId: String
+    public var round: Int
+    public var baseCommit: String
+    public var configJSON: Data
+    public var tensors: [WireTensor]
+
+    public init(runId: String, round: Int, baseCommit: String, configJSON: Data, tensors: [WireTensor]) {
+        self.runId = runId
+        self.round = round
+        self.baseCommit = baseCommit
+        self.configJSON = configJSON
+        self.tensors = tensors
+    }
+}
+
+/// A worker's contribution to one round: its heads' (A, B) factors and replicated parameters,
+/// tagged with the commit it trained from. Idempotent on (worker, head, round) at the server.
+public struct PushMessage: Equatable, Sendable {
+    public var workerId: String
+    public var round: Int
+    public var baseCommit: String
+    public var headIds: [Int]
+    /// Mean train loss of each head over the round, parallel to `headIds`.
+    public var headLosses: [Float]
+    /// Tokens seen by these heads during the round.
+    public var tokens: Int
+    public var nonce: UInt64
+    public var tensors: [WireTensor]
+
+    public init(workerId: String, round: Int, baseCommit: String, headIds: [Int], headLosses: [Float],
+                tokens: Int, nonce: UInt64, tensors: [WireTensor]) {
+        self.workerId = workerId
+        self.round = round
+        self.baseCommit = baseCommit
+        self.headIds = headIds
+        self.headLosses = headLosses
+        self.tokens = tokens
+        self.nonce = nonce
+        self.tensors = tensors
+    }
+
+    /// Refuses NaN/Inf losses or tensor values: one diverged head must not poison the merge.
+    public func validateFinite() throws {
+        for (head, loss) in zip(headIds, headLosses) where !loss.isFinite {
+            throw WireError(.nonFinite, "push from '\(workerId)': head \(head) loss is \(loss)")
+        }
+        try tensors.validateFinite()
+    }
+}
+
+/// How a round closed: the new main commit, the hash of the new weights, and the merged low-rank
+/// delta every worker applies with the same code to reach the same bits (DESIGN.md §4).
+public struct RoundResultMessage: Equatable, Sendable {
+    public var round: Int
+    public var commitId: String
+    /// SHA-256 of the new main weights (DESIGN.md §2, "weights hash"), 32 bytes.
+    public var weightsHash: Data
+    public var headsMerged: [Int]
+    public var tensors: [WireTensor]
+
+    public init(round: Int, commitId: String, weightsHash: Data, headsMerged: [Int], tensors: [WireTensor]) {
+        self.round = round
+        self.commitId = commitId
+        self.weightsHash = weightsHash
+        self.headsMerged = headsMerged
+        self.tensors = tensors
+    }
+}
+
+/// What `lte` shows about a running server: the open round, who is in, who is missing.
+public struct StatusMessage: Equatable, Sendable {
+    public var round: Int
+    public var headsIn: [Int]
+    /// Loss reported by each head in `headsIn`, parallel to it.
+    public var lossesIn: [Float]
+    public var headsMissing: [Int]
+    /// Free-form extras (commit id, quorum, uptime…); encoded sorted by key, so it is canonical.
+    public var fields: [String: String]
+
+    public init(round: Int, headsIn: [Int], lossesIn: [Float], headsMissing: [Int], fields: [String: String] = [:]) {
+        self.round = round
+        self.headsIn = headsIn
+        self.lossesIn = lossesIn
+        self.headsMissing = headsMissing
+        self.fields = fields
+    }
+}
+
+/// A refusal the peer can act on: a code for programs, a one-line message for people.
+public struct ErrorMessage: Equatable, Sendable {
+    public var code: ErrorCode
+    public var message: String
+
+    public init(code: ErrorCode, message: String) {
+        self.code = code
+        self.message = message
+    }
+}
+
+/// Error codes. A struct, not an enum, so a code from a newer peer still decodes.
+public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public var rawValue: UInt16
+    public init(rawValue: UInt16) { self.rawValue = rawValue }
+
+    public static let malformed = ErrorCode(rawValue: 1)        // frame or body failed to decode
+    public static let unauthorized = ErrorCode(rawValue: 2)     // bad MAC, replay, unknown worker
+    public static let staleRound = ErrorCode(rawValue: 3)       // push for a round already closed
+    public static let unknownHead = ErrorCode(rawValue: 4)      // head id not in the run
+    public static let nonFinite = ErrorCode(rawValue: 5)        // NaN/Inf in losses or tensors
+    public static let tooLarge = ErrorCode(rawValue: 6)
+    public static let configMismatch = ErrorCode(rawValue: 7)   // hello's fingerprint differs
+    public static let wrongShape = ErrorCode(rawValue: 8)       // tensor names/shapes not the run's
+    public static let unexpected = ErrorCode(rawValue: 9)       // message type not valid here
+    public static let internalError = ErrorCode(rawValue: 10)
+
+    public var description: String {
+        switch self {
+        case .malformed: "malformed"
+        case .unauthorized: "unauthorized"
+        case .staleRound: "stale round"
+        case .unknownHead: "unknown head"
+        case .nonFinite: "non-finite"
+        case .tooLarge: "too large"
+        case .configMismatch: "config mismatch"
+        case .wrongShape: "wrong shape"
+        case .unexpected: "unexpected message"
+        case .internalError: "internal error"
+        default: "error \(rawValue)"
+        }
+    }
+}
