@@ -12,6 +12,8 @@ struct RunConfig {
     /// True when the file gave no vocab_size: the data's tokenizer decides it.
     var vocabFromData: Bool
     var source: String
+    /// Every section as read (after overrides), so sections other commands own survive `effectiveJSON`.
+    var sectionsAsRead: [String: Any] = [:]
 
     static let sections: [String: [String]] = [
         "model": ModelConfig.keys,
@@ -46,7 +48,7 @@ struct RunConfig {
             let m = try JSONDecoder().decode(ModelConfig.self, from: JSONSerialization.data(withJSONObject: model))
             let t = try JSONDecoder().decode(TrainingConfig.self, from: JSONSerialization.data(withJSONObject: root["training"] ?? [:]))
             try m.validate()
-            return RunConfig(model: m, training: t, vocabFromData: vocabFromData, source: path)
+            return RunConfig(model: m, training: t, vocabFromData: vocabFromData, source: path, sectionsAsRead: root)
         } catch let e as LTEError {
             throw LTEError("config file \(path): \(e.message)")
         } catch let DecodingError.keyNotFound(key, _) {
@@ -55,6 +57,17 @@ struct RunConfig {
             let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             throw LTEError("config file \(path): wrong type for \"\(key)\"")
         }
+    }
+
+    /// The config as the run uses it — every model and training value spelled out (vocab_size
+    /// resolved, defaults filled in) — as JSON that `load` reads back to the same config.
+    func effectiveJSON() throws -> Data {
+        var root = sectionsAsRead
+        let encoder = JSONEncoder()
+        for (name, section) in [("model", try encoder.encode(model)), ("training", try encoder.encode(training))] {
+            root[name] = try JSONSerialization.jsonObject(with: section)
+        }
+        return try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8)
     }
 
     /// `training.learning_rate=3e-4` → root["training"]["learning_rate"] = 3e-4 (JSON-parsed value).
