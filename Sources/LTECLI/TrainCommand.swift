@@ -10,7 +10,7 @@ import LTETraining
 ///     RUN/config.json      the effective run config (loadable with --config)
 ///     RUN/metrics.jsonl    one line per log interval: step, tokens, train_loss, val_loss, lr, …
 ///     RUN/checkpoint/      the latest checkpoint (Hugging Face files + optimizer state)
-struct TrainCommand: AsyncParsableCommand {
+struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a model on a prepared data directory, logging metrics and saving checkpoints to a run directory.",
@@ -61,8 +61,8 @@ struct TrainCommand: AsyncParsableCommand {
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
     }
 
-    func run() async throws {
-        try await runReportingErrors { try train() }
+    func run() throws {
+        try runReportingErrors { try train() }
     }
 
     /// The flags, as overrides applied after --set (so a flag wins over --set).
