@@ -30,8 +30,8 @@ struct TrainCommand: ParsableCommand {
             help: ArgumentHelp("Run directory for config.json, metrics.jsonl and checkpoint/ (created if missing).", valueName: "dir"))
     var runDirectory: String
 
-    @Option(help: ArgumentHelp("Training mode: \(TrainingMode.allValueStrings.joined(separator: ", ")).", valueName: "mode"))
-    var mode: TrainingMode = .full
+    @Option(help: ArgumentHelp("Training mode; only full (one full-rank model) is built so far.", valueName: "mode"))
+    var mode: TrainingModeOption = .full
 
     @Option(help: "Total optimizer steps (overrides training.iterations).")
     var iterations: Int?
@@ -129,8 +129,8 @@ struct TrainCommand: ParsableCommand {
 
         let run = session.run
         let tokensAtStart = run.tokensSeen
-        say(String(format: "%@ %@ | %@ parameters | %d tokens/step (batch %d × context %d) | data %@: %d train + %d val tokens, %@ vocab %d | %d iterations | threads %d",
-                   resume ? "resuming at step \(start) |" : "training", mode.rawValue, formatCount(session.parameterCount),
+        say(String(format: "training %@%@ | %@ parameters | %d tokens/step (batch %d × context %d) | data %@: %d train + %d val tokens, %@ vocab %d | %d iterations | threads %d",
+                   mode.rawValue, resume ? ", resuming at step \(start)" : "", formatCount(session.parameterCount),
                    session.tokensPerStep, t.batchSize, cfg.model.contextLength, data, dataset.train.count, dataset.val.count,
                    dataset.meta.tokenizer, cfg.model.vocabSize, t.iterations, t.threads))
 

@@ -5,9 +5,9 @@ import LTENumerics
 import LTEStore
 import LTETraining
 
-/// The ways `lte train` can train (DESIGN.md §2): the full-rank baseline, LTE, and the baselines LTE is
-/// compared with. Each is a `TrainingSession`; `makeSession` picks one.
-enum TrainingMode: String, CaseIterable, ExpressibleByArgument {
+/// `--mode`: the ways `lte train` can train (DESIGN.md §2): the full-rank baseline, LTE, and the
+/// baselines LTE is compared with. Each is a `TrainingSession`; `makeSession` picks one.
+enum TrainingModeOption: String, CaseIterable, ExpressibleByArgument {
     case full, lte, lora, loraMerge = "lora-merge", fedavg
 
     static var allValueStrings: [String] { allCases.map(\.rawValue) }
@@ -34,7 +34,7 @@ protocol TrainingSession {
     func save(to url: URL, state: TrainerState) throws
 }
 
-func makeSession(mode: TrainingMode, setup: TrainingSetup) throws -> any TrainingSession {
+func makeSession(mode: TrainingModeOption, setup: TrainingSetup) throws -> any TrainingSession {
     switch mode {
     case .full: return try FullRankSession(setup)
     case .lte, .lora, .loraMerge, .fedavg:
