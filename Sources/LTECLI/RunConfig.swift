@@ -13,6 +13,8 @@ struct RunConfig {
     /// True when the file gave no vocab_size: the data's tokenizer decides it.
     var vocabFromData: Bool
     var source: String
+    /// Every section as read (after overrides), so sections other commands own survive `effectiveJSON`.
+    var sectionsAsRead: [String: Any] = [:]
 
     static let sections: [String: [String]] = [
         "model": ModelConfig.keys,
@@ -50,7 +52,7 @@ struct RunConfig {
             let l = try JSONDecoder().decode(LoRAConfig.self, from: JSONSerialization.data(withJSONObject: root["lte"] ?? [:]))
             try m.validate()
             try l.validate()
-            return RunConfig(model: m, training: t, lte: l, vocabFromData: vocabFromData, source: path)
+            return RunConfig(model: m, training: t, lte: l, vocabFromData: vocabFromData, source: path, sectionsAsRead: root)
         } catch let e as LTEError {
             throw LTEError("config file \(path): \(e.message)")
         } catch let DecodingError.keyNotFound(key, _) {
@@ -59,6 +61,17 @@ struct RunConfig {
             let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             throw LTEError("config file \(path): wrong type for \"\(key)\"")
         }
+    }
+
+    /// The config as the run uses it — every model, training and lte value spelled out (vocab_size
+    /// resolved, defaults filled in) — as JSON that `load` reads back to the same config.
+    func effectiveJSON() throws -> Data {
+        var root = sectionsAsRead
+        let encoder = JSONEncoder()
+        for (name, section) in [("model", try encoder.encode(model)), ("training", try encoder.encode(training)), ("lte", try encoder.encode(lte))] {
+            root[name] = try JSONSerialization.jsonObject(with: section)
+        }
+        return try JSONSerialization.data(withJSONObject: root, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8)
     }
 
     /// `training.learning_rate=3e-4` → root["training"]["learning_rate"] = 3e-4 (JSON-parsed value).

@@ -7,7 +7,7 @@ import LTENumerics
 /// Deterministic: the offsets depend only on (seed, stream), so a run can be replayed exactly and two
 /// heads with different streams see different orders. Each LTE head samples only from its own
 /// contiguous `range` of the stream (see `shardRange`), which keeps the heads' data disjoint.
-public struct BatchSampler {
+public struct BatchSampler: BatchSource {
     public let tokens: TokenShard
     /// The slice of the shard this sampler reads; windows never cross its ends.
     public let range: Range<Int>
@@ -37,6 +37,13 @@ public struct BatchSampler {
     @inline(__always)
     public mutating func nextOffset() -> Int {
         range.lowerBound + generator.nextInt(below: range.count - contextLength)
+    }
+
+    /// Advances past `batches` batches without reading them, leaving the sampler exactly where it would
+    /// be after that many `next` calls: how a resumed run sees the batches it would have seen.
+    public mutating func skip(batches: Int) {
+        precondition(batches >= 0, "BatchSampler.skip: negative batch count \(batches)")
+        for _ in 0..<(batches * batchSize) { _ = nextOffset() }
     }
 
     /// Fills inputs and targets, each (B, T) row-major, with the next batch. No allocation.

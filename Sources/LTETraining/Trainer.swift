@@ -21,16 +21,18 @@ public final class Trainer<Source: BatchSource>: TrainingRun {
     public let optimizer: AdamW
     public let config: TrainingConfig
     public var source: Source
-    let validation: () -> Source
+    let validation: () -> any BatchSource
     let acts: Activations
     let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
-    public private(set) var tokensSeen = 0
+    /// Set by the caller when a run resumes from a checkpoint.
+    public var tokensSeen = 0
     public let bytesCommunicated = 0
     public private(set) var learningRate: Float = 0
     public private(set) var lastGradNorm: Float = 0
 
-    /// `validation` makes a fresh, identically seeded source of validation batches for each evaluation.
-    public init(model: Transformer, config: TrainingConfig, source: Source, validation: @escaping () -> Source) {
+    /// `validation` makes a fresh, identically seeded source of validation batches for each evaluation
+    /// (e.g. `{ evaluationBatches.source() }`); it may be of another type than the training source.
+    public init(model: Transformer, config: TrainingConfig, source: Source, validation: @escaping () -> any BatchSource) {
         self.model = model
         self.config = config
         self.source = source

@@ -1,0 +1,193 @@
+import ArgumentParser
+import Foundation
+import LTEModel
+import LTENumerics
+import LTEStore
+import LTETraining
+
+/// `lte train`: one training process, from a config and a prepared data directory to a run directory
+///
+///     RUN/config.json      the effective run config (loadable with --config)
+///     RUN/metrics.jsonl    one line per log interval: step, tokens, train_loss, val_loss, lr, …
+///     RUN/checkpoint/      the latest checkpoint (Hugging Face files + optimizer state)
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model on a prepared data directory, logging metrics and saving checkpoints to a run directory.",
+        discussion: """
+            Options given as flags (--iterations, --lr, …) override the config file, and --set overrides \
+            anything in it; RUN/config.json records the config the run actually used. A run that stops can \
+            continue with --resume, which sees exactly the batches the uninterrupted run would have seen.
+            """)
+
+    @Option(help: ArgumentHelp("Run config (JSON) with \"model\" and \"training\" sections.", valueName: "file"))
+    var config: String
+
+    @Option(help: ArgumentHelp("Data directory made by `lte data prepare` or `lte data synth`.", valueName: "dir"))
+    var data: String
+
+    @Option(name: .customLong("run"),
+            help: ArgumentHelp("Run directory for config.json, metrics.jsonl and checkpoint/ (created if missing).", valueName: "dir"))
+    var runDirectory: String
+
+    @Option(help: ArgumentHelp("Training mode; only full (one full-rank model) is built so far.", valueName: "mode"))
+    var mode: TrainingModeOption = .full
+
+    @Option(help: "Total optimizer steps (overrides training.iterations).")
+    var iterations: Int?
+
+    @Option(help: "Peak learning rate (overrides training.learning_rate).")
+    var lr: Float?
+
+    @Option(help: "Sequences per step (overrides training.batch_size).")
+    var batchSize: Int?
+
+    @Option(help: "Seed of initialisation and data order (overrides training.seed).")
+    var seed: UInt64?
+
+    @Option(help: "Threads for OpenBLAS and the model's own loops (overrides training.threads).")
+    var threads: Int?
+
+    @Option(help: ArgumentHelp("Override a config value, e.g. training.eval_interval=100 (repeatable).", valueName: "section.key=value"))
+    var set: [String] = []
+
+    @Flag(help: "Continue the run in --run from its checkpoint, appending to its metrics.jsonl.")
+    var resume = false
+
+    func validate() throws {
+        if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
+    }
+
+    func run() throws {
+        try runReportingErrors { try train() }
+    }
+
+    /// The flags, as overrides applied after --set (so a flag wins over --set).
+    var flagOverrides: [String] {
+        var out: [String] = []
+        if let iterations { out.append("training.iterations=\(iterations)") }
+        if let lr { out.append("training.learning_rate=\(lr)") }
+        if let batchSize { out.append("training.batch_size=\(batchSize)") }
+        if let seed { out.append("training.seed=\(seed)") }
+        if let threads { out.append("training.threads=\(threads)") }
+        return out
+    }
+
+    private func train() throws {
+        let began = ContinuousClock.now
+        var cfg = try RunConfig.load(config, overrides: set + flagOverrides)
+        let dataset = try TokenDataset(directory: URL(fileURLWithPath: data))
+        if cfg.vocabFromData {
+            cfg.model.vocabSize = dataset.vocabSize
+        } else if cfg.model.vocabSize < dataset.vocabSize {
+            throw LTEError("config file \(config): model.vocab_size \(cfg.model.vocabSize) is smaller than the vocabulary of \(dataset.vocabSize) in \(data) (\(dataset.meta.tokenizer) tokenizer); remove vocab_size to take it from the data")
+        }
+        let t = cfg.training
+        guard t.threads >= 1 else { throw LTEError("config file \(config): training.threads must be at least 1") }
+        guard t.iterations >= 1, t.batchSize >= 1 else {
+            throw LTEError("config file \(config): training.iterations and training.batch_size must be at least 1")
+        }
+
+        let runURL = URL(fileURLWithPath: runDirectory)
+        let metricsURL = runURL.appendingPathComponent("metrics.jsonl")
+        let checkpointURL = runURL.appendingPathComponent("checkpoint")
+        let fm = FileManager.default
+        if !resume && fm.fileExists(atPath: metricsURL.path) {
+            throw LTEError("run directory \(runDirectory) already holds a run (metrics.jsonl); pass --resume to continue it, or choose a new --run directory")
+        }
+        if resume && !fm.fileExists(atPath: checkpointURL.path) {
+            throw LTEError("--resume: run directory \(runDirectory) has no checkpoint to resume from (\(checkpointURL.path))")
+        }
+
+        BLASThreads.set(t.threads)
+        Parallel.threads = t.threads
+        let session = try makeSession(mode: mode, setup: TrainingSetup(config: cfg, dataset: dataset, runDirectory: runURL))
+
+        var start = 0
+        if resume {
+            let checkpoint = try Checkpoint(at: checkpointURL)
+            let state = try session.resume(from: checkpoint)
+            try checkSameRun(saved: state, checkpoint: checkpointURL.path, config: cfg)
+            guard state.step < t.iterations else {
+                throw LTEError("run \(runDirectory) is already at step \(state.step) of \(t.iterations); pass a larger --iterations to train further")
+            }
+            start = state.step
+        }
+
+        do { try fm.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
+            throw LTEError("cannot create run directory \(runDirectory): \(error.localizedDescription)")
+        }
+        let effective = try cfg.effectiveJSON()
+        do { try effective.write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
+            throw LTEError("cannot write \(runURL.appendingPathComponent("config.json").path): \(error.localizedDescription)")
+        }
+        if resume { try MetricsFile.dropLines(after: start, in: metricsURL) }
+        let metrics = try MetricsLog(url: metricsURL, truncate: !resume)
+
+        let run = session.run
+        let tokensAtStart = run.tokensSeen
+        say(String(format: "training %@%@ | %@ parameters | %d tokens/step (batch %d × context %d) | data %@: %d train + %d val tokens, %@ vocab %d | %d iterations | threads %d",
+                   mode.rawValue, resume ? ", resuming at step \(start)" : "", formatCount(session.parameterCount),
+                   session.tokensPerStep, t.batchSize, cfg.model.contextLength, data, dataset.train.count, dataset.val.count,
+                   dataset.meta.tokenizer, cfg.model.vocabSize, t.iterations, t.threads))
+
+        var loop = TrainingLoop(config: t, metrics: metrics)
+        loop.progress = say
+        let loopBegan = ContinuousClock.now
+        let valLoss = try loop.run(run, from: start) { step in
+            try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: effective))
+        }
+        let loopSeconds = (ContinuousClock.now - loopBegan).seconds
+        let tokensPerSecond = Double(run.tokensSeen - tokensAtStart) / max(loopSeconds, 1e-9)
+        var done = "done: step \(t.iterations)"
+        if let valLoss { done += String(format: " | val loss %.4f", valLoss) }
+        done += String(format: " | %.0f tok/s | wall time %@ | checkpoint %@", tokensPerSecond,
+                       formatDuration((ContinuousClock.now - began).seconds), checkpointURL.path)
+        say(done)
+    }
+
+    /// A resumed run must replay the same data order: same seed and batch size as the saved run.
+    private func checkSameRun(saved: TrainerState, checkpoint: String, config cfg: RunConfig) throws {
+        guard saved.seed == cfg.training.seed else {
+            throw LTEError("checkpoint \(checkpoint) was made with seed \(saved.seed), this config has \(cfg.training.seed); pass --seed \(saved.seed) to resume it")
+        }
+        if let raw = saved.runConfig,
+           let root = (try? JSONSerialization.jsonObject(with: raw)) as? [String: Any],
+           let savedBatch = ((root["training"] as? [String: Any])?["batch_size"] as? NSNumber)?.intValue,
+           savedBatch != cfg.training.batchSize {
+            throw LTEError("checkpoint \(checkpoint) was made with batch size \(savedBatch), this config has \(cfg.training.batchSize); pass --batch-size \(savedBatch) to resume it")
+        }
+    }
+}
+
+/// Progress output: one line to stdout, written at once (not held in a pipe's buffer).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
+/// 823552 → "823.6K", 12_345_678 → "12.35M".
+func formatCount(_ n: Int) -> String {
+    n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 1_000 ? String(format: "%.1fK", Double(n) / 1e3) : "\(n)"
+}
+
+/// Edits of an existing metrics.jsonl.
+enum MetricsFile {
+    /// Removes lines logged after `step` (by a run that went on past its last checkpoint and then
+    /// stopped), so a resumed run's lines follow on without repeats.
+    static func dropLines(after step: Int, in url: URL) throws {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
+        let kept = lines.filter { line in
+            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
+                  let logged = (object["step"] as? NSNumber)?.intValue else { return true }
+            return logged <= step
+        }
+        guard kept.count != lines.count else { return }
+        do { try Data(kept.map { $0 + "\n" }.joined().utf8).write(to: url, options: .atomic) } catch {
+            throw LTEError("cannot rewrite \(url.path): \(error.localizedDescription)")
+        }
+    }
+}

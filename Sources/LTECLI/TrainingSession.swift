@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import LTEModel
+import LTENumerics
+import LTEStore
+import LTETraining
+
+/// `--mode`: the ways `lte train` can train (DESIGN.md §2): the full-rank baseline, LTE, and the
+/// baselines LTE is compared with. Each is a `TrainingSession`; `makeSession` picks one.
+enum TrainingModeOption: String, CaseIterable, ExpressibleByArgument {
+    case full, lte, lora, loraMerge = "lora-merge", fedavg
+
+    static var allValueStrings: [String] { allCases.map(\.rawValue) }
+}
+
+/// Everything a mode needs to set itself up: the effective config, the data, where the run lives.
+struct TrainingSetup {
+    let config: RunConfig
+    let dataset: TokenDataset
+    let runDirectory: URL
+}
+
+/// One mode's training as `lte train` drives it: the run the loop steps, and checkpointing.
+/// Adding a mode means writing one of these and a case in `makeSession`.
+protocol TrainingSession {
+    var run: any TrainingRun { get }
+    /// Parameters of the model being trained (for the start line).
+    var parameterCount: Int { get }
+    /// Tokens one step consumes, over all heads or replicas.
+    var tokensPerStep: Int { get }
+    /// Restores weights, optimizer state, counters and data position, so the next step is the one the
+    /// original run would have taken; returns the saved state.
+    func resume(from checkpoint: Checkpoint) throws -> TrainerState
+    func save(to url: URL, state: TrainerState) throws
+}
+
+func makeSession(mode: TrainingModeOption, setup: TrainingSetup) throws -> any TrainingSession {
+    switch mode {
+    case .full: return try FullRankSession(setup)
+    case .lte, .lora, .loraMerge, .fedavg:
+        throw LTEError("--mode \(mode.rawValue) is not built yet; only --mode full trains for now")
+    }
+}
+
+/// Full-rank training of one model on one stream of batches (the baseline).
+final class FullRankSession: TrainingSession {
+    /// The sampler stream of the training data order; initialisation draws from the plain seed.
+    static let dataStream: UInt64 = 1
+
+    let model: Transformer
+    let trainer: Trainer<BatchSampler>
+    let tokenizer: any Tokenizer
+
+    init(_ setup: TrainingSetup) throws {
+        let m = setup.config.model, t = setup.config.training
+        model = try Transformer(config: m)
+        model.initialize(seed: t.seed)
+        let sampler = try BatchSampler(tokens: setup.dataset.train, batchSize: t.batchSize, contextLength: m.contextLength,
+                                       seed: t.seed, stream: Self.dataStream)
+        let validation = try EvaluationBatches(tokens: setup.dataset.val, batches: max(1, t.evalIterations), batchSize: t.batchSize,
+                                               contextLength: m.contextLength, seed: t.seed)
+        trainer = Trainer(model: model, config: t, source: sampler, validation: { validation.source() })
+        tokenizer = setup.dataset.tokenizer
+    }
+
+    var run: any TrainingRun { trainer }
+    var parameterCount: Int { model.layout.count }
+    var tokensPerStep: Int { trainer.source.batchSize * trainer.source.contextLength }
+
+    func resume(from checkpoint: Checkpoint) throws -> TrainerState {
+        guard checkpoint.isResumable else {
+            throw LTEError("checkpoint \(checkpoint.url.path) holds weights only (no \(Checkpoint.optimizerFile) or \(Checkpoint.stateFile)) and cannot be resumed")
+        }
+        try checkpoint.load(into: model)
+        try checkpoint.loadOptimizer(into: trainer.optimizer, for: model)
+        let state = try checkpoint.trainerState()
+        guard trainer.optimizer.step == state.step else {
+            throw LTEError("checkpoint \(checkpoint.url.path) is inconsistent: the optimizer took \(trainer.optimizer.step) steps, \(Checkpoint.stateFile) says \(state.step)")
+        }
+        trainer.source.skip(batches: state.step)
+        trainer.tokensSeen = state.tokens
+        return state
+    }
+
+    func save(to url: URL, state: TrainerState) throws {
+        try Checkpoint.save(model: model, optimizer: trainer.optimizer, state: state, tokenizer: tokenizer, to: url)
+    }
+}

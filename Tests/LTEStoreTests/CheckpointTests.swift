@@ -1,0 +1,254 @@
+import Foundation
+import LTEModel
+import LTENumerics
+@testable import LTEStore
+import LTETraining
+import XCTest
+
+final class CheckpointTests: XCTestCase {
+    private let config = ModelConfig(vocabSize: 23, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, contextLength: 16)
+
+    private func temporaryDirectory() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lte-ckpt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
+        return dir
+    }
+
+    /// A model and optimizer after a few real steps, so moments and weights are all non-trivial.
+    private func trained(_ c: ModelConfig, steps: Int = 3) throws -> Trainer<RandomBatches> {
+        let model = try Transformer(config: c)
+        model.initialize(seed: 5)
+        var t = TrainingConfig()
+        t.warmupIterations = 0
+        let source = RandomBatches(batchSize: 2, contextLength: 8, vocabSize: c.vocabSize, seed: 9)
+        let trainer = Trainer(model: model, config: t, source: source, validation: { source })
+        for i in 0..<steps { _ = trainer.trainStep(iteration: i) }
+        return trainer
+    }
+
+    private func assertRejected<T>(_ body: @autoclosure () throws -> T, _ fragments: String...,
+                                file: StaticString = #filePath, line: UInt = #line) {
+        do {
+            _ = try body()
+            XCTFail("expected an LTEError containing \(fragments)", file: file, line: line)
+        } catch let error as LTEError {
+            for f in fragments {
+                XCTAssertTrue(error.message.contains(f), "\"\(error.message)\" lacks \"\(f)\"", file: file, line: line)
+            }
+            XCTAssertFalse(error.message.contains("\n"), "not one line: \(error.message)", file: file, line: line)
+        } catch {
+            XCTFail("expected an LTEError, got \(error)", file: file, line: line)
+        }
+    }
+
+    private func bits(_ b: FloatBuffer) -> [UInt32] { b.array.map(\.bitPattern) }
+
+    // MARK: round trip
+
+    func testRoundTripIsBitExactForWeightsOptimizerStateAndTokenizer() throws {
+        let trainer = try trained(config)
+        let url = try temporaryDirectory().appendingPathComponent("checkpoint")
+        let tokenizer = try CharTokenizer(corpus: "abcdefg hij\n")
+        let runConfig = Data(#"{"model":{"hidden_size":32},"training":{"seed":7}}"#.utf8)
+        let state = TrainerState(step: 3, tokens: 48, seed: 7, runConfig: runConfig)
+        try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, state: state, tokenizer: tokenizer, to: url)
+
+        let checkpoint = try Checkpoint(at: url)
+        XCTAssertTrue(checkpoint.isResumable)
+        XCTAssertEqual(try checkpoint.modelConfig(), config)
+        let model = try Transformer(config: try checkpoint.modelConfig())
+        try checkpoint.load(into: model)
+        XCTAssertEqual(bits(model.params), bits(trainer.model.params))
+
+        let optimizer = AdamW(model: model, config: TrainingConfig())
+        try checkpoint.loadOptimizer(into: optimizer, for: model)
+        XCTAssertEqual(optimizer.step, 3)
+        XCTAssertEqual(bits(optimizer.m), bits(trainer.optimizer.m))
+        XCTAssertEqual(bits(optimizer.v), bits(trainer.optimizer.v))
+        XCTAssertNotEqual(optimizer.v.array.filter { $0 != 0 }.count, 0)
+
+        let loaded = try checkpoint.trainerState()
+        XCTAssertEqual([loaded.step, loaded.tokens], [3, 48])
+        XCTAssertEqual(loaded.seed, 7)
+        let original = try JSONSerialization.jsonObject(with: runConfig) as! NSDictionary
+        XCTAssertEqual(try JSONSerialization.jsonObject(with: loaded.runConfig!) as! NSDictionary, original)
+        XCTAssertEqual(try checkpoint.tokenizer() as? CharTokenizer, tokenizer)
+    }
+
+    func testModelFileUsesHuggingFaceNamesShapesAndFormatMetadata() throws {
+        let trainer = try trained(config, steps: 1)
+        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        try Checkpoint.save(model: trainer.model, to: url)
+        let file = try SafeTensorsFile(contentsOf: url.appendingPathComponent(Checkpoint.modelFile))
+        XCTAssertEqual(file.metadata["format"], "pt")
+        XCTAssertEqual(file.names.count, 2 + 9 * config.layers + 1)
+        XCTAssertEqual(file["model.embed_tokens.weight"]?.shape, [23, 32])
+        XCTAssertEqual(file["model.layers.1.self_attn.k_proj.weight"]?.shape, [16, 32], "[out, in] with GQA: 2 kv heads × 8")
+        XCTAssertEqual(file["model.layers.0.mlp.down_proj.weight"]?.shape, [32, 48])
+        XCTAssertEqual(file["model.norm.weight"]?.shape, [32])
+        XCTAssertEqual(file["lm_head.weight"]?.shape, [23, 32])
+        let up = trainer.model.layout.tensor(named: "model.layers.1.mlp.up_proj.weight")!
+        XCTAssertEqual(file["model.layers.1.mlp.up_proj.weight"]?.values, Array(trainer.model.params.array[up.offset..<up.offset + up.count]))
+        // A weights-only checkpoint cannot be resumed, and says so.
+        let checkpoint = try Checkpoint(at: url)
+        XCTAssertFalse(checkpoint.isResumable)
+        assertRejected(try checkpoint.loadOptimizer(into: trainer.optimizer, for: trainer.model), "no optimizer.safetensors", "cannot be resumed")
+        assertRejected(try checkpoint.trainerState(), "no trainer_state.json")
+        assertRejected(try checkpoint.tokenizer(), "no tokenizer.json")
+    }
+
+    func testConfigJSONHasTheLlamaConfigFieldsTransformersNeeds() throws {
+        let trainer = try trained(config, steps: 0)
+        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        try Checkpoint.save(model: trainer.model, to: url)
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual(json["architectures"] as? [String], ["LlamaForCausalLM"])
+        XCTAssertEqual(json["model_type"] as? String, "llama")
+        XCTAssertEqual(json["hidden_act"] as? String, "silu")
+        XCTAssertEqual(json["torch_dtype"] as? String, "float32")
+        for key in ["tie_word_embeddings", "attention_bias", "mlp_bias"] {
+            XCTAssertEqual(json[key] as? Bool, false, key)
+        }
+        let ints: [String: Int] = ["hidden_size": 32, "intermediate_size": 48, "num_attention_heads": 4, "num_key_value_heads": 2,
+                                   "num_hidden_layers": 2, "vocab_size": 23, "max_position_embeddings": 16, "head_dim": 8]
+        for (key, value) in ints { XCTAssertEqual((json[key] as? NSNumber)?.intValue, value, key) }
+        XCTAssertEqual((json["rms_norm_eps"] as? NSNumber)?.floatValue, 1e-5)
+        XCTAssertEqual((json["rope_theta"] as? NSNumber)?.floatValue, 10_000)
+    }
+
+    func testSavingReplacesTheOldCheckpointAndLeavesNothingBehind() throws {
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("checkpoint")
+        let first = try trained(config, steps: 1), second = try trained(config, steps: 2)
+        try Checkpoint.save(model: first.model, optimizer: first.optimizer, state: TrainerState(step: 1, tokens: 16, seed: 1), to: url)
+        // A crash mid-save leaves a partial sibling; the next save clears it away.
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent(".checkpoint.partial-crashed"), withIntermediateDirectories: false)
+        try Checkpoint.save(model: second.model, to: url)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["checkpoint"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: url.path).sorted(), ["config.json", "model.safetensors"],
+                       "the new checkpoint replaces the old one whole, optimizer state included")
+        let model = try Transformer(config: config)
+        try Checkpoint(at: url).load(into: model)
+        XCTAssertEqual(bits(model.params), bits(second.model.params))
+    }
+
+    // MARK: rejections
+
+    func testRejectsACheckpointOfAnotherShapeNamingTheTensor() throws {
+        var other = config
+        other.ffnDim = 40
+        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        try Checkpoint.save(model: try trained(other, steps: 0).model, to: url)
+        let model = try Transformer(config: config)
+        assertRejected(try Checkpoint(at: url).load(into: model),
+                       "checkpoint \(url.path) was made for a different model: model.layers.0.mlp.gate_proj.weight has shape [40, 32], this config expects [48, 32]")
+    }
+
+    func testRejectsMissingAndExtraTensors() throws {
+        var deeper = config
+        deeper.layers = 3
+        let dir = try temporaryDirectory()
+        let shallowURL = dir.appendingPathComponent("shallow"), deepURL = dir.appendingPathComponent("deep")
+        try Checkpoint.save(model: try trained(config, steps: 0).model, to: shallowURL)
+        try Checkpoint.save(model: try trained(deeper, steps: 0).model, to: deepURL)
+        assertRejected(try Checkpoint(at: shallowURL).load(into: try Transformer(config: deeper)),
+                       "was made for a different model: it has no model.layers.2.self_attn.q_proj.weight, which this config expects")
+        assertRejected(try Checkpoint(at: deepURL).load(into: try Transformer(config: config)),
+                       "was made for a different model: it has model.layers.2.", "which this config does not")
+
+        // An extra tensor that is no layer at all.
+        let model = try trained(config, steps: 0).model
+        var file = try SafeTensorsFile(contentsOf: shallowURL.appendingPathComponent(Checkpoint.modelFile))
+        file.tensors["model.rotary_emb.inv_freq"] = SafeTensor(shape: [4], values: [1, 2, 3, 4])
+        try file.write(to: shallowURL.appendingPathComponent(Checkpoint.modelFile))
+        assertRejected(try Checkpoint(at: shallowURL).load(into: model), "it has model.rotary_emb.inv_freq, which this config does not")
+    }
+
+    func testRejectsSameShapesButAnotherConfig() throws {
+        var other = config
+        other.ropeTheta = 500_000
+        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        try Checkpoint.save(model: try trained(other, steps: 0).model, to: url)
+        assertRejected(try Checkpoint(at: url).load(into: try Transformer(config: config)),
+                       "was made for a different model: its config.json has rope_theta 500000.0, this config has 10000.0")
+    }
+
+    func testRejectsOptimizerStateOfAnotherModel() throws {
+        var other = config
+        other.vocabSize = 30
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("ckpt")
+        let trainer = try trained(config)
+        try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: url)
+        // Put another model's moments beside these weights.
+        let foreign = try trained(other)
+        let foreignURL = dir.appendingPathComponent("foreign")
+        try Checkpoint.save(model: foreign.model, optimizer: foreign.optimizer, to: foreignURL)
+        try FileManager.default.removeItem(at: url.appendingPathComponent(Checkpoint.optimizerFile))
+        try FileManager.default.copyItem(at: foreignURL.appendingPathComponent(Checkpoint.optimizerFile), to: url.appendingPathComponent(Checkpoint.optimizerFile))
+        assertRejected(try Checkpoint(at: url).loadOptimizer(into: trainer.optimizer, for: trainer.model),
+                       "(optimizer.safetensors): m.model.embed_tokens.weight has shape [30, 32], this config expects [23, 32]")
+    }
+
+    func testRejectsMissingDirectoryAndFiles() throws {
+        let dir = try temporaryDirectory()
+        assertRejected(try Checkpoint(at: dir.appendingPathComponent("nope")), "checkpoint \(dir.path)/nope does not exist")
+        let url = dir.appendingPathComponent("ckpt")
+        try Checkpoint.save(model: try trained(config, steps: 0).model, to: url)
+        try FileManager.default.removeItem(at: url.appendingPathComponent("config.json"))
+        assertRejected(try Checkpoint(at: url), "has no config.json")
+        try Checkpoint.save(model: try trained(config, steps: 0).model, to: url)
+        try FileManager.default.removeItem(at: url.appendingPathComponent("model.safetensors"))
+        assertRejected(try Checkpoint(at: url), "has no model.safetensors")
+    }
+
+    func testRejectsNonFiniteWeightsAndGarbledFiles() throws {
+        let dir = try temporaryDirectory()
+        let url = dir.appendingPathComponent("ckpt")
+        let model = try trained(config, steps: 0).model
+        model.params[model.layout.lmHead + 5] = .nan
+        try Checkpoint.save(model: model, to: url)
+        assertRejected(try Checkpoint(at: url).load(into: try Transformer(config: config)), "lm_head.weight holds NaN or infinite values")
+
+        try Data("not safetensors".utf8).write(to: url.appendingPathComponent(Checkpoint.modelFile))
+        assertRejected(try Checkpoint(at: url).load(into: try Transformer(config: config)), "safetensors file", "model.safetensors")
+
+        try Data("{\"step\": \"three\"}".utf8).write(to: url.appendingPathComponent(Checkpoint.stateFile))
+        assertRejected(try Checkpoint(at: url).trainerState(), "trainer_state.json is not valid")
+    }
+
+    // MARK: config.json reading
+
+    func testReadsHuggingFaceConfigsWithDefaultsAndIgnoresUnknownFields() throws {
+        let json = #"""
+        {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 64, "intermediate_size": 172,
+         "num_attention_heads": 8, "num_hidden_layers": 3, "vocab_size": 100, "rope_scaling": null,
+         "bos_token_id": 1, "transformers_version": "4.46.0", "tie_word_embeddings": false}
+        """#
+        let c = try LlamaConfigFile.decode(Data(json.utf8), source: "x.json")
+        XCTAssertEqual(c, ModelConfig(vocabSize: 100, dim: 64, layers: 3, heads: 8, kvHeads: 8, ffnDim: 172,
+                                      contextLength: 2048, ropeTheta: 10_000, normEps: 1e-6))
+        XCTAssertEqual(try LlamaConfigFile.decode(LlamaConfigFile.encode(config), source: "round trip"), config)
+    }
+
+    func testRejectsConfigsThisDecoderCannotRun() {
+        let base: [String: Any] = ["hidden_size": 64, "intermediate_size": 172, "num_attention_heads": 8, "num_hidden_layers": 3, "vocab_size": 100]
+        func decode(_ extraJSON: String) throws {
+            let extra = try JSONSerialization.jsonObject(with: Data("{\(extraJSON.dropFirst(2))}".utf8)) as! [String: Any]
+            let merged = base.merging(extra) { _, new in new }
+            _ = try LlamaConfigFile.decode(try JSONSerialization.data(withJSONObject: merged), source: "c.json")
+        }
+        XCTAssertNoThrow(try decode(", \"num_key_value_heads\": 2"))
+        assertRejected(try decode(#", "tie_word_embeddings": true"#), "model config c.json", "tie_word_embeddings", "untied")
+        assertRejected(try decode(#", "attention_bias": true"#), "attention_bias")
+        assertRejected(try decode(#", "hidden_act": "gelu""#), "hidden_act", "silu")
+        assertRejected(try decode(#", "model_type": "mistral""#), "model_type")
+        assertRejected(try decode(#", "rope_scaling": {"type": "linear", "factor": 2.0}"#), "rope_scaling")
+        assertRejected(try decode(#", "num_key_value_heads": 3"#), "not a multiple of num_key_value_heads 3")
+        assertRejected(try decode(#", "head_dim": 16"#), "head_dim 16")
+        assertRejected(try decode(#", "vocab_size": "many""#), "\"vocab_size\" must be an integer")
+        assertRejected(try LlamaConfigFile.decode(Data(#"{"hidden_size": 64}"#.utf8), source: "c.json"), "missing \"num_attention_heads\"")
+        assertRejected(try LlamaConfigFile.decode(Data("[1]".utf8), source: "c.json"), "not a JSON object")
+    }
+}
