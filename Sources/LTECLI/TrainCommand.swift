@@ -30,8 +30,8 @@ struct TrainCommand: ParsableCommand {
             help: ArgumentHelp("Run directory for config.json, metrics.jsonl and checkpoint/ (created if missing).", valueName: "dir"))
     var runDirectory: String
 
-    @Option(help: ArgumentHelp("Training mode; only full (one full-rank model) is built so far.", valueName: "mode"))
-    var mode: TrainingModeOption = .full
+    @Option(help: ArgumentHelp("full (one dense model), lte (N heads merged every T), lora (one head, never merged), lora-merge (one head merged every T) or fedavg (N dense replicas averaged every T). Heads, rank, alpha and T come from the config's lte section.", valueName: "mode"))
+    var mode: TrainingMode = .full
 
     @Option(help: "Total optimizer steps (overrides training.iterations).")
     var iterations: Int?

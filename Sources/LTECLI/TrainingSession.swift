@@ -7,10 +7,8 @@ import LTETraining
 
 /// `--mode`: the ways `lte train` can train (DESIGN.md §2): the full-rank baseline, LTE, and the
 /// baselines LTE is compared with. Each is a `TrainingSession`; `makeSession` picks one.
-enum TrainingModeOption: String, CaseIterable, ExpressibleByArgument {
-    case full, lte, lora, loraMerge = "lora-merge", fedavg
-
-    static var allValueStrings: [String] { allCases.map(\.rawValue) }
+extension TrainingMode: ExpressibleByArgument {
+    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
 }
 
 /// Everything a mode needs to set itself up: the effective config, the data, where the run lives.
@@ -34,19 +32,15 @@ protocol TrainingSession {
     func save(to url: URL, state: TrainerState) throws
 }
 
-func makeSession(mode: TrainingModeOption, setup: TrainingSetup) throws -> any TrainingSession {
+func makeSession(mode: TrainingMode, setup: TrainingSetup) throws -> any TrainingSession {
     switch mode {
     case .full: return try FullRankSession(setup)
-    case .lte, .lora, .loraMerge, .fedavg:
-        throw LTEError("--mode \(mode.rawValue) is not built yet; only --mode full trains for now")
+    case .lte, .lora, .loraMerge, .fedavg: return try ReplicaSession(mode: mode, setup)
     }
 }
 
 /// Full-rank training of one model on one stream of batches (the baseline).
 final class FullRankSession: TrainingSession {
-    /// The sampler stream of the training data order; initialisation draws from the plain seed.
-    static let dataStream: UInt64 = 1
-
     let model: Transformer
     let trainer: Trainer<BatchSampler>
     let tokenizer: any Tokenizer
@@ -55,8 +49,8 @@ final class FullRankSession: TrainingSession {
         let m = setup.config.model, t = setup.config.training
         model = try Transformer(config: m)
         model.initialize(seed: t.seed)
-        let sampler = try BatchSampler(tokens: setup.dataset.train, batchSize: t.batchSize, contextLength: m.contextLength,
-                                       seed: t.seed, stream: Self.dataStream)
+        let sampler = try BatchSampler.forHead(0, of: 1, train: setup.dataset.train, batchSize: t.batchSize,
+                                               contextLength: m.contextLength, seed: t.seed)
         let validation = try EvaluationBatches(tokens: setup.dataset.val, batches: max(1, t.evalIterations), batchSize: t.batchSize,
                                                contextLength: m.contextLength, seed: t.seed)
         trainer = Trainer(model: model, config: t, source: sampler, validation: { validation.source() })
@@ -84,5 +78,38 @@ final class FullRankSession: TrainingSession {
 
     func save(to url: URL, state: TrainerState) throws {
         try Checkpoint.save(model: model, optimizer: trainer.optimizer, state: state, tokenizer: tokenizer, to: url)
+    }
+}
+
+/// The replicated modes (lte, lora, lora-merge, fedavg), all heads in this process. The checkpoint
+/// holds the merged model; resuming these modes would need every head's factors and optimizer
+/// state, which the merge history (not a checkpoint) is the place for.
+final class ReplicaSession: TrainingSession {
+    let trainer: ReplicaTrainer<BatchSampler>
+    let tokenizer: any Tokenizer
+
+    init(mode: TrainingMode, _ setup: TrainingSetup) throws {
+        let m = setup.config.model, t = setup.config.training, lora = setup.config.lte
+        let heads = mode.replicaCount(lora.heads)
+        let train = setup.dataset.train
+        let validation = try EvaluationBatches(tokens: setup.dataset.val, batches: max(1, t.evalIterations), batchSize: t.batchSize,
+                                               contextLength: m.contextLength, seed: t.seed)
+        trainer = try ReplicaTrainer(mode: mode, model: m, config: t, lora: lora,
+                                     makeSource: { try BatchSampler.forHead($0, of: heads, train: train, batchSize: t.batchSize, contextLength: m.contextLength, seed: t.seed) },
+                                     validation: { validation.source() })
+        tokenizer = setup.dataset.tokenizer
+    }
+
+    var run: any TrainingRun { trainer }
+    var parameterCount: Int { trainer.main.model.layout.count }
+    var tokensPerStep: Int { trainer.replicas.reduce(0) { $0 + $1.tokensPerStep } }
+
+    func resume(from checkpoint: Checkpoint) throws -> TrainerState {
+        throw LTEError("--resume supports --mode full; an LTE run resumes from its merge history (lte server on an existing run)")
+    }
+
+    func save(to url: URL, state: TrainerState) throws {
+        let model = trainer.syncEvery == nil ? trainer.replicas[0].model : trainer.main.model
+        try Checkpoint.save(model: model, state: state, tokenizer: tokenizer, to: url)
     }
 }

@@ -70,3 +70,15 @@ public struct BatchSampler: BatchSource {
         return (tokenCount * head / heads) ..< (tokenCount * (head + 1) / heads)
     }
 }
+
+extension BatchSampler {
+    /// The training batches of replica `head` of `heads`: a disjoint contiguous slice of the stream
+    /// fixed by head index, and a data order of its own. One head (and full-rank training) gets the
+    /// whole stream. The in-process trainer and a worker process call this alike, so the same head
+    /// sees the same batches wherever it runs.
+    public static func forHead(_ head: Int, of heads: Int, train: TokenShard, batchSize: Int, contextLength: Int, seed: UInt64) throws -> BatchSampler {
+        let range = heads == 1 ? nil : shardRange(head: head, of: heads, tokenCount: train.count)
+        return try BatchSampler(tokens: train, range: range, batchSize: batchSize, contextLength: contextLength,
+                                seed: seed, stream: 1 + UInt64(head))
+    }
+}

@@ -30,38 +30,78 @@ public final class MainWeights {
         lastMerged = Array(repeating: nil, count: totalHeads)
     }
 
-    /// One head's part in a round: its current factors (adapter modes) and its replica's parameters
-    /// (only the replicated spans are read).
+    /// One head's part in a round: its current factors (adapter modes) and its replicated tensors,
+    /// packed (`packReplicated`).
     public struct Push {
         public let head: Int
         public let factors: UnsafePointer<Float>?
-        public let params: UnsafePointer<Float>
-        public init(head: Int, factors: UnsafePointer<Float>?, params: UnsafePointer<Float>) {
-            self.head = head; self.factors = factors; self.params = params
+        public let replicated: FloatBuffer
+        public init(head: Int, factors: UnsafePointer<Float>?, replicated: FloatBuffer) {
+            self.head = head; self.factors = factors; self.replicated = replicated
         }
     }
 
     /// Closes a round over the heads present, in ascending head order whatever order they came in:
     /// W ← W + (s/N) Σ (BᵢAᵢ − Vᵢ) (or the reset-B rule), replicated tensors ← their mean, Vᵢ ← BᵢAᵢ.
-    public func merge(_ pushes: [Push]) {
+    /// Returns the packed mean of the replicated tensors (what the workers are sent).
+    @discardableResult
+    public func merge(_ pushes: [Push]) -> [Float] {
         let pushes = pushes.sorted { $0.head < $1.head }
-        guard !pushes.isEmpty else { return }
-        let w = model.params.pointer
-        if let lora, let layout {
-            let contributions = pushes.map { p in
-                LTEMerge.Contribution(factors: p.factors!, previous: lora.merge == .resetless ? lastMerged[p.head].map { UnsafePointer($0.pointer) } : nil)
-            }
-            LTEMerge.apply(to: w, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
-            if lora.merge == .resetless {
-                for p in pushes {
-                    let b = lastMerged[p.head] ?? FloatBuffer(count: layout.count)
-                    b.pointer.update(from: p.factors!, count: layout.count)
-                    lastMerged[p.head] = b
-                }
-            }
+        guard !pushes.isEmpty else { return [] }
+        mergeFactors(pushes.map { ($0.head, $0.factors) })
+        var mean = [Float](repeating: 0, count: replicatedCount)
+        mean.withUnsafeMutableBufferPointer { dst in
+            LTEMerge.average(spans: [(0, replicatedCount)], replicas: pushes.map { UnsafePointer($0.replicated.pointer) }, into: dst.baseAddress!)
         }
-        LTEMerge.average(spans: replicatedSpans, replicas: pushes.map(\.params), into: w)
+        unpackReplicated(mean)
         round += 1
+        return mean
+    }
+
+    /// A worker's side of a round: the same factor merge from the factors the server sent, and the
+    /// server's mean of the replicated tensors copied in. Ends on the server's bits.
+    public func apply(factors: [(head: Int, factors: UnsafePointer<Float>?)], replicatedMean: [Float]) {
+        mergeFactors(factors.sorted { $0.head < $1.head })
+        unpackReplicated(replicatedMean)
+        round += 1
+    }
+
+    private func mergeFactors(_ heads: [(head: Int, factors: UnsafePointer<Float>?)]) {
+        guard let lora, let layout else { return }
+        let contributions = heads.map { h in
+            LTEMerge.Contribution(factors: h.factors!, previous: lora.merge == .resetless ? lastMerged[h.head].map { UnsafePointer($0.pointer) } : nil)
+        }
+        LTEMerge.apply(to: model.params.pointer, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
+        if lora.merge == .resetless {
+            for h in heads { setLastMerged(head: h.head, from: h.factors!) }
+        }
+    }
+
+    /// Records head `head`'s factors as of its last merge (on a worker joining, from the server).
+    public func setLastMerged(head: Int, from factors: UnsafePointer<Float>) {
+        guard let layout else { return }
+        let b = lastMerged[head] ?? FloatBuffer(count: layout.count)
+        b.pointer.update(from: factors, count: layout.count)
+        lastMerged[head] = b
+    }
+
+    /// Sets the round counter (a worker joining, a server resuming).
+    public func setRound(_ r: Int) { round = r }
+
+    /// The replicated tensors of a parameter buffer, concatenated in layout order.
+    public func packReplicated(_ params: UnsafePointer<Float>) -> FloatBuffer {
+        let out = FloatBuffer(count: replicatedCount)
+        var i = 0
+        for (o, n) in replicatedSpans { (out.pointer + i).update(from: params + o, count: n); i += n }
+        return out
+    }
+
+    private func unpackReplicated(_ values: [Float]) {
+        var i = 0
+        for (o, n) in replicatedSpans {
+            values.withUnsafeBufferPointer { (model.params.pointer + o).update(from: $0.baseAddress! + i, count: n) }
+            i += n
+        }
     }
 
     /// Bytes that cross the network for a round with `present` heads, one head per worker: up, each

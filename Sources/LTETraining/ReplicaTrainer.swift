@@ -67,7 +67,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         guard !present.isEmpty else { return }
         main.merge(present.map { i in
             MainWeights.Push(head: i, factors: replicas[i].head.map { UnsafePointer($0.factors.pointer) },
-                             params: replicas[i].model.params.pointer)
+                             replicated: main.packReplicated(replicas[i].model.params.pointer))
         })
         for i in present { replicas[i].head?.didMerge(rule: lora.merge) }
         for r in replicas { r.model.params.copy(from: main.model.params) }
