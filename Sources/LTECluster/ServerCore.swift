@@ -1,0 +1,258 @@
+import Foundation
+import LTEModel
+import LTENet
+import LTENumerics
+import LTETraining
+
+/// The parameter server's round logic (DESIGN.md §4), without sockets: one call per request, safe
+/// from many threads at once. A push blocks its caller until its round closes — when every expected
+/// head is in, or at a quorum once the round has been open `roundTimeout` — and then returns that
+/// round's result, so the request thread can answer it.
+public final class ServerCore: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var quorum: Int
+        public var roundTimeout: Duration
+        public init(quorum: Int, roundTimeout: Duration) { self.quorum = quorum; self.roundTimeout = roundTimeout }
+    }
+
+    /// What a closed round hands to the recorder (history and rounds.jsonl).
+    public struct ClosedRound {
+        public let round: Int
+        public let heads: [Int]
+        public let workers: [String: [Int]]
+        public let losses: [Int: Float]
+        public let tokens: Int
+        public let learningRate: Float
+        public let weightsHash: String
+        public let mergeSeconds: Double
+        public let roundSeconds: Double
+        public let bytesIn: Int
+        /// Each merged head's factors, flat (adapter modes).
+        public let factors: [Int: [Float]]
+    }
+
+    public let descriptor: RunDescriptor
+    public let options: Options
+    public let main: MainWeights
+    /// Called with the lock held when a round closes; returns the commit id (durable on return).
+    public var record: (ClosedRound) throws -> String = { _ in "" }
+    /// Called once every waiter of a round has been answered, with bytes out and the sync time.
+    public var answered: (_ round: Int, _ bytesOut: Int, _ syncSeconds: Double) -> Void = { _, _, _ in }
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    private struct Pending { let worker: String; let factors: [Float]?; let replicated: FloatBuffer; let loss: Float }
+    private struct Outcome { let message: RoundResultMessage; let heads: Set<Int>; var waiters: Int; var answered = 0; var bytesOut = 0; let closedAt: ContinuousClock.Instant }
+
+    private let lock = NSCondition()
+    private let clock = ContinuousClock()
+    private var open: [Int: Pending] = [:]
+    private var openedAt: ContinuousClock.Instant?
+    private var openWaiters = 0
+    private var bytesIn = 0
+    private var tokensIn = 0
+    private var latestFactors: [Int: [Float]] = [:]
+    private var outcomes: [Int: Outcome] = [:]
+    private var commitOfRound: [Int: String] = [:]
+    public private(set) var totalTokens = 0
+    public private(set) var finished = false
+    private let runId: String
+
+    public init(descriptor: RunDescriptor, options: Options, main: MainWeights, runId: String) {
+        self.descriptor = descriptor
+        self.options = options
+        self.main = main
+        self.runId = runId
+    }
+
+    public var round: Int { lock.lock(); defer { lock.unlock() }; return main.round }
+    public var headCommit: String { lock.lock(); defer { lock.unlock() }; return commitOfRound[main.round - 1] ?? "" }
+
+    /// Restores what a restarted server knows: the round counter, last commit and each head's latest factors.
+    public func restore(round: Int, commit: String, latest: [Int: [Float]], tokens: Int) {
+        lock.lock(); defer { lock.unlock() }
+        main.setRound(round)
+        commitOfRound[round - 1] = commit
+        latestFactors = latest
+        totalTokens = tokens
+        if let rounds = descriptor.rounds, round >= rounds { finished = true }
+    }
+
+    // MARK: - Requests
+
+    /// Handles one decoded request; `frameBytes` is its size on the wire. Blocks for pushes.
+    public func handle(_ message: WireMessage, frameBytes: Int) -> WireMessage {
+        switch message {
+        case .hello(let h): return welcome(h)
+        case .push(let p): return push(p, frameBytes: frameBytes)
+        case .statusRequest: return status()
+        default:
+            return .error(ErrorMessage(code: .unexpected, message: "a server answers hello, push and status requests, not \(message.type)"))
+        }
+    }
+
+    private func refuse(_ code: ErrorCode, _ why: String) -> WireMessage {
+        log("refused: \(why)")
+        return .error(ErrorMessage(code: code, message: why))
+    }
+
+    private func checkHeads(_ heads: [Int]) -> String? {
+        if heads.isEmpty { return "no head ids" }
+        if Set(heads).count != heads.count { return "duplicate head ids \(heads)" }
+        if let bad = heads.first(where: { $0 < 0 || $0 >= descriptor.totalHeads }) {
+            return "unknown head \(bad) (this run has heads 0…\(descriptor.totalHeads - 1))"
+        }
+        return nil
+    }
+
+    private func welcome(_ h: HelloMessage) -> WireMessage {
+        if let why = checkHeads(h.headIds) { return refuse(.unknownHead, "hello from \(h.workerId): \(why)") }
+        let fingerprint = descriptor.fingerprint
+        if h.configFingerprint != Data(count: 32), h.configFingerprint != fingerprint {
+            return refuse(.configMismatch, "worker \(h.workerId) was started with a config that differs from the server's (model, training or lte section)")
+        }
+        lock.lock(); defer { lock.unlock() }
+        var tensors = [WireTensor(name: WireNames.main, buffer: main.model.params)]
+        for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
+        for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), shape: [f.count], values: f)) } }
+        let config = (try? descriptor.encoded()) ?? Data()
+        log("worker \(h.workerId) joined with heads \(h.headIds) at round \(main.round)")
+        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round - 1] ?? "", configJSON: config, tensors: tensors))
+    }
+
+    private func status() -> WireMessage {
+        lock.lock(); defer { lock.unlock() }
+        let inHeads = open.keys.sorted()
+        let missing = (0..<descriptor.totalHeads).filter { open[$0] == nil }
+        var fields = ["total_heads": String(descriptor.totalHeads), "tokens": String(totalTokens), "finished": String(finished)]
+        if let r = descriptor.rounds { fields["rounds"] = String(r) }
+        return .status(StatusMessage(round: main.round, headsIn: inHeads, lossesIn: inHeads.map { open[$0]!.loss }, headsMissing: missing, fields: fields))
+    }
+
+    private func push(_ p: PushMessage, frameBytes: Int) -> WireMessage {
+        if let why = checkHeads(p.headIds) { return refuse(.unknownHead, "push from \(p.workerId): \(why)") }
+        guard p.headLosses.count == p.headIds.count, p.headLosses.allSatisfy(\.isFinite) else {
+            return refuse(.nonFinite, "push from \(p.workerId): losses missing or not finite")
+        }
+        do { try p.tensors.validateFinite() } catch {
+            return refuse(.nonFinite, "push from \(p.workerId) for round \(p.round): \(error); its heads sit this round out")
+        }
+        let factorCount = main.layout?.count ?? 0
+        var parsed: [(Int, [Float]?, FloatBuffer, Float)] = []
+        do {
+            for (i, head) in p.headIds.enumerated() {
+                let f = main.layout == nil ? nil : try p.tensors.flat(WireNames.factors(head), count: factorCount)
+                let r = try p.tensors.flat(WireNames.replicated(head), count: main.replicatedCount)
+                parsed.append((head, f, FloatBuffer(r), p.headLosses[i]))
+            }
+        } catch {
+            return refuse(.wrongShape, "push from \(p.workerId): \(error)")
+        }
+
+        lock.lock(); defer { lock.unlock() }
+        if finished { return refuse(.staleRound, "the run is finished (\(main.round) rounds)") }
+        if p.round < main.round {
+            // A resend of a push that was merged gets the same answer; a late one must resynchronise.
+            if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads) { return .roundResult(o.message) }
+            return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), which closed; the server is at round \(main.round): resynchronise")
+        }
+        if p.round > main.round { return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), but the server is at round \(main.round)") }
+        let r = p.round
+        if openedAt == nil { openedAt = clock.now }
+        for (head, f, rep, loss) in parsed where open[head] == nil {   // a repeated (worker, head, round) is ignored
+            open[head] = Pending(worker: p.workerId, factors: f, replicated: rep, loss: loss)
+            if let f { latestFactors[head] = f }
+        }
+        bytesIn += frameBytes
+        tokensIn += p.tokens
+        openWaiters += 1
+        while outcomes[r] == nil && !finished {
+            if open.count == descriptor.totalHeads { close(); break }
+            let deadline = openedAt! + options.roundTimeout
+            if clock.now >= deadline && open.count >= options.quorum { close(); break }
+            _ = lock.wait(until: Date(timeIntervalSinceNow: max(0.01, min(1, (deadline - clock.now).seconds))))
+        }
+        guard let o = outcomes[r] else { return refuse(.internalError, "round \(r) did not close") }
+        return .roundResult(o.message)
+    }
+
+    /// Merges the open round (lock held): the server's bits move only here.
+    private func close() {
+        let r = main.round
+        let t0 = clock.now
+        let heads = open.keys.sorted()
+        let pushes = heads.map { h in
+            MainWeights.Push(head: h, factors: nil, replicated: open[h]!.replicated)
+        }
+        // Factors live in arrays: hand the merge stable pointers for the duration of the call.
+        let factorBuffers = heads.map { h in open[h]!.factors.map { FloatBuffer($0) } }
+        let mean = main.merge(zip(pushes, factorBuffers).map { p, f in
+            MainWeights.Push(head: p.head, factors: f.map { UnsafePointer($0.pointer) }, replicated: p.replicated)
+        })
+        let mergeSeconds = (clock.now - t0).seconds
+        let hash = weightsHash(main.model)
+        totalTokens += tokensIn
+        var workers: [String: [Int]] = [:]
+        for h in heads { workers[open[h]!.worker, default: []].append(h) }
+        let closed = ClosedRound(
+            round: r, heads: heads, workers: workers, losses: open.mapValues(\.loss), tokens: totalTokens,
+            learningRate: descriptor.training.schedule.rate(at: (r + 1) * descriptor.mergeEvery - 1),
+            weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: openedAt.map { (clock.now - $0).seconds } ?? 0,
+            bytesIn: bytesIn, factors: Dictionary(uniqueKeysWithValues: heads.compactMap { h in open[h]!.factors.map { (h, $0) } }))
+        let commit: String
+        do { commit = try record(closed) } catch {
+            // Nothing is answered for a round that is not durable: the workers will resend.
+            log("error: could not record round \(r): \(error)")
+            commit = ""
+        }
+        commitOfRound[r] = commit
+        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), shape: [$0.count], values: $0) } }
+        tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
+        let message = RoundResultMessage(round: r, commitId: commit, weightsHash: Data(hexString: hash) ?? Data(), headsMerged: heads, tensors: tensors)
+        outcomes[r] = Outcome(message: message, heads: Set(heads), waiters: openWaiters, closedAt: clock.now)
+        outcomes[r - 8] = nil
+        open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0
+        if let rounds = descriptor.rounds, main.round >= rounds { finished = true }
+        let loss = heads.map { Double(closed.losses[$0]!) }.reduce(0, +) / Double(max(1, heads.count))
+        log(String(format: "round %d closed: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","), loss, mergeSeconds * 1000, String(hash.prefix(12))))
+        lock.broadcast()
+    }
+
+    /// The request thread of round `r` has sent (or failed to send) its answer of `bytes` bytes.
+    public func didAnswer(round r: Int, bytes: Int) {
+        lock.lock(); defer { lock.unlock() }
+        guard var o = outcomes[r] else { return }
+        o.answered += 1
+        o.bytesOut += bytes
+        outcomes[r] = o
+        if o.answered == o.waiters { answered(r, o.bytesOut, (clock.now - o.closedAt).seconds) }
+        lock.broadcast()
+    }
+
+    /// Blocks until the run's last round is closed and answered (or `timeout` passes).
+    public func waitUntilFinished(timeout: Duration? = nil) -> Bool {
+        let end = timeout.map { clock.now + $0 }
+        lock.lock(); defer { lock.unlock() }
+        while true {
+            if finished, let o = outcomes[main.round - 1], o.answered >= o.waiters { return true }
+            if let end, clock.now >= end { return false }
+            _ = lock.wait(until: Date(timeIntervalSinceNow: 0.2))
+        }
+    }
+}
+
+extension Data {
+    init?(hexString: String) {
+        guard hexString.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        var i = hexString.startIndex
+        while i < hexString.endIndex {
+            let j = hexString.index(i, offsetBy: 2)
+            guard let b = UInt8(hexString[i..<j], radix: 16) else { return nil }
+            bytes.append(b)
+            i = j
+        }
+        self.init(bytes)
+    }
+
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import LTEModel
+import LTENet
+import LTENumerics
+import LTETraining
+
+/// A worker process (DESIGN.md §4): owns some heads, trains each T local steps per round on its own
+/// shard with its own AdamW, pushes their factors, applies the round's merge with the same code as
+/// the server, and checks the weights hash so every node holds the same bits. It reconnects and
+/// resynchronises by itself when the server restarts or a round closed without it.
+public final class WorkerRuntime {
+    public struct Options {
+        public var server: String
+        public var id: String
+        public var heads: [Int]
+        public var data: TokenDataset
+        /// The worker's own config fingerprint, if it was started with one (checked by the server).
+        public var fingerprint: Data?
+        /// How long to keep trying to reach a server that does not answer.
+        public var connectTimeout: Duration = .seconds(60)
+        public var tls: TLSOptions?
+        public init(server: String, id: String, heads: [Int], data: TokenDataset, fingerprint: Data?) {
+            self.server = server; self.id = id; self.heads = heads; self.data = data; self.fingerprint = fingerprint
+        }
+    }
+
+    let options: Options
+    let codec: WireCodec
+    let socket: NNGRequestSocket
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    private let clock = ContinuousClock()
+
+    // Set at the handshake.
+    private var descriptor: RunDescriptor!
+    private var main: MainWeights!
+    private var replicas: [HeadReplica<BatchSampler>] = []
+    public private(set) var round = 0
+    public private(set) var lastHash = ""
+
+    public init(options: Options, codec: WireCodec) throws {
+        self.options = options
+        self.codec = codec
+        do {
+            socket = try NNGRequestSocket(dial: options.server, maxMessageBytes: codec.maxMessageBytes, sendTimeout: .seconds(30),
+                                          receiveTimeout: nil, tls: options.tls)
+        } catch let e as NNGError {
+            throw LTEError("cannot dial \(options.server): \(e.reason)")
+        }
+    }
+
+    deinit { socket.close() }
+
+    /// One request and its decoded answer; connection trouble is retried until `connectTimeout`.
+    private func exchange(_ message: WireMessage, receiveTimeout: Duration? = nil) throws -> WireMessage {
+        let frame = try codec.encode(message)
+        let deadline = clock.now + options.connectTimeout
+        var lastError = ""
+        while clock.now < deadline {
+            do {
+                let reply = try socket.request(frame)
+                return try codec.decode(reply)
+            } catch let e as NNGError {
+                lastError = e.reason
+                Thread.sleep(forTimeInterval: 0.2)
+            } catch let e as WireError {
+                throw LTEError("the server at \(options.server) sent a message this worker refuses: \(e.message)")
+            }
+        }
+        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?")
+    }
+
+    /// Joins (or rejoins) the run: weights, every head's factors at its last merge, this worker's heads.
+    func handshake(keepFactors: Bool) throws {
+        let hello = HelloMessage(workerId: options.id, headIds: options.heads,
+                                 configFingerprint: options.fingerprint ?? Data(count: 32), nonce: ReplayGuard.freshNonce())
+        let reply = try exchange(.hello(hello))
+        guard case .welcome(let w) = reply else {
+            if case .error(let e) = reply { throw LTEError("the server refused worker \(options.id): \(e.message)") }
+            throw LTEError("the server answered hello with \(reply.type)")
+        }
+        let d = try RunDescriptor.decode(w.configJSON)
+        guard d.model.vocabSize >= options.data.vocabSize else {
+            throw LTEError("data \(options.data.directory.path) has a vocabulary of \(options.data.vocabSize), the run's model \(d.model.vocabSize)")
+        }
+        if descriptor == nil || !keepFactors {
+            descriptor = d
+            main = try MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed)
+        }
+        let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)
+        values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
+        for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
+            let m = try w.tensors.flat(WireNames.merged(h), count: main.layout!.count)
+            m.withUnsafeBufferPointer { main.setLastMerged(head: h, from: $0.baseAddress!) }
+        }
+        main.setRound(w.round)
+        round = w.round
+        if replicas.isEmpty || !keepFactors {
+            let t = d.training
+            replicas = try options.heads.map { h in
+                var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
+                                                      contextLength: d.model.contextLength, seed: t.seed)
+                source.skip(batches: w.round * d.mergeEvery)
+                return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
+                                       layout: main.layout, source: source)
+            }
+            for r in replicas where w.tensors.has(WireNames.factors(r.id)) {
+                let f = try w.tensors.flat(WireNames.factors(r.id), count: main.layout!.count)
+                f.withUnsafeBufferPointer { r.head!.factors.pointer.update(from: $0.baseAddress!, count: f.count) }
+            }
+        }
+        for r in replicas {
+            r.model.params.copy(from: main.model.params)
+            if let m = main.lastMerged[r.id] { r.head!.setMerged(from: m.pointer) }
+        }
+        log("worker \(options.id): joined run \(w.runId) at round \(w.round) with heads \(options.heads)")
+    }
+
+    /// Trains until the run's last round; returns the final weights hash.
+    @discardableResult
+    public func run() throws -> String {
+        try handshake(keepFactors: false)
+        let d = descriptor!
+        while d.rounds == nil || round < d.rounds! {
+            let began = clock.now
+            var losses = [Double](repeating: 0, count: replicas.count)
+            for s in 0..<d.mergeEvery {
+                let lr = d.training.schedule.rate(at: round * d.mergeEvery + s)
+                for (i, r) in replicas.enumerated() { losses[i] += Double(r.step(lr: lr)) }
+            }
+            let trainSeconds = (clock.now - began).seconds
+            var tensors: [WireTensor] = []
+            for r in replicas {
+                if let h = r.head { tensors.append(WireTensor(name: WireNames.factors(r.id), buffer: h.factors)) }
+                tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: main.packReplicated(r.model.params.pointer)))
+            }
+            let push = PushMessage(workerId: options.id, round: round, baseCommit: "", headIds: options.heads,
+                                   headLosses: losses.map { Float($0 / Double(d.mergeEvery)) },
+                                   tokens: replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
+                                   nonce: ReplayGuard.freshNonce(), tensors: tensors)
+            let reply = try exchange(.push(push))
+            switch reply {
+            case .roundResult(let result):
+                try apply(result)
+                log(String(format: "worker %@: round %d | loss %.4f | train %.2f s | wait %.2f s | %@", options.id, result.round,
+                           losses.reduce(0, +) / Double(losses.count * d.mergeEvery), trainSeconds,
+                           (clock.now - began).seconds - trainSeconds, String(lastHash.prefix(12))))
+            case .error(let e) where e.code == .staleRound:
+                if d.rounds != nil, e.message.contains("finished") { return lastHash }
+                log("worker \(options.id): \(e.message)")
+                try handshake(keepFactors: true)
+            case .error(let e):
+                throw LTEError("the server refused the push of round \(round): \(e.message)")
+            default:
+                throw LTEError("the server answered a push with \(reply.type)")
+            }
+        }
+        return lastHash
+    }
+
+    /// The round's merge, applied locally: same inputs, same code, same bits as the server.
+    private func apply(_ result: RoundResultMessage) throws {
+        let count = main.layout?.count ?? 0
+        let factors = try result.headsMerged.map { h in try FloatBuffer(result.tensors.flat(WireNames.factors(h), count: count)) }
+        let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
+        main.apply(factors: zip(result.headsMerged, factors).map { ($0, UnsafePointer($1.pointer)) }, replicatedMean: mean)
+        let hash = weightsHash(main.model)
+        guard Data(hexString: hash) == result.weightsHash else {
+            throw LTEError("after round \(result.round) this worker's weights hash \(hash.prefix(12)) differs from the server's \(result.weightsHash.hexString.prefix(12))")
+        }
+        lastHash = hash
+        let rule = descriptor.lte.merge
+        for r in replicas {
+            r.model.params.copy(from: main.model.params)
+            guard let i = result.headsMerged.firstIndex(of: r.id), let h = r.head else { continue }
+            if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
+        }
+        round = result.round + 1
+    }
+}
