@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
     ],
     targets: [
         // C shims: module maps over the system libraries (DESIGN.md §3, lowest layer).
@@ -27,7 +28,8 @@ let package = Package(
         .target(name: "LTENumerics", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "LTEModel", dependencies: ["LTENumerics"], swiftSettings: fastMath),
         .target(name: "LTETraining", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
-        .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics"], swiftSettings: fastMath),
+        .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics", "CGit2",
+                                               .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastMath),
         .executableTarget(
             name: "LTECLI",
             dependencies: [
