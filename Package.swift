@@ -13,7 +13,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "lte", targets: ["LTECLI"]),
-        .library(name: "LTE", targets: ["LTENumerics", "LTEModel", "LTETraining", "LTEStore"]),
+        .library(name: "LTE", targets: ["LTENumerics", "LTEModel", "LTETraining", "LTEStore", "LTENet", "LTECluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,15 +28,16 @@ let package = Package(
         .target(name: "LTENumerics", dependencies: ["CBLAS"], swiftSettings: fastMath),
         .target(name: "LTEModel", dependencies: ["LTENumerics"], swiftSettings: fastMath),
         .target(name: "LTETraining", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
-        .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics"], swiftSettings: fastMath),
-        .target(
-            name: "LTENet",
-            dependencies: ["CNNG", "LTENumerics", .product(name: "Crypto", package: "swift-crypto")],
-            swiftSettings: fastMath),
+        .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics", "CGit2",
+                                               .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastMath),
+        .target(name: "LTENet", dependencies: ["CNNG", "LTENumerics", .product(name: "Crypto", package: "swift-crypto")],
+                swiftSettings: fastMath),
+        .target(name: "LTECluster", dependencies: ["LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
+                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastMath),
         .executableTarget(
             name: "LTECLI",
             dependencies: [
-                "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
+                "LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
@@ -46,6 +47,7 @@ let package = Package(
         .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
         .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics"], swiftSettings: fastMath),
+        .testTarget(name: "LTEClusterTests", dependencies: ["LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
         .testTarget(name: "LTECLITests", dependencies: ["LTECLI"]),
     ],
     swiftLanguageModes: [.v5]

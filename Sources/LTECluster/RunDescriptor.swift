@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import LTEModel
 import LTENumerics
+import LTEStore
 import LTETraining
 
 /// What a server tells every worker about the run at the handshake: the model, the optimisation
@@ -46,4 +47,9 @@ public struct RunDescriptor: Codable, Equatable, Sendable {
         d.training.threads = 1
         return (try? d.encoded()).map { Data(SHA256.hash(data: $0)) } ?? Data(count: 32)
     }
+}
+
+/// The weights hash every node compares (DESIGN.md §2), over the main model's parameters.
+func weightsHash(_ model: Transformer) -> String {
+    WeightsHash.sha256(params: model.params.pointer, layout: model.layout)
 }

@@ -1,0 +1,152 @@
+import Foundation
+import LTEModel
+import LTENumerics
+
+/// `history.json`, in every commit of a line: what replay needs to know about the run that never
+/// changes (the model's shape, the adapters' shape, the number of heads), so a history replays on its
+/// own, without the run's config file or the code that wrote it.
+public struct HistoryManifest: Codable, Equatable, Sendable {
+    public var format = 1
+    public var model: ModelConfig
+    /// nil: a run without adapters (FedAvg), whose rounds average every tensor.
+    public var lora: LoRAConfig?
+    /// N in the merge's s/N: the run's total head count, not the number present in a round.
+    public var totalHeads: Int
+
+    enum CodingKeys: String, CodingKey { case format, model, lora, totalHeads = "total_heads" }
+}
+
+/// What the parameter server knows about a round that the history cannot work out itself.
+public struct RoundMetadata: Codable, Equatable, Sendable {
+    public struct HeadLoss: Codable, Equatable, Sendable {
+        public var head: Int
+        /// Mean training loss of the head over its local steps this round.
+        public var loss: Float
+        public init(head: Int, loss: Float) { self.head = head; self.loss = loss }
+    }
+
+    /// Seconds spent in each phase of the round (any may be left out).
+    public struct Timing: Codable, Equatable, Sendable {
+        /// Unix time the round opened.
+        public var started: Double?
+        public var train: Double?
+        public var wait: Double?
+        public var merge: Double?
+        public init(started: Double? = nil, train: Double? = nil, wait: Double? = nil, merge: Double? = nil) {
+            self.started = started; self.train = train; self.wait = wait; self.merge = merge
+        }
+    }
+
+    public var losses: [HeadLoss]
+    /// Cumulative tokens seen by all heads after this round (DESIGN.md §2 accounting).
+    public var tokens: Int
+    public var learningRate: Float
+    /// Bytes that crossed the network this round, both directions.
+    public var bytes: Int?
+    public var timing: Timing
+    /// The order the heads were summed in by `LTEMerge.apply`; nil means ascending head id (what
+    /// `MainWeights.merge` does). Replay sums in exactly this order, so it gets exactly these bits.
+    public var headOrder: [Int]?
+    public var notes: [String: String]
+
+    public init(losses: [HeadLoss] = [], tokens: Int = 0, learningRate: Float = 0, bytes: Int? = nil,
+                timing: Timing = Timing(), headOrder: [Int]? = nil, notes: [String: String] = [:]) {
+        self.losses = losses; self.tokens = tokens; self.learningRate = learningRate; self.bytes = bytes
+        self.timing = timing; self.headOrder = headOrder; self.notes = notes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case losses, tokens, learningRate = "learning_rate", bytes, timing, headOrder = "head_order", notes
+    }
+}
+
+/// `round.json`: one round as committed on a line (round 0 is the root).
+public struct RoundRecord: Codable, Equatable, Sendable {
+    public enum Rule: String, Codable, Sendable {
+        case resetless, resetB = "reset-b"
+        /// No adapters: the round only averages (FedAvg).
+        case average
+    }
+
+    /// Everything `LTEMerge.apply` was called with besides the factors.
+    public struct Merge: Codable, Equatable, Sendable {
+        public var rule: Rule
+        public var scale: Float
+        /// `scale`'s exact bits: replay uses these, so no decimal round trip can change a bit.
+        public var scaleBits: UInt32
+        public var totalHeads: Int
+        public var rank: Int
+        enum CodingKeys: String, CodingKey { case rule, scale, scaleBits = "scale_bits", totalHeads = "total_heads", rank }
+    }
+
+    /// A worker commit merged in this round.
+    public struct Push: Codable, Equatable, Sendable {
+        public var worker: String
+        public var commit: String
+        public var round: Int
+        public var heads: [Int]
+    }
+
+    public var format = 1
+    public var round: Int
+    /// Heads merged, in summation order.
+    public var heads: [Int]
+    public var pushes: [Push]
+    public var merge: Merge
+    public var losses: [RoundMetadata.HeadLoss]
+    public var tokens: Int
+    public var learningRate: Float
+    public var bytes: Int?
+    public var timing: RoundMetadata.Timing
+    public var notes: [String: String]
+    /// `WeightsHash.sha256` of the weights after this round.
+    public var weightsSHA256: String
+    /// Whether this commit carries the full weights (`weights/model.safetensors`).
+    public var snapshot: Bool
+
+    public var meanLoss: Float? {
+        losses.isEmpty ? nil : losses.reduce(0) { $0 + $1.loss } / Float(losses.count)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, round, heads, pushes, merge, losses, tokens, learningRate = "learning_rate", bytes, timing, notes
+        case weightsSHA256 = "weights_sha256", snapshot
+    }
+}
+
+/// `push.json`: one worker push, on `refs/heads/workers/<worker>`.
+public struct PushRecord: Codable, Equatable, Sendable {
+    public var format = 1
+    public var worker: String
+    public var round: Int
+    /// The main-line commit the worker trained from.
+    public var base: String
+    public var heads: [Int]
+}
+
+/// The history's JSON: sorted keys and indentation so files diff well in `git show`, non-finite
+/// losses as strings rather than an encoding failure that would lose a round.
+enum HistoryJSON {
+    static func encode<T: Encodable>(_ value: T) throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        var data = try e.encode(value)
+        data.append(UInt8(ascii: "\n"))
+        return data
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from data: Data, source: String) throws -> T {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try d.decode(type, from: data) } catch let error as DecodingError {
+            func path(_ c: DecodingError.Context) -> String { c.codingPath.map(\.stringValue).joined(separator: ".") }
+            switch error {
+            case .keyNotFound(let key, let c): throw LTEError("\(source) is not valid: missing key \((c.codingPath + [key]).map(\.stringValue).joined(separator: "."))")
+            case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c):
+                throw LTEError("\(source) is not valid: bad value at \"\(path(c))\" (\(c.debugDescription))")
+            @unknown default: throw LTEError("\(source) is not valid JSON")
+            }
+        }
+    }
+}

@@ -1,0 +1,154 @@
+import Foundation
+import LTEModel
+import LTENumerics
+
+/// What a replay rebuilt.
+public struct ReplayResult: Sendable, Equatable {
+    public let round: Int
+    public let commit: String
+    /// The recorded hash, which the rebuilt weights matched.
+    public let weightsHash: String
+    /// The snapshot round replay started from.
+    public let startRound: Int
+    public let roundsApplied: Int
+}
+
+extension MergeHistory {
+    /// Rebuilds the weights after the round `revision` names into `weights` (`ParameterLayout`
+    /// order): loads the nearest snapshot at or before it on its first-parent line, re-runs every
+    /// later round's merge exactly as the server did (`LTEMerge.apply` over the recorded heads, in
+    /// the recorded order, with the recorded scale; then the recorded average of the replicated
+    /// tensors), and checks the result against the round's recorded hash.
+    @discardableResult
+    public func replay(to revision: String, into weights: FloatBuffer) throws -> ReplayResult {
+        guard weights.count == parameterLayout.count else {
+            throw LTEError("replay: buffer holds \(weights.count) floats, the model has \(parameterLayout.count)")
+        }
+        let target = try resolveRound(revision)
+        let chain = try repository.firstParentHistory(from: target.commit.id) {
+            try repository.blobID(at: Paths.weights, inTree: $0.tree) != nil
+        }
+        var replayer = Replayer(history: self, weights: weights.pointer)
+        let start = try replayer.run(chain.reversed(), checkEveryRound: false, checkSnapshots: false)
+        return ReplayResult(round: target.record.round, commit: target.commit.id.hex, weightsHash: target.record.weightsSHA256,
+                            startRound: start, roundsApplied: chain.count - 1)
+    }
+
+    /// The weights after the round `revision` names, in a new buffer.
+    public func replay(to revision: String) throws -> (weights: FloatBuffer, result: ReplayResult) {
+        let weights = FloatBuffer(count: parameterLayout.count)
+        let result = try replay(to: revision, into: weights)
+        return (weights, result)
+    }
+}
+
+/// Carries the weights along a line of rounds, oldest first. Decoded head factors are cached by
+/// blob id: a head's "previous" factors are the blob its last merge brought in, already decoded.
+struct Replayer {
+    let history: MergeHistory
+    let weights: UnsafeMutablePointer<Float>
+    private var cache: [GitOID: FloatBuffer] = [:]
+    private(set) var roundsChecked = 0
+
+    init(history: MergeHistory, weights: UnsafeMutablePointer<Float>) {
+        self.history = history
+        self.weights = weights
+    }
+
+    private var repo: GitRepository { history.repository }
+    private var where_: String { "history \(history.url.path)" }
+
+    /// Loads the snapshot in `chain[0]` and applies every later round. Checks the hash after the
+    /// last round, or after every round; with `checkSnapshots`, also checks the full weights stored
+    /// in later snapshot commits. Returns the round it started from.
+    mutating func run(_ chain: [GitCommitInfo], checkEveryRound: Bool, checkSnapshots: Bool) throws -> Int {
+        guard let first = chain.first, let firstRecord = try history.roundRecord(first) else {
+            throw LTEError("\(where_): nothing to replay")
+        }
+        guard let snapshot = try repo.blobID(at: MergeHistory.Paths.weights, inTree: first.tree) else {
+            throw LTEError("\(where_): no snapshot at or before round \(firstRecord.round) to start replay from")
+        }
+        try loadSnapshot(snapshot, into: weights, record: firstRecord, commit: first)
+        roundsChecked += 1
+        var previous = (files: try repo.files(inTree: first.tree), record: firstRecord)
+        for (i, commit) in chain.enumerated().dropFirst() {
+            guard let record = try history.roundRecord(commit) else {
+                throw LTEError("\(where_): commit \(commit.id.short) on the line is not a round")
+            }
+            guard record.round == previous.record.round + 1 else {
+                throw LTEError("\(where_): round \(record.round) (\(commit.id.short)) follows round \(previous.record.round)")
+            }
+            let files = try repo.files(inTree: commit.tree)
+            try apply(record, commit: commit, files: files, previous: previous.files)
+            if checkEveryRound || i == chain.count - 1 { try checkHash(record, commit: commit); roundsChecked += 1 }
+            if checkSnapshots, let s = files[MergeHistory.Paths.weights] {
+                let stored = FloatBuffer(count: history.parameterLayout.count)
+                try loadSnapshot(s, into: stored.pointer, record: record, commit: commit)
+            }
+            previous = (files, record)
+        }
+        return firstRecord.round
+    }
+
+    /// One round: W += (s/N) Σ (BA − B⁰A⁰) over the recorded heads, then the replicated tensors.
+    private mutating func apply(_ record: RoundRecord, commit: GitCommitInfo, files: [String: GitOID], previous: [String: GitOID]) throws {
+        let r = record.round
+        let merge = record.merge
+        guard merge == history.mergeParameters() else {
+            throw LTEError("\(where_): round \(r) (\(commit.id.short)) records merge parameters that differ from history.json")
+        }
+        if let layout = history.loraLayout, !record.heads.isEmpty {
+            var held: [FloatBuffer] = []
+            var contributions: [LTEMerge.Contribution] = []
+            for h in record.heads {
+                guard let current = files[MergeHistory.Paths.head(h)] else {
+                    throw LTEError("\(where_): round \(r) (\(commit.id.short)) merges head \(h) but has no heads/\(h).safetensors")
+                }
+                let f = try factors(current, layout: layout, source: "round \(r) heads/\(h).safetensors")
+                var p: FloatBuffer?
+                if merge.rule == .resetless, let old = previous[MergeHistory.Paths.head(h)] {
+                    p = try factors(old, layout: layout, source: "round \(r - 1) heads/\(h).safetensors")
+                }
+                held.append(f)
+                if let p { held.append(p) }
+                contributions.append(.init(factors: f.pointer, previous: p.map { UnsafePointer($0.pointer) }))
+            }
+            withExtendedLifetime(held) {
+                LTEMerge.apply(to: weights, layout: layout, heads: contributions, scale: Float(bitPattern: merge.scaleBits),
+                               totalHeads: merge.totalHeads)
+            }
+        }
+        guard let replicated = files[MergeHistory.Paths.replicated] else {
+            throw LTEError("\(where_): round \(r) (\(commit.id.short)) has no replicated.safetensors")
+        }
+        try TensorSlot.decode(try repo.readBlob(replicated), slots: history.replicatedSlots, into: weights,
+                              source: "\(where_): round \(r) replicated.safetensors")
+        let live = Set(files.filter { MergeHistory.Paths.headID($0.key) != nil }.values)
+        cache = cache.filter { live.contains($0.key) }
+    }
+
+    private mutating func factors(_ blob: GitOID, layout: LoRALayout, source: String) throws -> FloatBuffer {
+        if let f = cache[blob] { return f }
+        let f = try HeadFactors.decode(try repo.readBlob(blob), layout: layout, source: "\(where_): \(source)")
+        cache[blob] = f
+        return f
+    }
+
+    private func loadSnapshot(_ blob: GitOID, into buffer: UnsafeMutablePointer<Float>, record: RoundRecord, commit: GitCommitInfo) throws {
+        try TensorSlot.decode(try repo.readBlob(blob), slots: TensorSlot.weights(history.parameterLayout), into: buffer,
+                              source: "\(where_): round \(record.round) weights/model.safetensors")
+        let hash = WeightsHash.sha256(params: buffer, layout: history.parameterLayout)
+        guard hash == record.weightsSHA256 else {
+            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)): snapshot weights hash \(hash.prefix(12))… "
+                           + "differs from the recorded \(record.weightsSHA256.prefix(12))…")
+        }
+    }
+
+    private func checkHash(_ record: RoundRecord, commit: GitCommitInfo) throws {
+        let hash = WeightsHash.sha256(params: weights, layout: history.parameterLayout)
+        guard hash == record.weightsSHA256 else {
+            throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives weights hash \(hash.prefix(12))…, "
+                           + "but the round recorded \(record.weightsSHA256.prefix(12))…")
+        }
+    }
+}
