@@ -30,6 +30,8 @@ protocol TrainingSession {
     /// original run would have taken; returns the saved state.
     func resume(from checkpoint: Checkpoint) throws -> TrainerState
     func save(to url: URL, state: TrainerState) throws
+    /// The model the run produces (the merged model for the replicated modes).
+    var finalModel: Transformer { get }
 }
 
 func makeSession(mode: TrainingMode, setup: TrainingSetup) throws -> any TrainingSession {
@@ -58,6 +60,7 @@ final class FullRankSession: TrainingSession {
     }
 
     var run: any TrainingRun { trainer }
+    var finalModel: Transformer { model }
     var parameterCount: Int { model.layout.count }
     var tokensPerStep: Int { trainer.source.batchSize * trainer.source.contextLength }
 
@@ -101,6 +104,7 @@ final class ReplicaSession: TrainingSession {
     }
 
     var run: any TrainingRun { trainer }
+    var finalModel: Transformer { trainer.syncEvery == nil ? trainer.replicas[0].model : trainer.main.model }
     var parameterCount: Int { trainer.main.model.layout.count }
     var tokensPerStep: Int { trainer.replicas.reduce(0) { $0 + $1.tokensPerStep } }
 
@@ -109,7 +113,6 @@ final class ReplicaSession: TrainingSession {
     }
 
     func save(to url: URL, state: TrainerState) throws {
-        let model = trainer.syncEvery == nil ? trainer.replicas[0].model : trainer.main.model
-        try Checkpoint.save(model: model, state: state, tokenizer: tokenizer, to: url)
+        try Checkpoint.save(model: finalModel, state: state, tokenizer: tokenizer, to: url)
     }
 }

@@ -47,6 +47,7 @@ public final class ServerCore: @unchecked Sendable {
     private let clock = ContinuousClock()
     private var open: [Int: Pending] = [:]
     private var openedAt: ContinuousClock.Instant?
+    private var lastClosedAt: ContinuousClock.Instant?
     private var openWaiters = 0
     private var bytesIn = 0
     private var tokensIn = 0
@@ -56,6 +57,8 @@ public final class ServerCore: @unchecked Sendable {
     public private(set) var totalTokens = 0
     public private(set) var finished = false
     private let runId: String
+    /// When the first worker joined: round 0's wall time runs from here.
+    private var started: ContinuousClock.Instant?
 
     public init(descriptor: RunDescriptor, options: Options, main: MainWeights, runId: String) {
         self.descriptor = descriptor
@@ -111,6 +114,7 @@ public final class ServerCore: @unchecked Sendable {
             return refuse(.configMismatch, "worker \(h.workerId) was started with a config that differs from the server's (model, training or lte section)")
         }
         lock.lock(); defer { lock.unlock() }
+        if started == nil { started = clock.now }
         var tensors = [WireTensor(name: WireNames.main, buffer: main.model.params)]
         for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
         for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), shape: [f.count], values: f)) } }
@@ -180,13 +184,8 @@ public final class ServerCore: @unchecked Sendable {
         let r = main.round
         let t0 = clock.now
         let heads = open.keys.sorted()
-        let pushes = heads.map { h in
-            MainWeights.Push(head: h, factors: nil, replicated: open[h]!.replicated)
-        }
-        // Factors live in arrays: hand the merge stable pointers for the duration of the call.
-        let factorBuffers = heads.map { h in open[h]!.factors.map { FloatBuffer($0) } }
-        let mean = main.merge(zip(pushes, factorBuffers).map { p, f in
-            MainWeights.Push(head: p.head, factors: f.map { UnsafePointer($0.pointer) }, replicated: p.replicated)
+        let mean = main.merge(heads.map { h in
+            MainWeights.Push(head: h, factors: open[h]!.factors.map { FloatBuffer($0) }, replicated: open[h]!.replicated)
         })
         let mergeSeconds = (clock.now - t0).seconds
         let hash = weightsHash(main.model)
@@ -196,7 +195,7 @@ public final class ServerCore: @unchecked Sendable {
         let closed = ClosedRound(
             round: r, heads: heads, workers: workers, losses: open.mapValues(\.loss), tokens: totalTokens,
             learningRate: descriptor.training.schedule.rate(at: (r + 1) * descriptor.mergeEvery - 1),
-            weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: openedAt.map { (clock.now - $0).seconds } ?? 0,
+            weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
             bytesIn: bytesIn, factors: Dictionary(uniqueKeysWithValues: heads.compactMap { h in open[h]!.factors.map { (h, $0) } }))
         let commit: String
         do { commit = try record(closed) } catch {
@@ -211,6 +210,7 @@ public final class ServerCore: @unchecked Sendable {
         outcomes[r] = Outcome(message: message, heads: Set(heads), waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil
         open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0
+        lastClosedAt = clock.now
         if let rounds = descriptor.rounds, main.round >= rounds { finished = true }
         let loss = heads.map { Double(closed.losses[$0]!) }.reduce(0, +) / Double(max(1, heads.count))
         log(String(format: "round %d closed: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","), loss, mergeSeconds * 1000, String(hash.prefix(12))))

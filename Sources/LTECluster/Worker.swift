@@ -162,7 +162,7 @@ public final class WorkerRuntime {
         let count = main.layout?.count ?? 0
         let factors = try result.headsMerged.map { h in try FloatBuffer(result.tensors.flat(WireNames.factors(h), count: count)) }
         let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
-        main.apply(factors: zip(result.headsMerged, factors).map { ($0, UnsafePointer($1.pointer)) }, replicatedMean: mean)
+        main.apply(factors: zip(result.headsMerged, factors).map { ($0, $1) }, replicatedMean: mean)
         let hash = weightsHash(main.model)
         guard Data(hexString: hash) == result.weightsHash else {
             throw LTEError("after round \(result.round) this worker's weights hash \(hash.prefix(12)) differs from the server's \(result.weightsHash.hexString.prefix(12))")

@@ -34,9 +34,9 @@ public final class MainWeights {
     /// packed (`packReplicated`).
     public struct Push {
         public let head: Int
-        public let factors: UnsafePointer<Float>?
+        public let factors: FloatBuffer?
         public let replicated: FloatBuffer
-        public init(head: Int, factors: UnsafePointer<Float>?, replicated: FloatBuffer) {
+        public init(head: Int, factors: FloatBuffer?, replicated: FloatBuffer) {
             self.head = head; self.factors = factors; self.replicated = replicated
         }
     }
@@ -60,20 +60,23 @@ public final class MainWeights {
 
     /// A worker's side of a round: the same factor merge from the factors the server sent, and the
     /// server's mean of the replicated tensors copied in. Ends on the server's bits.
-    public func apply(factors: [(head: Int, factors: UnsafePointer<Float>?)], replicatedMean: [Float]) {
+    public func apply(factors: [(head: Int, factors: FloatBuffer?)], replicatedMean: [Float]) {
         mergeFactors(factors.sorted { $0.head < $1.head })
         unpackReplicated(replicatedMean)
         round += 1
     }
 
-    private func mergeFactors(_ heads: [(head: Int, factors: UnsafePointer<Float>?)]) {
+    /// The buffers are owned here (not raw pointers) so they outlive the merge that reads them.
+    private func mergeFactors(_ heads: [(head: Int, factors: FloatBuffer?)]) {
         guard let lora, let layout else { return }
-        let contributions = heads.map { h in
-            LTEMerge.Contribution(factors: h.factors!, previous: lora.merge == .resetless ? lastMerged[h.head].map { UnsafePointer($0.pointer) } : nil)
+        withExtendedLifetime((heads, lastMerged)) {
+            let contributions = heads.map { h in
+                LTEMerge.Contribution(factors: h.factors!.pointer, previous: lora.merge == .resetless ? lastMerged[h.head].map { UnsafePointer($0.pointer) } : nil)
+            }
+            LTEMerge.apply(to: model.params.pointer, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
         }
-        LTEMerge.apply(to: model.params.pointer, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
         if lora.merge == .resetless {
-            for h in heads { setLastMerged(head: h.head, from: h.factors!) }
+            for h in heads { setLastMerged(head: h.head, from: h.factors!.pointer) }
         }
     }
 

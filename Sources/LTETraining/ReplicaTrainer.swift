@@ -66,7 +66,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public func synchronize(present: [Int]) {
         guard !present.isEmpty else { return }
         main.merge(present.map { i in
-            MainWeights.Push(head: i, factors: replicas[i].head.map { UnsafePointer($0.factors.pointer) },
+            MainWeights.Push(head: i, factors: replicas[i].head?.factors,
                              replicated: main.packReplicated(replicas[i].model.params.pointer))
         })
         for i in present { replicas[i].head?.didMerge(rule: lora.merge) }
