@@ -41,8 +41,10 @@ public final class WorkerRuntime {
         self.options = options
         self.codec = codec
         do {
-            socket = try NNGRequestSocket(dial: options.server, maxMessageBytes: codec.maxMessageBytes, sendTimeout: .seconds(30),
-                                          receiveTimeout: nil, tls: options.tls)
+            // A send waits for a connection; bounding it by the connect timeout makes an absent server
+            // an error in seconds, while a connected push may wait for its round as long as it takes.
+            socket = try NNGRequestSocket(dial: options.server, maxMessageBytes: codec.maxMessageBytes,
+                                          sendTimeout: min(options.connectTimeout, .seconds(10)), receiveTimeout: nil, tls: options.tls)
         } catch let e as NNGError {
             throw LTEError("cannot dial \(options.server): \(e.reason)")
         }

@@ -1,0 +1,108 @@
+import Foundation
+import XCTest
+
+/// Real processes over real nng sockets on loopback: a server, workers, rounds (DESIGN.md §4).
+final class ClusterTests: XCTestCase {
+    var scratch: URL!
+    var data: String { scratch.appendingPathComponent("data").path }
+    /// Small LTE settings on the tiny model: 4 heads of rank 4, merge every 5 steps.
+    let lteSettings = ["--set", "lte.rank=4", "--set", "lte.alpha=16", "--set", "lte.merge_every=5", "--set", "training.learning_rate=3e-3"]
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-cluster-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try LTEBinary.succeed(["data", "synth", "--out", data, "--bytes", "200000"])
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func rounds(_ run: URL) throws -> [[String: Any]] {
+        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// 2 workers × 2 heads, 3 rounds over tcp: every node ends on the same weights, and they are the
+    /// weights of the in-process `lte train --mode lte` run with the same seeds.
+    func testServerAndTwoWorkersMatchInProcessTraining() throws {
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let run = scratch.appendingPathComponent("run")
+        let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json",
+                                                  "--data", data, "--rounds", "3", "--heads", "4"] + lteSettings)
+        let workers = try [("0,1", "a"), ("2,3", "b")].map { heads, id in
+            try BackgroundLTE("worker \(id)", ["worker", "--server", address, "--heads", heads, "--data", data, "--id", id])
+        }
+        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+
+        let lines = try rounds(run)
+        XCTAssertEqual(lines.count, 3)
+        for (i, l) in lines.enumerated() {
+            XCTAssertEqual(l["round"] as? Int, i)
+            XCTAssertEqual(l["heads"] as? [Int], [0, 1, 2, 3])
+            for key in ["train_loss", "bytes_in", "bytes_out", "merge_ms", "round_ms"] { XCTAssertNotNil(l[key], key) }
+        }
+        let serverHash = lines.last!["weights_hash"] as? String
+        XCTAssertEqual(workers[0].finalHash, serverHash)
+        XCTAssertEqual(workers[1].finalHash, serverHash)
+
+        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
+                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", "15",
+                                           "--set", "lte.heads=4"] + lteSettings)
+        let localHash = local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+        XCTAssertEqual(localHash, serverHash, "distributed and in-process LTE differ")
+    }
+
+    /// A worker killed mid-run: the round closes at quorum after the timeout without its heads; the
+    /// restarted worker rejoins, and its heads' work lands in a later merge.
+    func testKilledWorkerRoundClosesAtQuorumAndWorkerRejoins() throws {
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let run = scratch.appendingPathComponent("run")
+        let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json",
+                                                  "--data", data, "--rounds", "8", "--heads", "4", "--quorum", "2", "--round-timeout", "1.5"]
+                                                 + lteSettings)
+        let steady = try BackgroundLTE("steady", ["worker", "--server", address, "--heads", "0,1", "--data", data, "--id", "steady"])
+        var flaky = try BackgroundLTE("flaky", ["worker", "--server", address, "--heads", "2,3", "--data", data, "--id", "flaky"])
+        // Let a round or two pass with everyone, then kill the flaky worker.
+        let end = Date().addingTimeInterval(60)
+        while Date() < end, ((try? rounds(run))?.count ?? 0) < 2 { Thread.sleep(forTimeInterval: 0.05) }
+        flaky.kill9()
+        while Date() < end, !(((try? rounds(run)) ?? []).contains { ($0["heads"] as? [Int]) == [0, 1] }) { Thread.sleep(forTimeInterval: 0.1) }
+        flaky = try BackgroundLTE("flaky again", ["worker", "--server", address, "--heads", "2,3", "--data", data, "--id", "flaky"])
+        XCTAssertEqual(steady.wait(seconds: 120), 0, steady.output)
+        XCTAssertEqual(flaky.wait(seconds: 60), 0, flaky.output)
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+
+        let lines = try rounds(run)
+        XCTAssertEqual(lines.map { $0["round"] as? Int }, (0..<8).map { $0 })
+        let heads = lines.map { $0["heads"] as? [Int] ?? [] }
+        XCTAssertTrue(heads.contains([0, 1]), "no round closed at quorum without the killed worker: \(heads)")
+        XCTAssertEqual(heads.last, [0, 1, 2, 3], "the restarted worker's heads never merged again: \(heads)")
+        XCTAssertEqual(steady.finalHash, lines.last!["weights_hash"] as? String)
+        XCTAssertEqual(flaky.finalHash, lines.last!["weights_hash"] as? String)
+    }
+
+    func testBadFlagsAndUnreachableServerGiveOneErrorLine() throws {
+        try LTEBinary.fail(["worker", "--server", "tcp://127.0.0.1:\(freeLoopbackPort())", "--heads", "0", "--data", data,
+                            "--connect-timeout", "1"], "cannot reach the server")
+        try LTEBinary.fail(["worker", "--server", "tcp://127.0.0.1:1", "--heads", "x", "--data", data], "--heads")
+        try LTEBinary.fail(["server", "--listen", "tcp://127.0.0.1:1", "--run", scratch.appendingPathComponent("r").path,
+                            "--config", "configs/tiny.json", "--rounds", "0"], "--rounds")
+        try LTEBinary.fail(["launch", "--config", "configs/tiny.json", "--data", scratch.appendingPathComponent("nothing").path,
+                            "--run", scratch.appendingPathComponent("r2").path], "nothing")
+    }
+
+    /// A worker whose config differs from the server's is refused before it trains.
+    func testConfigMismatchIsRefused() throws {
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", scratch.appendingPathComponent("run").path,
+                                                  "--config", "configs/tiny.json", "--data", data, "--rounds", "1", "--heads", "1"])
+        defer { server.kill9() }
+        let other = scratch.appendingPathComponent("other.json")
+        var json = try JSONSerialization.jsonObject(with: Data(contentsOf: packageRoot.appendingPathComponent("configs/tiny.json"))) as! [String: Any]
+        var training = json["training"] as! [String: Any]
+        training["learning_rate"] = 0.5
+        json["training"] = training
+        try JSONSerialization.data(withJSONObject: json).write(to: other)
+        try LTEBinary.fail(["worker", "--server", address, "--heads", "0", "--data", data, "--config", other.path], "differs from the server")
+    }
+}
