@@ -17,6 +17,7 @@ public final class ServerCore: @unchecked Sendable {
 
     /// What a closed round hands to the recorder (history and rounds.jsonl).
     public struct ClosedRound {
+        /// The merge's number, counting from 1 (round 0 is the initial weights, as in the history).
         public let round: Int
         public let heads: [Int]
         public let workers: [String: [Int]]
@@ -193,7 +194,7 @@ public final class ServerCore: @unchecked Sendable {
         var workers: [String: [Int]] = [:]
         for h in heads { workers[open[h]!.worker, default: []].append(h) }
         let closed = ClosedRound(
-            round: r, heads: heads, workers: workers, losses: open.mapValues(\.loss), tokens: totalTokens,
+            round: r + 1, heads: heads, workers: workers, losses: open.mapValues(\.loss), tokens: totalTokens,
             learningRate: descriptor.training.schedule.rate(at: (r + 1) * descriptor.mergeEvery - 1),
             weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
             bytesIn: bytesIn, factors: Dictionary(uniqueKeysWithValues: heads.compactMap { h in open[h]!.factors.map { (h, $0) } }))
@@ -213,7 +214,7 @@ public final class ServerCore: @unchecked Sendable {
         lastClosedAt = clock.now
         if let rounds = descriptor.rounds, main.round >= rounds { finished = true }
         let loss = heads.map { Double(closed.losses[$0]!) }.reduce(0, +) / Double(max(1, heads.count))
-        log(String(format: "round %d closed: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","), loss, mergeSeconds * 1000, String(hash.prefix(12))))
+        log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r + 1, heads.map(String.init).joined(separator: ","), loss, mergeSeconds * 1000, String(hash.prefix(12))))
         lock.broadcast()
     }
 

@@ -143,7 +143,7 @@ public final class WorkerRuntime {
             switch reply {
             case .roundResult(let result):
                 try apply(result)
-                log(String(format: "worker %@: round %d | loss %.4f | train %.2f s | wait %.2f s | %@", options.id, result.round,
+                log(String(format: "worker %@: round %d | loss %.4f | train %.2f s | wait %.2f s | %@", options.id, result.round + 1,
                            losses.reduce(0, +) / Double(losses.count * d.mergeEvery), trainSeconds,
                            (clock.now - began).seconds - trainSeconds, String(lastHash.prefix(12))))
             case .error(let e) where e.code == .staleRound:

@@ -37,7 +37,7 @@ final class ClusterTests: XCTestCase {
         let lines = try rounds(run)
         XCTAssertEqual(lines.count, 3)
         for (i, l) in lines.enumerated() {
-            XCTAssertEqual(l["round"] as? Int, i)
+            XCTAssertEqual(l["round"] as? Int, i + 1)
             XCTAssertEqual(l["heads"] as? [Int], [0, 1, 2, 3])
             for key in ["train_loss", "bytes_in", "bytes_out", "merge_ms", "round_ms"] { XCTAssertNotNil(l[key], key) }
         }
@@ -73,7 +73,7 @@ final class ClusterTests: XCTestCase {
         XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
 
         let lines = try rounds(run)
-        XCTAssertEqual(lines.map { $0["round"] as? Int }, (0..<8).map { $0 })
+        XCTAssertEqual(lines.map { $0["round"] as? Int }, (1...8).map { $0 })
         let heads = lines.map { $0["heads"] as? [Int] ?? [] }
         XCTAssertTrue(heads.contains([0, 1]), "no round closed at quorum without the killed worker: \(heads)")
         XCTAssertEqual(heads.last, [0, 1, 2, 3], "the restarted worker's heads never merged again: \(heads)")
