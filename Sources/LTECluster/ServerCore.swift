@@ -37,7 +37,7 @@ public final class ServerCore: @unchecked Sendable {
     public let main: MainWeights
     /// Called with the lock held when a round closes; returns the commit id (durable on return).
     public var record: (ClosedRound) throws -> String = { _ in "" }
-    /// Called once every waiter of a round has been answered, with bytes out and the sync time.
+    /// Called once every waiter of a round has been answered: its merge number, bytes out, sync time.
     public var answered: (_ round: Int, _ bytesOut: Int, _ syncSeconds: Double) -> Void = { _, _, _ in }
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
@@ -225,7 +225,7 @@ public final class ServerCore: @unchecked Sendable {
         o.answered += 1
         o.bytesOut += bytes
         outcomes[r] = o
-        if o.answered == o.waiters { answered(r, o.bytesOut, (clock.now - o.closedAt).seconds) }
+        if o.answered == o.waiters { answered(r + 1, o.bytesOut, (clock.now - o.closedAt).seconds) }
         lock.broadcast()
     }
 
