@@ -34,10 +34,11 @@ struct BenchStep: AsyncParsableCommand {
             if cfg.vocabFromData { model.vocabSize = 256 }
             BLASThreads.set(threads)
             Parallel.threads = threads
-            let peak = SgemmPeak.measure()
+            _ = SgemmPeak.measure(seconds: 0.3)   // warm OpenBLAS's buffers and the CPU clock
             let t = cfg.training
             let tokens = t.batchSize * model.contextLength
-            let full = try measureFull(model, t, peak: peak)
+            let full = try measureFull(model, t)
+            let peak = full.sgemmPeak
             var r = full
             var extra: [String: Any] = [:]
             switch mode {
@@ -49,11 +50,11 @@ struct BenchStep: AsyncParsableCommand {
                     mode: mode == "lora" ? .lora : .lte, model: model, config: t, lora: lora,
                     makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
                     validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
-                let seconds = StepBenchmark.timeSteps(run, warmup: warmup, steps: steps)
+                let (seconds, lpeak) = StepBenchmark.timeSteps(run, warmup: warmup, steps: steps)
                 r = StepBenchmark.Result(mode: mode, threads: threads, params: run.main.model.layout.count, tokensPerStep: tokens * lora.heads,
                                          secondsPerStep: seconds,
                                          flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens * lora.heads, seqLen: model.contextLength),
-                                         sgemmPeak: peak)
+                                         sgemmPeak: lpeak)
                 extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery,
                          "full_tokens_per_s": (full.tokensPerSecond * 10).rounded() / 10,
                          "speedup_vs_full": (r.tokensPerSecond / full.tokensPerSecond * 1000).rounded() / 1000]
@@ -82,12 +83,12 @@ struct BenchStep: AsyncParsableCommand {
     }
 
     /// The dense baseline: every mode reports against it, measured in the same process.
-    private func measureFull(_ model: ModelConfig, _ t: TrainingConfig, peak: Double) throws -> StepBenchmark.Result {
+    private func measureFull(_ model: ModelConfig, _ t: TrainingConfig) throws -> StepBenchmark.Result {
         let transformer = try Transformer(config: model)
         transformer.initialize(seed: t.seed)
         let source = RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 1)
         let trainer = Trainer(model: transformer, config: t, source: source, validation: { source })
-        let seconds = StepBenchmark.timeSteps(trainer, warmup: warmup, steps: steps)
+        let (seconds, peak) = StepBenchmark.timeSteps(trainer, warmup: warmup, steps: steps)
         let tokens = t.batchSize * model.contextLength
         return StepBenchmark.Result(mode: "full", threads: threads, params: transformer.layout.count, tokensPerStep: tokens,
                                     secondsPerStep: seconds,

@@ -5,6 +5,9 @@ import Foundation
 /// Square products large enough to reach OpenBLAS's steady state, repeated for a fixed time at the
 /// current BLAS thread count; the best rate seen is the peak.
 public enum SgemmPeak {
+    /// One timed product at the current thread count, in FLOP/s (for interleaving with other work).
+    public static func sample(size n: Int = 1024) -> Double { measure(size: n, seconds: 0) }
+
     public static func measure(size n: Int = 1024, seconds: Double = 1.0) -> Double {
         let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
         var rng = SeededGenerator(seed: 1)

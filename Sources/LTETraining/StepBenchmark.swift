@@ -29,19 +29,21 @@ public struct StepBenchmark {
         return Double(tokens) * (6 * p + 12 * Double(c.layers) * Double(c.dim) * Double(seqLen))
     }
 
-    /// Runs `warmup` untimed then `steps` timed steps of `run`; the median step time is reported so
-    /// one descheduled step does not skew the figure.
-    public static func timeSteps(_ run: TrainingRun, warmup: Int, steps: Int) -> Double {
+    /// Runs `warmup` untimed then `steps` timed steps of `run`, each followed by one timed sgemm, and
+    /// returns the median step time and the median sgemm rate. Interleaving puts the step and the peak
+    /// it is divided by under the same conditions (another process on the machine slows both).
+    public static func timeSteps(_ run: TrainingRun, warmup: Int, steps: Int) -> (seconds: Double, peak: Double) {
         for i in 0..<warmup { _ = run.trainStep(iteration: i) }
         let clock = ContinuousClock()
-        var times: [Double] = []
+        var times: [Double] = [], peaks: [Double] = []
         for i in 0..<steps {
             let t0 = clock.now
             _ = run.trainStep(iteration: warmup + i)
             times.append((clock.now - t0).seconds)
+            peaks.append(SgemmPeak.sample())
         }
-        times.sort()
-        return times[times.count / 2]
+        times.sort(); peaks.sort()
+        return (times[times.count / 2], peaks[peaks.count / 2])
     }
 }
 
