@@ -55,6 +55,15 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
     }
 
+    /// Also checks the rank against the layers it wraps: A's r rows must be orthonormal in R^n.
+    public func validate(for model: ModelConfig) throws {
+        try validate()
+        let narrowest = min(model.dim, model.ffnDim)
+        guard rank <= narrowest else {
+            throw LTEError("lte.rank \(rank) exceeds the narrowest wrapped layer's input width \(narrowest)")
+        }
+    }
+
     public func validate() throws {
         guard heads >= 1 else { throw LTEError("lte.heads must be at least 1 (got \(heads))") }
         guard rank >= 1 else { throw LTEError("lte.rank must be at least 1 (got \(rank))") }

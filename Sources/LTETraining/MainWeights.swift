@@ -18,6 +18,7 @@ public final class MainWeights {
     public private(set) var round = 0
 
     public init(model config: ModelConfig, lora: LoRAConfig?, totalHeads: Int, seed: UInt64) throws {
+        try lora?.validate(for: config)
         let model = try Transformer(config: config, trainable: { _ in false })
         model.initialize(seed: seed)
         self.model = model

@@ -27,7 +27,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public init(mode: TrainingMode, model: ModelConfig, config: TrainingConfig, lora: LoRAConfig,
                 makeSource: (Int) throws -> Source, validation: @escaping () -> any BatchSource) throws {
         guard mode != .full else { throw LTEError("ReplicaTrainer runs the replicated modes; use Trainer for --mode full") }
-        try lora.validate()
+        if mode.usesAdapters { try lora.validate(for: model) } else { try lora.validate() }
         self.mode = mode
         self.config = config
         self.lora = lora

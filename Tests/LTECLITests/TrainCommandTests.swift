@@ -135,7 +135,8 @@ final class TrainCommandTests: XCTestCase {
         try LTEBinary.fail(["train", "--config", config.path, "--data", data, "--run", run("d").path], "typo.json", "unknown key \"model.dropout\"")
         try LTEBinary.fail(train(data, run("e"), ["--set", "model.num_attention_heads=3"]), "hidden_size 64 is not divisible by num_attention_heads 3")
         try LTEBinary.fail(train(data, run("f"), ["--set", "model.vocab_size=20"]), "vocab_size 20 is smaller than the vocabulary of 51")
-        try LTEBinary.fail(train(data, run("g"), ["--mode", "lte"]), "--mode lte is not built yet")
+        try LTEBinary.fail(train(data, run("g"), ["--mode", "lte", "--set", "lte.merge_every=0"]), "lte.merge_every must be at least 1")
+        try LTEBinary.fail(train(data, run("g2"), ["--mode", "lte", "--set", "lte.rank=100"]), "lte.rank 100 exceeds")
         try LTEBinary.fail(train(data, run("h"), ["--resume"]), "no checkpoint to resume from")
         XCTAssertFalse(FileManager.default.fileExists(atPath: run("h").path), "a failed start leaves no run directory behind")
 
