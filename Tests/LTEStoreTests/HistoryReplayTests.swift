@@ -79,6 +79,28 @@ final class HistoryReplayTests: XCTestCase {
         assertThrowsLTEError(try s.history.replay(to: "1", into: FloatBuffer(count: 3)), "buffer holds 3 floats")
     }
 
+    /// FedAvg: no adapters, so every tensor is replicated and each round records the average.
+    func testRunWithoutAdaptersReplaysItsAverages() throws {
+        let url = try makeStoreTemporaryDirectory().appendingPathComponent("history.git")
+        let model = try Transformer(config: SimulatedServer.model)
+        model.initialize(seed: 5)
+        let history = try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil,
+                                              initialWeights: try TensorSlot.encode(TensorSlot.weights(model.layout), from: model.params.pointer),
+                                              modelConfig: SimulatedServer.model, lora: nil, totalHeads: 2)
+        XCTAssertEqual(history.replicatedSlots.count, model.layout.tensors.count)
+        var rng = SeededGenerator(seed: 11)
+        var after: [[Float]] = [model.params.array]
+        for round in 1...3 {
+            let pushes = try ["a", "b"].map { try history.commitPush(worker: $0, round: round, baseCommit: "main", heads: [:]) }
+            rng.perturb(model.params, by: 0.01)
+            try history.commitMerge(round: round, workerCommits: pushes, metadata: RoundMetadata(), weights: model.params.pointer, snapshot: false)
+            after.append(model.params.array)
+        }
+        XCTAssertEqual(try history.show("2").round?.merge.rule, .average)
+        for round in 0...3 { XCTAssertEqual(bits(try history.replay(to: "\(round)").weights), bits(after[round]), "round \(round)") }
+        XCTAssertEqual(try history.fsck().rounds, 4)
+    }
+
     func testWeightsHashIsSHA256OfTheLittleEndianTensorBytes() throws {
         let dir = try makeStoreTemporaryDirectory()
         let model = try Transformer(config: SimulatedServer.model)

@@ -112,6 +112,19 @@ final class HistoryTests: XCTestCase {
                                                      modelConfig: SimulatedServer.model, lora: nil), "already exists")
     }
 
+    func testCreateChecksItsInputsBeforeMakingAnything() throws {
+        let url = try makeStoreTemporaryDirectory().appendingPathComponent("history.git")
+        assertThrowsLTEError(try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil, initialWeights: Data([1, 2, 3]),
+                                                     modelConfig: SimulatedServer.model, lora: nil), "initial weights", "too short")
+        var bigger = SimulatedServer.model
+        bigger.dim = 32
+        let other = try Transformer(config: bigger)
+        let weights = try TensorSlot.encode(TensorSlot.weights(other.layout), from: other.params.pointer)
+        assertThrowsLTEError(try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil, initialWeights: weights,
+                                                     modelConfig: SimulatedServer.model, lora: nil), "initial weights", "has shape [32, 32], expected [32, 16]")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: url.path), "nothing was created")
+    }
+
     func testResumeRebuildsTheServerAndItCarriesOnBitExactly() throws {
         let s = try standardRun()
         let pending = try s.pushOnly("a")   // the server died after this push, before merging round 8
