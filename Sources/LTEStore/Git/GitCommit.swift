@@ -45,6 +45,7 @@ extension GitRepository {
     }
 
     public func readCommit(_ id: GitOID) throws -> GitCommitInfo {
+        try checkLooseObject(id)
         var raw = id.raw
         var c: OpaquePointer?
         try check(git_commit_lookup(&c, handle, &raw), "cannot read commit \(id.short)")

@@ -34,6 +34,7 @@ extension GitRepository {
         defer { git_odb_free(odb) }
         var count = ObjectCount()
         for id in try allObjectIDs() {
+            try checkLooseObject(id)
             var raw = id.raw
             var object: OpaquePointer?
             try check(git_odb_read(&object, odb, &raw), "object \(id.hex) is corrupt")

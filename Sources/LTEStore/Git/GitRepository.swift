@@ -9,10 +9,13 @@ import LTENumerics
 public final class GitRepository {
     let handle: OpaquePointer
     public let path: String
+    /// The object directory, "…/objects/" (see `checkLooseObject`).
+    let objectsPath: String
 
     private init(handle: OpaquePointer, path: String) {
         self.handle = handle
         self.path = path
+        objectsPath = String(cString: git_repository_path(handle)) + "objects/"
     }
 
     deinit { git_repository_free(handle) }
@@ -57,6 +60,7 @@ public final class GitRepository {
     }
 
     public func readBlob(_ id: GitOID) throws -> Data {
+        try checkLooseObject(id)
         var raw = id.raw
         var blob: OpaquePointer?
         try check(git_blob_lookup(&blob, handle, &raw), "cannot read blob \(id.short)")

@@ -42,6 +42,7 @@ extension GitRepository {
     }
 
     private func collect(tree id: GitOID, prefix: String, into out: inout [String: GitOID]) throws {
+        try checkLooseObject(id)
         var raw = id.raw
         var tree: OpaquePointer?
         try check(git_tree_lookup(&tree, handle, &raw), "cannot read tree \(id.short)")
@@ -60,6 +61,7 @@ extension GitRepository {
 
     /// The blob id at `path` in tree `id`, or nil if the tree has no such file.
     public func blobID(at path: String, inTree id: GitOID) throws -> GitOID? {
+        try checkLooseObject(id)
         var raw = id.raw
         var tree: OpaquePointer?
         try check(git_tree_lookup(&tree, handle, &raw), "cannot read tree \(id.short)")

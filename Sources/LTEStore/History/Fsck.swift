@@ -26,7 +26,7 @@ extension MergeHistory {
             let count = try repo.verifyAllObjects()
             try checkConnectivity(repo)
             var rounds = Set<GitOID>()
-            var snapshots = 0
+            var snapshots = Set<GitOID>()
             var lines: [String] = []
             for (name, tip) in try repo.references(matching: "refs/heads/*") {
                 let line = String(name.dropFirst("refs/heads/".count))
@@ -38,11 +38,11 @@ extension MergeHistory {
                 _ = try replayer.run(chain.reversed(), checkEveryRound: true, checkSnapshots: true)
                 for c in chain {
                     rounds.insert(c.id)
-                    if try repo.blobID(at: Paths.weights, inTree: c.tree) != nil { snapshots += 1 }
+                    if try repo.blobID(at: Paths.weights, inTree: c.tree) != nil { snapshots.insert(c.id) }
                 }
                 lines.append(line)
             }
-            return FsckReport(objects: count.objects, bytes: count.bytes, rounds: rounds.count, snapshots: snapshots, lines: lines)
+            return FsckReport(objects: count.objects, bytes: count.bytes, rounds: rounds.count, snapshots: snapshots.count, lines: lines)
         } catch let e as LTEError {
             throw LTEError("fsck: \(e.message)")
         }

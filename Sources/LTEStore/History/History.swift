@@ -64,12 +64,15 @@ public final class MergeHistory {
         if let entries = try? FileManager.default.contentsOfDirectory(atPath: url.path), !entries.isEmpty {
             throw LTEError("history \(url.path) already exists; open it to resume the run")
         }
-        let manifest = HistoryManifest(model: modelConfig, lora: lora, totalHeads: heads)
+        // Everything is checked before the repository exists, so a bad call leaves nothing behind.
+        let layout = ParameterLayout(modelConfig)
+        let weights = FloatBuffer(count: layout.count)
+        try TensorSlot.decode(initialWeights, slots: TensorSlot.weights(layout), into: weights.pointer, source: "initial weights")
+        let hash = WeightsHash.sha256(params: weights.pointer, layout: layout)
+        // The manifest as a reopened history will read it, so this instance behaves the same.
+        let manifest = try HistoryJSON.decode(HistoryManifest.self, from: try HistoryJSON.encode(
+            HistoryManifest(model: modelConfig, lora: lora, totalHeads: heads)), source: "history.json")
         let history = MergeHistory(repository: try GitRepository.createBare(at: url), url: url, branch: "main", manifest: manifest)
-        let weights = FloatBuffer(count: history.parameterLayout.count)
-        try TensorSlot.decode(initialWeights, slots: TensorSlot.weights(history.parameterLayout), into: weights.pointer,
-                              source: "initial weights")
-        let hash = WeightsHash.sha256(params: weights.pointer, layout: history.parameterLayout)
         let record = RoundRecord(round: 0, heads: [], pushes: [], merge: history.mergeParameters(), losses: [], tokens: 0,
                                  learningRate: 0, bytes: nil, timing: .init(), notes: [:], weightsSHA256: hash, snapshot: true)
         let repo = history.repository
@@ -99,7 +102,9 @@ public final class MergeHistory {
             throw LTEError("history \(url.path): branch \(branch) has no history.json (not an LTE history?)")
         }
         let manifest = try HistoryJSON.decode(HistoryManifest.self, from: data, source: "history \(url.path): history.json")
-        if manifest.model != modelConfig {
+        // Compared as both read back from JSON, so a float's decimal form cannot make a difference.
+        let given = try HistoryJSON.decode(ModelConfig.self, from: try HistoryJSON.encode(modelConfig), source: "model config")
+        if manifest.model != given {
             throw LTEError("history \(url.path) was made with a different model config (\(differences(manifest.model, modelConfig)))")
         }
         return MergeHistory(repository: repo, url: url, branch: branch, manifest: manifest)

@@ -14,7 +14,8 @@ public struct HistoryHead: Sendable, Equatable {
     public let mergedHeads: [Int]
 }
 
-/// A worker push on a `workers/*` branch that no round of this line has merged yet.
+/// A worker push, at the tip of its `workers/*` branch, trained from this line but not merged into
+/// it yet (the server stopped between the push and the merge, or the push came late).
 public struct PendingPush: Sendable, Equatable {
     public let worker: String
     public let commit: String
@@ -53,7 +54,7 @@ extension MergeHistory {
     }
 
     /// The state to resume this line at its head: weights by replay, every head's merged and newest
-    /// factors, and the pushes committed after the last merge (a crash between push and merge).
+    /// factors, and the pushes trained from this line that it has not merged yet.
     public func resume() throws -> ResumeState {
         let head = try self.head()
         let (weights, _) = try replay(to: head.commit)
@@ -75,11 +76,14 @@ extension MergeHistory {
         }
         var pending: [PendingPush] = []
         for (name, id) in try repository.references(matching: "refs/heads/workers/*") {
-            guard id != tipID, try !repository.isDescendant(tipID, of: id) else { continue }
+            guard id != tipID, try !repository.isDescendant(tipID, of: id) else { continue }   // merged already
             let commit = try repository.readCommit(id)
             guard let push = try pushRecord(commit) else {
                 throw LTEError("history \(url.path): \(name) (\(id.short)) is not a worker push")
             }
+            // Only pushes trained from this line count: on a branch started from an old round, the
+            // workers' later pushes to other lines are not this line's business.
+            guard let base = GitOID(hex: push.base), try base == tipID || repository.isDescendant(tipID, of: base) else { continue }
             pending.append(PendingPush(worker: push.worker, commit: id.hex, round: push.round, heads: push.heads))
             if let layout = loraLayout {
                 for h in push.heads {
