@@ -45,6 +45,7 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Seconds a round waits for missing heads once it has a quorum.") var roundTimeout: Double = 60
     @Option(help: "Heads needed to close a round at the timeout (default: all but one, at least 1).") var quorum: Int?
     @Option(help: "Requests in flight at once (must exceed the number of workers).") var concurrency: Int = 32
+    @Option(help: "Rounds between snapshot commits carrying the full weights (replay starts from the nearest).") var snapshotEvery: Int = 10
     @Option(help: ArgumentHelp("Override a config value, e.g. lte.merge_every=5 (repeatable).", valueName: "section.key=value"))
     var set: [String] = []
     @OptionGroup var security: SecurityOptions
@@ -70,6 +71,10 @@ struct ServerCommand: ParsableCommand {
             let core = ServerCore(descriptor: descriptor, options: options, main: main, runId: runURL.lastPathComponent)
             let roundsLog = try RoundsLog(url: runURL.appendingPathComponent("rounds.jsonl"))
             roundsLog.attach(to: core)
+            guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
+            let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
+            _ = try HistoryRecorder.attach(run: runURL, core: core, configJSON: try cfg.effectiveJSON(), tokenizer: tokenizer,
+                                           snapshotEvery: snapshotEvery, say: say)
             let server = try ParameterServer(core: core, listen: listen, codec: try security.codec(), concurrency: concurrency,
                                              tls: try security.tls(for: listen))
             say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(self.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)")
