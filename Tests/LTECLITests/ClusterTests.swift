@@ -106,3 +106,86 @@ final class ClusterTests: XCTestCase {
         try LTEBinary.fail(["worker", "--server", address, "--heads", "0", "--data", data, "--config", other.path], "differs from the server")
     }
 }
+
+/// The merge history of a served run (DESIGN.md §5), through the commands users run and stock git.
+final class HistoryCommandTests: XCTestCase {
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-history-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try LTEBinary.succeed(["data", "synth", "--out", scratch.appendingPathComponent("data").path, "--bytes", "200000"])
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    func git(_ args: [String]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git"] + args
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let out = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: out, as: UTF8.self))
+    }
+
+    func testLaunchedRunHasAReplayableGitHistory() throws {
+        let run = scratch.appendingPathComponent("run").path, data = scratch.appendingPathComponent("data").path
+        try LTEBinary.succeed(["launch", "--workers", "2", "--heads-per-worker", "2", "--config", "configs/tiny.json",
+                               "--data", data, "--run", run, "--rounds", "4", "--set", "lte.rank=4"])
+        let log = try LTEBinary.succeed(["log", "--run", run]).stdout.split(separator: "\n")
+        XCTAssertEqual(log.count, 5, "rounds 4…1 and the root:\n\(log)")
+        XCTAssertTrue(log.first?.contains("round 4") ?? false)
+        let show = try LTEBinary.succeed(["show", "--run", run, "3"]).stdout
+        XCTAssertTrue(show.contains("round  3") && show.contains("heads  0,1,2,3"), show)
+        let lastHash = try String(contentsOfFile: run + "/rounds.jsonl", encoding: .utf8).split(separator: "\n").last
+            .flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }?["weights_hash"] as? String
+        for threads in ["1", "2"] {
+            let out = scratch.appendingPathComponent("replay-\(threads)").path
+            let replay = try LTEBinary.succeed(["replay", "--run", run, "--to", "main", "--out", out, "--threads", threads]).stdout
+            XCTAssertTrue(replay.contains(lastHash ?? "none"), "replay at \(threads) threads does not reach the server's weights:\n\(replay)")
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/model.safetensors"))
+        }
+        try LTEBinary.succeed(["fsck", "--run", run])
+        let (status, fsck) = try git(["--git-dir", run + "/history.git", "fsck"])
+        XCTAssertEqual(status, 0, fsck)
+        let (_, graph) = try git(["--git-dir", run + "/history.git", "log", "--oneline", "--graph", "main"])
+        XCTAssertTrue(graph.contains("*-."), "no octopus merge in:\n\(graph)")
+        try LTEBinary.fail(["show", "--run", run, "nosuch"], "unknown revision")
+        try LTEBinary.fail(["log", "--run", scratch.path], "not a run directory")
+    }
+
+    /// kill -9 of the server mid-run, then a restart on the same history: no round lost or duplicated,
+    /// the workers carry on by themselves, fsck is clean, and everyone ends on the history's weights.
+    func testServerKilledMidRunResumesFromHistory() throws {
+        let run = scratch.appendingPathComponent("run"), data = scratch.appendingPathComponent("data").path
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let serverArgs = ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json", "--data", data,
+                          "--rounds", "8", "--heads", "2", "--set", "lte.rank=4"]
+        var server = try BackgroundLTE("server", serverArgs)
+        let workers = try ["0", "1"].map { h in
+            try BackgroundLTE("worker \(h)", ["worker", "--server", address, "--heads", h, "--data", data, "--id", "w\(h)"])
+        }
+        let end = Date().addingTimeInterval(60)
+        func roundsLogged() -> Int {
+            ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        while Date() < end && roundsLogged() < 3 { Thread.sleep(forTimeInterval: 0.02) }
+        server.kill9()
+        Thread.sleep(forTimeInterval: 0.5)
+        server = try BackgroundLTE("server again", serverArgs)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+        XCTAssertTrue(server.output.contains("resumed"), server.output)
+
+        let rounds = try LTEBinary.succeed(["log", "--run", run.path]).stdout.split(separator: "\n")
+            .compactMap { line in line.split(separator: " ").firstIndex(of: "round").map { Int(line.split(separator: " ")[$0 + 1])! } }
+        XCTAssertEqual(rounds, Array((0...8).reversed()), "rounds lost or duplicated")
+        try LTEBinary.succeed(["fsck", "--run", run.path])
+        let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--out", scratch.appendingPathComponent("x").path]).stdout
+        for w in workers { XCTAssertTrue(replay.contains(w.finalHash ?? "none"), "\(w.name) ends on other weights than the history") }
+    }
+}
