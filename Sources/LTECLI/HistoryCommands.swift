@@ -8,6 +8,8 @@ import LTEStore
 struct RunHistoryOptions: ParsableArguments {
     @Option(name: .customLong("run"), help: ArgumentHelp("Run directory holding history.git and config.json.", valueName: "dir"))
     var runDirectory: String = "."
+    @Option(help: ArgumentHelp("History line to read (main, or a branch started with lte server --from).", valueName: "name"))
+    var branch: String = "main"
 
     func open() throws -> MergeHistory {
         let run = URL(fileURLWithPath: runDirectory)
@@ -16,7 +18,7 @@ struct RunHistoryOptions: ParsableArguments {
             throw LTEError("\(runDirectory) is not a run directory (no config.json); pass --run DIR of an `lte server` or `lte launch` run")
         }
         let config = try RunConfig.load(configPath)
-        return try MergeHistory.open(at: MergeHistory.location(inRun: run), modelConfig: config.model)
+        return try MergeHistory.open(at: MergeHistory.location(inRun: run), modelConfig: config.model, branch: branch)
     }
 }
 

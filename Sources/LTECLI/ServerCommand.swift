@@ -46,6 +46,9 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Heads needed to close a round at the timeout (default: all but one, at least 1).") var quorum: Int?
     @Option(help: "Requests in flight at once (must exceed the number of workers).") var concurrency: Int = 32
     @Option(help: "Rounds between snapshot commits carrying the full weights (replay starts from the nearest).") var snapshotEvery: Int = 10
+    @Option(help: ArgumentHelp("Start a new line of training from this past round (number, commit or tag) of the run's history.", valueName: "rev"))
+    var from: String?
+    @Option(help: ArgumentHelp("History branch this server appends to (needed with --from).", valueName: "name")) var branch: String = "main"
     @Option(help: ArgumentHelp("Override a config value, e.g. lte.merge_every=5 (repeatable).", valueName: "section.key=value"))
     var set: [String] = []
     @OptionGroup var security: SecurityOptions
@@ -61,6 +64,7 @@ struct ServerCommand: ParsableCommand {
                 cfg.model.vocabSize = try TokenDataset(directory: URL(fileURLWithPath: data)).vocabSize
             }
             if let r = rounds { cfg.training.iterations = r * cfg.lte.mergeEvery }
+            if branch.contains("/") || branch.isEmpty { throw LTEError("--branch must be a plain name (got \"\(branch)\")") }
             let descriptor = RunDescriptor(model: cfg.model, training: cfg.training, lte: cfg.lte, totalHeads: cfg.lte.heads, rounds: rounds)
             let runURL = URL(fileURLWithPath: runDirectory)
             try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
@@ -69,12 +73,12 @@ struct ServerCommand: ParsableCommand {
             let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
             let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)))
             let core = ServerCore(descriptor: descriptor, options: options, main: main, runId: runURL.lastPathComponent)
-            let roundsLog = try RoundsLog(url: runURL.appendingPathComponent("rounds.jsonl"))
+            let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
             roundsLog.attach(to: core)
             guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
             let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
             _ = try HistoryRecorder.attach(run: runURL, core: core, configJSON: try cfg.effectiveJSON(), tokenizer: tokenizer,
-                                           snapshotEvery: snapshotEvery, say: say)
+                                           snapshotEvery: snapshotEvery, branch: branch, from: from, say: say)
             let server = try ParameterServer(core: core, listen: listen, codec: try security.codec(), concurrency: concurrency,
                                              tls: try security.tls(for: listen))
             say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(self.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)")

@@ -18,15 +18,23 @@ public final class HistoryRecorder {
         self.history = history; self.snapshotEvery = snapshotEvery; self.lastCommit = lastCommit
     }
 
-    /// Opens `RUN/history.git` and restores `main` and `core` from its head, or creates it from
-    /// `main`'s initial weights.
+    /// Opens `RUN/history.git` and restores `main` and `core` from the head of `branch`, or creates
+    /// the history from `main`'s initial weights. With `from`, first starts `branch` at that past
+    /// round: a new line of training from there.
     public static func attach(run: URL, core: ServerCore, configJSON: Data, tokenizer: Data?, snapshotEvery: Int,
-                              say: (String) -> Void) throws -> HistoryRecorder {
+                              branch: String = "main", from: String? = nil, say: (String) -> Void) throws -> HistoryRecorder {
         let url = MergeHistory.location(inRun: run)
         let main = core.main, d = core.descriptor
         let recorder: HistoryRecorder
+        if let from {
+            guard FileManager.default.fileExists(atPath: url.path) else { throw LTEError("--from \(from): \(url.path) does not exist yet") }
+            guard branch != "main" else { throw LTEError("--from needs --branch NAME for the new line (main already has its own)") }
+            let trunk = try MergeHistory.open(at: url, modelConfig: d.model)
+            let commit = try trunk.branch(from: from, name: branch)
+            say("server: new line \(branch) from \(from) (\(commit.prefix(10)))")
+        }
         if FileManager.default.fileExists(atPath: url.path) {
-            let history = try MergeHistory.open(at: url, modelConfig: d.model)
+            let history = try MergeHistory.open(at: url, modelConfig: d.model, branch: branch)
             guard history.manifest.totalHeads == d.totalHeads, history.manifest.lora == (main.lora.map { _ in d.lte }) else {
                 throw LTEError("history \(url.path) was made with other LTE settings (heads \(history.manifest.totalHeads), \(history.manifest.lora.map { "rank \($0.rank), alpha \($0.alpha)" } ?? "no adapters")) than this server's")
             }
@@ -34,10 +42,11 @@ public final class HistoryRecorder {
             main.model.params.copy(from: state.weights)
             for (h, b) in state.merged where d.lte.merge == .resetless { main.setLastMerged(head: h, from: b.pointer) }
             core.restore(round: state.head.round, commit: state.head.commit, latest: state.latest.mapValues(\.array), tokens: state.head.tokens)
-            say("server: resumed \(url.path) at round \(state.head.round) (\(state.head.commit.prefix(10)), weights \(state.head.weightsHash.prefix(12)))")
+            say("server: resumed \(url.path) (\(branch)) at round \(state.head.round) (\(state.head.commit.prefix(10)), weights \(state.head.weightsHash.prefix(12)))")
             recorder = HistoryRecorder(history: history, snapshotEvery: snapshotEvery, lastCommit: state.head.commit)
         } else {
             let weights = try TensorSlot.encode(TensorSlot.weights(main.model.layout), from: main.model.params.pointer)
+            guard branch == "main" else { throw LTEError("--branch \(branch): there is no history in \(run.path) to branch from yet") }
             let history = try MergeHistory.create(at: url, config: configJSON, tokenizer: tokenizer, initialWeights: weights,
                                                   modelConfig: d.model, lora: main.lora, totalHeads: d.totalHeads)
             recorder = HistoryRecorder(history: history, snapshotEvery: snapshotEvery, lastCommit: try history.head().commit)

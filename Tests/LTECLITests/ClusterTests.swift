@@ -155,6 +155,18 @@ final class HistoryCommandTests: XCTestCase {
         let (_, graph) = try git(["--git-dir", run + "/history.git", "log", "--oneline", "--graph", "main"])
         XCTAssertTrue(graph.contains("*-."), "no octopus merge in:\n\(graph)")
         try LTEBinary.fail(["show", "--run", run, "nosuch"], "unknown revision")
+
+        // A new line of training from round 2, on its own branch; main is untouched.
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let server = try BackgroundLTE("branch server", ["server", "--listen", address, "--run", run, "--config", "configs/tiny.json",
+                                                         "--data", data, "--rounds", "3", "--heads", "4", "--set", "lte.rank=4",
+                                                         "--from", "2", "--branch", "alt"])
+        try LTEBinary.succeed(["worker", "--server", address, "--heads", "0,1,2,3", "--data", data])
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+        let alt = try LTEBinary.succeed(["log", "--run", run, "--branch", "alt"]).stdout.split(separator: "\n")
+        XCTAssertEqual(alt.count, 4, "rounds 3, 2, 1, 0 on the new line:\n\(alt)")
+        XCTAssertEqual(try LTEBinary.succeed(["log", "--run", run]).stdout.split(separator: "\n").count, 5, "main changed")
+        XCTAssertTrue(try LTEBinary.succeed(["fsck", "--run", run]).stdout.contains("alt, main"))
         try LTEBinary.fail(["log", "--run", scratch.path], "not a run directory")
     }
 
