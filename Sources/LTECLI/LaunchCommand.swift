@@ -90,19 +90,8 @@ final class Child {
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe
-        let prefix = "[\(name)] "
-        var buffer = Data()
-        let lock = NSLock()
-        pipe.fileHandleForReading.readabilityHandler = { h in
-            let chunk = h.availableData
-            lock.lock(); defer { lock.unlock() }
-            if chunk.isEmpty { if !buffer.isEmpty { say(prefix + String(decoding: buffer, as: UTF8.self)) }; buffer = Data(); h.readabilityHandler = nil; return }
-            buffer.append(chunk)
-            while let nl = buffer.firstIndex(of: 0x0A) {
-                say(prefix + String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
-                buffer.removeSubrange(buffer.startIndex...nl)
-            }
-        }
+        let lines = PrefixedLines(prefix: "[\(name)] ")
+        pipe.fileHandleForReading.readabilityHandler = { lines.take($0) }
         do { try process.run() } catch { throw LTEError("cannot start \(name): \(error.localizedDescription)") }
     }
 
@@ -110,4 +99,29 @@ final class Child {
     var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
     func terminate() { if process.isRunning { process.terminate() } }
     func wait() { process.waitUntilExit() }
+}
+
+/// Splits a child's output into lines and shows each with the child's name in front.
+final class PrefixedLines: @unchecked Sendable {
+    let prefix: String
+    private var buffer = Data()
+    private let lock = NSLock()
+
+    init(prefix: String) { self.prefix = prefix }
+
+    func take(_ handle: FileHandle) {
+        let chunk = handle.availableData
+        lock.lock(); defer { lock.unlock() }
+        if chunk.isEmpty {   // end of output
+            if !buffer.isEmpty { say(prefix + String(decoding: buffer, as: UTF8.self)) }
+            buffer = Data()
+            handle.readabilityHandler = nil
+            return
+        }
+        buffer.append(chunk)
+        while let nl = buffer.firstIndex(of: 0x0A) {
+            say(prefix + String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
+            buffer.removeSubrange(buffer.startIndex...nl)
+        }
+    }
 }
