@@ -26,8 +26,10 @@ final class NNGOperation: @unchecked Sendable {
     }
 
     deinit {
-        // Waits for any callback in flight; no operation can be pending (it would hold a reference).
-        nng_aio_free(aio)
+        // The last reference can drop inside nng's completion callback (the callback holds one while
+        // it resumes the waiting task), and nng_aio_free there would wait for that very callback:
+        // a deadlock seen in CI. nng_aio_reap frees it from nng's reaper thread instead.
+        nng_aio_reap(aio)
     }
 
     private func completed() {
