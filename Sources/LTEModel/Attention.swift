@@ -25,9 +25,19 @@ struct Attention {
         base + b * t * ld + dim + kvDim + (h / (heads / kvHeads)) * headDim
     }
 
+    /// The per-head products are small: with several threads, each runs whole heads on a one-thread
+    /// BLAS rather than every product being split across OpenBLAS's pool (which measured slower
+    /// than one thread, the two pools fighting for 2 cores).
+    private func perHead(_ count: Int, _ body: (Int) -> Void) {
+        let threads = Parallel.threads
+        if threads > 1 { BLASThreads.set(1) }
+        Parallel.forEach(count, body)
+        if threads > 1 { BLASThreads.set(threads) }
+    }
+
     /// qkv (BT, ld) → probs (B, H, T, T), out (BT, D).
     func forward(qkv: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, seqLen t: Int) {
-        Parallel.forEach(batch * heads) { bh in
+        perHead(batch * heads) { bh in
             let b = bh / heads, h = bh % heads
             let s = probs + bh * t * t
             // S = Q Kᵀ  (T, T)
@@ -45,7 +55,7 @@ struct Attention {
     func backward(dOut: UnsafeMutablePointer<Float>, qkv: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>,
                   dProbs: UnsafeMutablePointer<Float>, dQKV: UnsafeMutablePointer<Float>, batch: Int, seqLen t: Int) {
         let group = heads / kvHeads
-        Parallel.forEach(batch * kvHeads) { bg in
+        perHead(batch * kvHeads) { bg in
             let b = bg / kvHeads, g = bg % kvHeads
             for h in (g * group)..<((g + 1) * group) {
                 let bh = b * heads + h

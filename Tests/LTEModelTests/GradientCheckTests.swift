@@ -79,3 +79,27 @@ final class GradientCheckTests: XCTestCase {
         }
     }
 }
+
+/// The model's own parallel loops (attention heads across threads) change no result.
+final class ThreadCountTests: XCTestCase {
+    func testTwoThreadsGiveTheSameLossAndGradients() throws {
+        let c = GradientCheckTests.tiny
+        let model = try GradientCheckTests.makeModel(c)
+        let acts = Activations(config: c, batch: 3, seqLen: 8)
+        let (tokens, targets) = GradientCheckTests.batch(c, b: 3, t: 8, seed: 21)
+        var results: [(Float, [Float])] = []
+        for threads in [1, 2] {
+            Parallel.threads = threads
+            BLASThreads.set(threads)
+            model.zeroGrad()
+            let loss = model.forward(acts, tokens: tokens, targets: targets)
+            model.backward(acts)
+            results.append((loss, model.grads.array))
+        }
+        Parallel.threads = 1
+        BLASThreads.set(1)
+        XCTAssertEqual(results[0].0, results[1].0, accuracy: 1e-6)
+        let worst = zip(results[0].1, results[1].1).map { abs($0 - $1) }.max() ?? 0
+        XCTAssertLessThan(worst, 1e-6)
+    }
+}
