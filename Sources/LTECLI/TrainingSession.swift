@@ -93,7 +93,7 @@ final class ReplicaSession: TrainingSession {
 
     init(mode: TrainingMode, _ setup: TrainingSetup) throws {
         let m = setup.config.model, t = setup.config.training, lora = setup.config.lte
-        let heads = mode.replicaCount(lora.heads)
+        let heads = mode.replicaCount(heads: lora.heads)
         let train = setup.dataset.train
         let validation = try EvaluationBatches(tokens: setup.dataset.val, batches: max(1, t.evalIterations), batchSize: t.batchSize,
                                                contextLength: m.contextLength, seed: t.seed)

@@ -52,13 +52,6 @@ public enum Vec {
         }
         return total
     }
-
-    /// True when every value is finite (no NaN, no ±Inf).
-    public static func allFinite(_ x: UnsafePointer<Float>, count n: Int) -> Bool {
-        var bad = false
-        for i in 0..<n { bad = bad || !x[i].isFinite }
-        return !bad
-    }
 }
 
 extension Vec {

@@ -45,10 +45,13 @@ public final class AdamW {
     }
 }
 
-/// Scales gradients so their global L2 norm is at most `maxNorm`; returns the norm before clipping.
+/// Scales gradients so their global L2 norm, taken over all `buffers` together, is at most
+/// `maxNorm`; returns the norm before clipping.
 @discardableResult
-public func clipGradientNorm(_ g: UnsafeMutablePointer<Float>, count: Int, maxNorm: Float) -> Float {
-    let norm = Float(Vec.sumOfSquares(g, count: count).squareRoot())
-    if maxNorm > 0, norm > maxNorm { Vec.scale(g, by: maxNorm / (norm + 1e-6), count: count) }
+public func clipGradientNorm(_ buffers: [FloatBuffer], maxNorm: Float) -> Float {
+    let norm = Float(buffers.reduce(0.0) { $0 + Vec.sumOfSquares($1.pointer, count: $1.count) }.squareRoot())
+    if maxNorm > 0, norm > maxNorm {
+        for b in buffers { Vec.scale(b.pointer, by: maxNorm / (norm + 1e-6), count: b.count) }
+    }
     return norm
 }

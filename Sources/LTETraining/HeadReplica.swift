@@ -56,23 +56,12 @@ public final class HeadReplica<Source: BatchSource> {
         head?.grads.zero()
         let loss = model.forward(acts, tokens: inputs, targets: targets)
         model.backward(acts)
-        clipJointly()
+        // Global-norm clipping over everything the replica trains: its factors and replicated tensors.
+        clipGradientNorm(head.map { [model.grads, $0.grads] } ?? [model.grads], maxNorm: gradClip)
         optimizer.update(params: model.params.pointer, grads: model.grads.pointer, lr: lr)
         if let h = head, let o = headOptimizer {
             o.update(params: h.factors.pointer, grads: h.grads.pointer, lr: lr * headRateFactor)
         }
         return loss
-    }
-
-    /// Global-norm clipping over everything the replica trains: its factors and replicated tensors.
-    private func clipJointly() {
-        guard gradClip > 0 else { return }
-        var sq = Vec.sumOfSquares(model.grads.pointer, count: model.grads.count)
-        if let h = head { sq += Vec.sumOfSquares(h.grads.pointer, count: h.grads.count) }
-        let norm = Float(sq.squareRoot())
-        guard norm > gradClip else { return }
-        let k = gradClip / (norm + 1e-6)
-        Vec.scale(model.grads.pointer, by: k, count: model.grads.count)
-        if let h = head { Vec.scale(h.grads.pointer, by: k, count: h.grads.count) }
     }
 }

@@ -33,7 +33,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         self.lora = lora
         self.validation = validation
         syncEvery = mode.syncInterval(mergeEvery: lora.mergeEvery)
-        let n = mode.replicaCount(lora.heads)
+        let n = mode.replicaCount(heads: lora.heads)
         let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed)
         self.main = main
         replicas = try (0..<n).map { i in

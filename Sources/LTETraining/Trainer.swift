@@ -51,7 +51,7 @@ public final class Trainer<Source: BatchSource>: TrainingRun {
         model.zeroGrad()
         let loss = model.forward(acts, tokens: inputs, targets: targets)
         model.backward(acts)
-        lastGradNorm = clipGradientNorm(model.grads.pointer, count: model.grads.count, maxNorm: config.gradClip)
+        lastGradNorm = clipGradientNorm([model.grads], maxNorm: config.gradClip)
         optimizer.update(params: model.params.pointer, grads: model.grads.pointer, lr: learningRate)
         tokensSeen += acts.rows
         return loss

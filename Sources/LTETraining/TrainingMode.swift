@@ -13,7 +13,8 @@ public enum TrainingMode: String, CaseIterable, Sendable {
     case fedavg
 
     public var usesAdapters: Bool { self == .lte || self == .lora || self == .loraMerge }
-    public var replicaCount: (Int) -> Int { { heads in self == .lte || self == .fedavg ? heads : 1 } }
+    /// Replicas trained in one process: the configured heads for lte and fedavg, else one.
+    public func replicaCount(heads: Int) -> Int { self == .lte || self == .fedavg ? heads : 1 }
     /// Steps between merges / averages; nil for never.
     public func syncInterval(mergeEvery: Int) -> Int? {
         switch self {
