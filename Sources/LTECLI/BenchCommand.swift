@@ -17,18 +17,22 @@ struct BenchStep: AsyncParsableCommand {
 
     @Option(help: "Config file (JSON) whose model and batch size are measured.") var config: String
     @Option(help: "Threads for OpenBLAS and the model's own loops.") var threads: Int = 1
-    @Option(help: "full (dense AdamW step) or lte (one worker's heads on frozen W; also times full in the same run for the ratio).")
+    @Option(help: "full (dense AdamW step), lte (one worker's heads on frozen W), lora (one head, W frozen) or forward (no backward).")
     var mode: String = "full"
     @Option(help: "LTE heads on the worker (lte mode; default: the config's lte.heads).") var heads: Int?
     @Option(help: "Timed steps (the median is reported).") var steps: Int = 20
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 3
     @Option(help: "Override a config value, e.g. training.batch_size=16 (repeatable).") var set: [String] = []
+    @Flag(inversion: .prefixedNo, help: "Also time the full-rank step in the same run and report the speedup (lte, lora, forward).")
+    var baseline = true
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     func run() async throws {
         try await runReportingErrors {
             guard threads >= 1 else { throw LTEError("--threads must be at least 1") }
             guard steps >= 1, warmup >= 0 else { throw LTEError("--steps must be at least 1 and --warmup at least 0") }
+            guard ["full", "lte", "lora", "forward"].contains(mode) else { throw LTEError("--mode must be full, lte, lora or forward (got \(mode))") }
+            if let heads, heads < 1 { throw LTEError("--heads must be at least 1") }
             let cfg = try RunConfig.load(config, overrides: set)
             var model = cfg.model
             if cfg.vocabFromData { model.vocabSize = 256 }
@@ -36,50 +40,83 @@ struct BenchStep: AsyncParsableCommand {
             Parallel.threads = threads
             _ = SgemmPeak.measure(seconds: 0.3)   // warm OpenBLAS's buffers and the CPU clock
             let t = cfg.training
-            let tokens = t.batchSize * model.contextLength
-            let full = try measureFull(model, t)
-            let peak = full.sgemmPeak
-            var r = full
+            let full = mode == "full" || baseline ? try measureFull(model, t) : nil
+            var r: StepBenchmark.Result
+            var budget = MemoryBudget.full(model, batch: t.batchSize)
             var extra: [String: Any] = [:]
             switch mode {
-            case "full": break
             case "lte", "lora":
                 var lora = cfg.lte
                 lora.heads = mode == "lora" ? 1 : (heads ?? lora.heads)
-                let run = try ReplicaTrainer(
-                    mode: mode == "lora" ? .lora : .lte, model: model, config: t, lora: lora,
-                    makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
-                    validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
-                let (seconds, lpeak) = StepBenchmark.timeSteps(run, warmup: warmup, steps: steps)
-                r = StepBenchmark.Result(mode: mode, threads: threads, params: run.main.model.layout.count, tokensPerStep: tokens * lora.heads,
-                                         secondsPerStep: seconds,
-                                         flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens * lora.heads, seqLen: model.contextLength),
-                                         sgemmPeak: lpeak)
-                extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery,
-                         "full_tokens_per_s": (full.tokensPerSecond * 10).rounded() / 10,
-                         "speedup_vs_full": (r.tokensPerSecond / full.tokensPerSecond * 1000).rounded() / 1000]
+                r = try measureAdapters(model, t, lora)
+                budget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize)
+                extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery]
+            case "forward":
+                r = try measureForward(model, t)
+                budget = .forward(model, batch: t.batchSize)
             default:
-                throw LTEError("--mode must be full, lte or lora (got \(mode))")
+                r = full!
             }
-            let seconds = r.secondsPerStep
+            if let full, mode != "full" {
+                extra["full_tokens_per_s"] = (full.tokensPerSecond * 10).rounded() / 10
+                extra["speedup_vs_full"] = (r.tokensPerSecond / full.tokensPerSecond * 1000).rounded() / 1000
+            }
+            let peakRSS = Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_048_576
             if json {
                 var obj: [String: Any] = [
                     "mode": r.mode, "threads": r.threads, "params": r.params, "tokens_per_step": r.tokensPerStep,
-                    "tokens_per_s": (r.tokensPerSecond * 10).rounded() / 10, "step_ms": (seconds * 1e5).rounded() / 100,
-                    "gflops": (r.achievedFlops / 1e7).rounded() / 100, "sgemm_peak_gflops": (peak / 1e7).rounded() / 100,
-                    "mfu": (r.mfu * 1e4).rounded() / 1e4,
+                    "tokens_per_s": (r.tokensPerSecond * 10).rounded() / 10, "step_ms": (r.secondsPerStep * 1e5).rounded() / 100,
+                    "step_cpu_ms": (r.cpuSecondsPerStep * 1e5).rounded() / 100,
+                    "gflops": (r.achievedFlops / 1e7).rounded() / 100, "sgemm_peak_gflops": (r.sgemmPeak / 1e7).rounded() / 100,
+                    "mfu": (r.mfu * 1e4).rounded() / 1e4, "flops_per_token": (r.flopsPerStep / Double(r.tokensPerStep)).rounded(),
+                    "peak_rss_mb": (peakRSS * 10).rounded() / 10,
+                    "theoretical_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
                 ]
                 obj.merge(extra) { a, _ in a }
                 let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))
             } else {
-                for x in mode == "full" ? [r] : [full, r] {
-                    print(String(format: "mode %@ | threads %d | params %d | %.0f tokens/s | %.1f ms/step | %.1f GFLOP/s of %.1f peak | MFU %.3f",
-                                 x.mode, threads, x.params, x.tokensPerSecond, x.secondsPerStep * 1000, x.achievedFlops / 1e9, peak / 1e9, x.mfu))
+                for x in mode == "full" ? [r] : [full, r].compactMap({ $0 }) {
+                    print(String(format: "mode %@ | threads %d | params %d | %.0f tokens/s | %.1f ms/step (%.1f ms CPU) | %.1f GFLOP/s of %.1f peak | MFU %.3f",
+                                 x.mode, threads, x.params, x.tokensPerSecond, x.secondsPerStep * 1000, x.cpuSecondsPerStep * 1000,
+                                 x.achievedFlops / 1e9, x.sgemmPeak / 1e9, x.mfu))
                 }
                 if let s = extra["speedup_vs_full"] { print("speedup vs full: \(s)×") }
+                print(String(format: "peak RSS %.1f MB (theoretical %.1f MB)", peakRSS, Double(budget.bytes) / 1_048_576))
             }
         }
+    }
+
+    /// One worker's heads on frozen W: every head steps on its own batch, merged every T steps.
+    private func measureAdapters(_ model: ModelConfig, _ t: TrainingConfig, _ lora: LoRAConfig) throws -> StepBenchmark.Result {
+        let run = try ReplicaTrainer(
+            mode: mode == "lora" ? .lora : .lte, model: model, config: t, lora: lora,
+            makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
+            validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
+        let (seconds, cpu, peak) = StepBenchmark.timeSteps(run, warmup: warmup, steps: steps)
+        let tokens = t.batchSize * model.contextLength * lora.heads
+        return StepBenchmark.Result(mode: mode, threads: threads, params: run.main.model.layout.count, tokensPerStep: tokens,
+                                    secondsPerStep: seconds, cpuSecondsPerStep: cpu,
+                                    flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens, seqLen: model.contextLength),
+                                    sgemmPeak: peak)
+    }
+
+    /// Forward pass and loss only, as evaluation and sampling run it.
+    private func measureForward(_ model: ModelConfig, _ t: TrainingConfig) throws -> StepBenchmark.Result {
+        let transformer = try Transformer(config: model, trainable: { _ in false })
+        transformer.initialize(seed: t.seed)
+        var source = RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 1)
+        let acts = Activations(config: model, batch: t.batchSize, seqLen: model.contextLength)
+        let inputs = UnsafeMutablePointer<Int32>.allocate(capacity: acts.rows), targets = UnsafeMutablePointer<Int32>.allocate(capacity: acts.rows)
+        defer { inputs.deallocate(); targets.deallocate() }
+        let (seconds, cpu, peak) = StepBenchmark.timeSteps(warmup: warmup, steps: steps) { _ in
+            source.next(inputs: inputs, targets: targets)
+            transformer.forward(acts, tokens: inputs, targets: targets, forTraining: false)
+        }
+        return StepBenchmark.Result(mode: "forward", threads: threads, params: transformer.layout.count, tokensPerStep: acts.rows,
+                                    secondsPerStep: seconds, cpuSecondsPerStep: cpu,
+                                    flopsPerStep: StepBenchmark.forwardFlops(model, tokens: acts.rows, seqLen: model.contextLength),
+                                    sgemmPeak: peak)
     }
 
     /// The dense baseline: every mode reports against it, measured in the same process.
@@ -88,10 +125,10 @@ struct BenchStep: AsyncParsableCommand {
         transformer.initialize(seed: t.seed)
         let source = RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 1)
         let trainer = Trainer(model: transformer, config: t, source: source, validation: { source })
-        let (seconds, peak) = StepBenchmark.timeSteps(trainer, warmup: warmup, steps: steps)
+        let (seconds, cpu, peak) = StepBenchmark.timeSteps(trainer, warmup: warmup, steps: steps)
         let tokens = t.batchSize * model.contextLength
         return StepBenchmark.Result(mode: "full", threads: threads, params: transformer.layout.count, tokensPerStep: tokens,
-                                    secondsPerStep: seconds,
+                                    secondsPerStep: seconds, cpuSecondsPerStep: cpu,
                                     flopsPerStep: StepBenchmark.fullRankFlops(model, tokens: tokens, seqLen: model.contextLength),
                                     sgemmPeak: peak)
     }

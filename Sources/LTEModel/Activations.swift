@@ -63,4 +63,12 @@ public final class Activations {
         let singles = [finalNormed, finalRstd, logits, dResidual, dNormed, dAttnOut, dQKV, dProbs, dGateUp, dHidden]
         return lists.joined().reduce(0) { $0 + $1.count } + singles.reduce(0) { $0 + $1.count } + 2 * rows
     }
+
+    /// The same count without allocating (the memory budget of a configuration).
+    public static func floatCount(config c: ModelConfig, batch: Int, seqLen: Int) -> Int {
+        let bt = batch * seqLen, probs = batch * c.heads * seqLen * seqLen
+        let perLayer = 5 * bt * c.dim + 2 * bt + bt * c.qkvDim + probs + 3 * bt * c.ffnDim
+        let once = 4 * bt * c.dim + bt + bt * c.vocabSize + bt * c.qkvDim + probs + 3 * bt * c.ffnDim
+        return c.layers * perLayer + bt * c.dim + once + 2 * bt
+    }
 }

@@ -10,13 +10,16 @@ public struct StepBenchmark {
         public var params: Int
         public var tokensPerStep: Int
         public var secondsPerStep: Double
+        public var cpuSecondsPerStep: Double
         public var flopsPerStep: Double
         public var sgemmPeak: Double
         public var tokensPerSecond: Double { Double(tokensPerStep) / secondsPerStep }
         public var achievedFlops: Double { flopsPerStep / secondsPerStep }
         public var mfu: Double { achievedFlops / sgemmPeak }
 
-        public init(mode: String, threads: Int, params: Int, tokensPerStep: Int, secondsPerStep: Double, flopsPerStep: Double, sgemmPeak: Double) {
+        public init(mode: String, threads: Int, params: Int, tokensPerStep: Int, secondsPerStep: Double, cpuSecondsPerStep: Double,
+                    flopsPerStep: Double, sgemmPeak: Double) {
+            self.cpuSecondsPerStep = cpuSecondsPerStep
             self.mode = mode; self.threads = threads; self.params = params; self.tokensPerStep = tokensPerStep
             self.secondsPerStep = secondsPerStep; self.flopsPerStep = flopsPerStep; self.sgemmPeak = sgemmPeak
         }
@@ -30,20 +33,39 @@ public struct StepBenchmark {
     }
 
     /// Runs `warmup` untimed then `steps` timed steps of `run`, each followed by one timed sgemm, and
-    /// returns the median step time and the median sgemm rate. Interleaving puts the step and the peak
-    /// it is divided by under the same conditions (another process on the machine slows both).
-    public static func timeSteps(_ run: TrainingRun, warmup: Int, steps: Int) -> (seconds: Double, peak: Double) {
-        for i in 0..<warmup { _ = run.trainStep(iteration: i) }
+    /// returns the median step time, the median CPU time of a step (all threads; on a busy machine
+    /// it tracks the work done better than wall time, which also counts time spent descheduled) and the
+    /// median sgemm rate. Interleaving puts the step and the peak it is divided by under the same
+    /// conditions (another process on the machine slows both).
+    public static func timeSteps(_ run: TrainingRun, warmup: Int, steps: Int) -> (seconds: Double, cpuSeconds: Double, peak: Double) {
+        timeSteps(warmup: warmup, steps: steps) { _ = run.trainStep(iteration: $0) }
+    }
+
+    public static func timeSteps(warmup: Int, steps: Int, _ step: (Int) -> Void) -> (seconds: Double, cpuSeconds: Double, peak: Double) {
+        for i in 0..<warmup { step(i) }
         let clock = ContinuousClock()
-        var times: [Double] = [], peaks: [Double] = []
+        var times: [Double] = [], cpu: [Double] = [], peaks: [Double] = []
         for i in 0..<steps {
-            let t0 = clock.now
-            _ = run.trainStep(iteration: warmup + i)
+            let t0 = clock.now, c0 = processCPUSeconds()
+            step(warmup + i)
             times.append((clock.now - t0).seconds)
+            cpu.append(processCPUSeconds() - c0)
             peaks.append(SgemmPeak.sample())
         }
-        times.sort(); peaks.sort()
-        return (times[times.count / 2], peaks[peaks.count / 2])
+        times.sort(); cpu.sort(); peaks.sort()
+        return (times[times.count / 2], cpu[cpu.count / 2], peaks[peaks.count / 2])
+    }
+
+    static func processCPUSeconds() -> Double {
+        var t = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+
+    /// Model FLOPs of a forward pass: 2·P per token for the products and attention's 4·L·D·T.
+    public static func forwardFlops(_ c: ModelConfig, tokens: Int, seqLen: Int) -> Double {
+        let p = Double(ParameterLayout(c).matmulParameterCount)
+        return Double(tokens) * (2 * p + 4 * Double(c.layers) * Double(c.dim) * Double(seqLen))
     }
 }
 

@@ -1,0 +1,38 @@
+import LTEModel
+
+/// The bytes a training step needs in principle, to hold measured peak RSS against.
+///
+/// - full: weights, their gradients and AdamW's two moments (4·P floats), plus one batch's activations.
+/// - forward: the weights and the activations.
+/// - a worker with h heads (W frozen): W once, since it is the same for every head between merges;
+///   per head its copy of the replicated tensors R (embeddings, norm gains, an unwrapped lm_head) with
+///   gradient and moments (4·R), its factors with gradient, last-merged copy and moments (5·F) and the
+///   low-rank forward cache; the last-merged factors of every head of the run (the merge needs them);
+///   one batch's activations, since a worker steps its heads one after another.
+public struct MemoryBudget: Sendable {
+    public let weights: Int, optimizer: Int, adapters: Int, activations: Int
+    public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
+
+    public static func full(_ c: ModelConfig, batch: Int) -> MemoryBudget {
+        let p = ParameterLayout(c).count
+        return MemoryBudget(weights: p, optimizer: 3 * p, adapters: 0,
+                            activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
+    }
+
+    public static func forward(_ c: ModelConfig, batch: Int) -> MemoryBudget {
+        MemoryBudget(weights: ParameterLayout(c).count, optimizer: 0, adapters: 0,
+                     activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
+    }
+
+    public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int) -> MemoryBudget {
+        let layout = ParameterLayout(c)
+        let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
+        let frozen = sites.wrappedTensorNames
+        let replicated = layout.tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.count }
+        let rows = batch * c.contextLength
+        let cache = rows * lora.rank * (2 * sites.sites.count + 1)
+        return MemoryBudget(weights: layout.count + heads * replicated, optimizer: heads * 3 * replicated,
+                            adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
+                            activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
+    }
+}
