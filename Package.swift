@@ -47,6 +47,8 @@ let package = Package(
         .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
         .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics"], swiftSettings: fastMath),
+        .testTarget(name: "LTEClusterTests", dependencies: ["LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics"],
+                    swiftSettings: fastMath),
         .testTarget(name: "LTECLITests", dependencies: ["LTECLI"]),
     ],
     swiftLanguageModes: [.v5]
