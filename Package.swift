@@ -49,7 +49,7 @@ let package = Package(
         .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEClusterTests", dependencies: ["LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics"],
                     swiftSettings: fastMath),
-        .testTarget(name: "LTECLITests", dependencies: ["LTECLI"]),
+        .testTarget(name: "LTECLITests", dependencies: ["LTECLI", "LTENet"]),
     ],
     swiftLanguageModes: [.v5]
 )
