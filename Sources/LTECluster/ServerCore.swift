@@ -114,8 +114,8 @@ public final class ServerCore: @unchecked Sendable {
     /// Admits a message's (worker, round, nonce) once; a second sighting is a replay.
     private func admit(_ what: String, worker: String, round: Int, nonce: UInt64) -> WireMessage? {
         do { try replayGuard.admit(peer: worker, round: round, nonce: nonce) } catch let e as WireError {
-            return refuse(.unauthorized, "\(what) refused: \(e.message)")
-        } catch { return refuse(.unauthorized, "\(what) refused: \(error)") }
+            return refuse(.unauthorized, "\(what): \(e.message)")
+        } catch { return refuse(.unauthorized, "\(what): \(error)") }
         return nil
     }
 

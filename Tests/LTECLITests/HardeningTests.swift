@@ -58,6 +58,7 @@ final class HardeningTests: XCTestCase {
         let hash = try XCTUnwrap(lines.last?["weights_hash"] as? String)
         XCTAssertTrue(honest.stdout.contains("weights \(hash)"), honest.stdout)
         try LTEBinary.fail(["worker", "--server", address, "--heads", "0", "--data", data], "--tls-cert")
+        try LTEBinary.fail(["worker", "--server", address, "--heads", "0", "--data", data, "--id", "../a"], "--id")
     }
 
     /// Beside two honest workers: an eavesdropper replays the hello and push it captured, flips a bit
@@ -142,6 +143,10 @@ final class HardeningTests: XCTestCase {
     /// then its own checks (fsck, every round once, replay = every worker's weights).
     func testChaosScriptSurvivesKills() throws {
         guard let lte = LTEBinary.url else { throw LTEBinaryMissing() }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        guard path.split(separator: ":").contains(where: { FileManager.default.isExecutableFile(atPath: "\($0)/python3") }) else {
+            throw XCTSkip("python3 is not on PATH: cannot run experiments/chaos")
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", packageRoot.appendingPathComponent("experiments/chaos").path, "--seed", "1", "--rounds", "10",

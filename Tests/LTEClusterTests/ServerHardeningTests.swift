@@ -171,6 +171,29 @@ final class ServerHardeningTests: XCTestCase {
         XCTAssertEqual(try h.history.fsck().rounds, 3)
     }
 
+    /// A server restarted on a history whose last round is in (it was killed before answering):
+    /// a worker still pushing that round is told to resynchronise, not that the run is over, and
+    /// gets the final weights; the server then stops by itself once every head has them.
+    func testServerRestartedOnAFinishedRunLetsWorkersCatchUpAndStops() throws {
+        let first = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), rounds: 1)
+        let late = first.honestPush(worker: "a", heads: [0])
+        XCTAssertEqual(first.honestRound()?.headsMerged, [0, 1])
+        let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), rounds: 1, restarting: first)
+        XCTAssertEqual(h.core.round, 1)
+        XCTAssertFalse(h.core.waitUntilFinished(timeout: .milliseconds(200)), "stopped before the workers had the final weights")
+        guard case .error(let e)? = h.call(.push(late)) else { return XCTFail("the late push was not refused") }
+        XCTAssertEqual(e.code, .staleRound)
+        XCTAssertTrue(e.message.contains("resynchronise"), e.message)
+        for (worker, head) in [("a", 0), ("b", 1)] {
+            guard case .welcome(let w)? = h.call(.hello(HelloMessage(workerId: worker, headIds: [head], configFingerprint: Data(count: 32),
+                                                                      nonce: ReplayGuard.freshNonce()))) else { return XCTFail("no welcome") }
+            XCTAssertEqual(w.round, 1)
+            XCTAssertEqual(w.baseCommit, try first.history.head().commit)
+        }
+        XCTAssertTrue(h.core.waitUntilFinished(timeout: .seconds(5)), "the restarted server never stops")
+        XCTAssertEqual(try h.rounds().map(\.round), [1, 0])
+    }
+
     private func waitUntil(seconds: Double = 10, _ condition: () -> Bool) -> Bool {
         let end = Date().addingTimeInterval(seconds)
         while Date() < end { if condition() { return true }; Thread.sleep(forTimeInterval: 0.01) }

@@ -22,8 +22,13 @@ final class ServerHarness {
     private var logLines: [String] = []
     private var rng = SeededGenerator(seed: 11)
 
-    init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil) throws {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("lte-server-\(UUID().uuidString)")
+    private let ownsDirectory: Bool
+
+    /// A new run in a temporary directory, or, with `restarting`, a server started again on that
+    /// harness's run (which keeps owning the directory).
+    init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil) throws {
+        ownsDirectory = previous == nil
+        dir = previous?.dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("lte-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         var training = TrainingConfig()
         training.batchSize = 2
@@ -40,7 +45,7 @@ final class ServerHarness {
         core.log = { [weak self] line in self?.appendLog(line) }
     }
 
-    deinit { try? FileManager.default.removeItem(at: dir) }
+    deinit { if ownsDirectory { try? FileManager.default.removeItem(at: dir) } }
 
     private func appendLog(_ line: String) { logLock.lock(); logLines.append(line); logLock.unlock() }
     var log: [String] { logLock.lock(); defer { logLock.unlock() }; return logLines }
