@@ -47,7 +47,9 @@ let package = Package(
         .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
         .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics"], swiftSettings: fastMath),
-        .testTarget(name: "LTECLITests", dependencies: ["LTECLI"]),
+        .testTarget(name: "LTEClusterTests", dependencies: ["LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics"],
+                    swiftSettings: fastMath),
+        .testTarget(name: "LTECLITests", dependencies: ["LTECLI", "LTENet"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -88,6 +88,7 @@ struct ServerCommand: ParsableCommand {
                 if stop.received { say("server: stopping on signal"); break }
             }
             server.stop()
+            if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
             say("server: done after \(core.round) rounds")
         }
     }

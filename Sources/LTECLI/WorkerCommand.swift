@@ -3,6 +3,7 @@ import Foundation
 import LTECluster
 import LTENet
 import LTENumerics
+import LTEStore
 import LTETraining
 
 struct WorkerCommand: ParsableCommand {
@@ -28,6 +29,9 @@ struct WorkerCommand: ParsableCommand {
                 throw LTEError("--heads must be a comma-separated list of head ids, e.g. 0,1 (got \"\(heads)\")")
             }
             guard threads >= 1 else { throw LTEError("--threads must be at least 1") }
+            if let id, !MergeHistory.isValidWorkerName(id) {
+                throw LTEError("--id must be 1–\(MergeHistory.maxWorkerNameBytes) letters, digits, '.', '_' or '-' (got \(id.debugDescription)); it names the worker's branch in the history")
+            }
             let dataset = try TokenDataset(directory: URL(fileURLWithPath: data))
             var fingerprint: Data?
             if let config {

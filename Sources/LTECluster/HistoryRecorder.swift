@@ -49,7 +49,10 @@ public final class HistoryRecorder {
             guard branch == "main" else { throw LTEError("--branch \(branch): there is no history in \(run.path) to branch from yet") }
             let history = try MergeHistory.create(at: url, config: configJSON, tokenizer: tokenizer, initialWeights: weights,
                                                   modelConfig: d.model, lora: main.lora, totalHeads: d.totalHeads)
-            recorder = HistoryRecorder(history: history, snapshotEvery: snapshotEvery, lastCommit: try history.head().commit)
+            let root = try history.head().commit
+            // Round 0's base is the root commit: pushes of the first round must name it.
+            core.restore(round: 0, commit: root, latest: [:], tokens: 0)
+            recorder = HistoryRecorder(history: history, snapshotEvery: snapshotEvery, lastCommit: root)
         }
         let previous = core.record
         core.record = { closed in

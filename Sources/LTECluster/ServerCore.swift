@@ -57,6 +57,17 @@ public final class ServerCore: @unchecked Sendable {
     private var commitOfRound: [Int: String] = [:]
     public private(set) var totalTokens = 0
     public private(set) var finished = false
+    /// Why the server stopped serving rounds, if a round could not be recorded: its weights moved but
+    /// the history did not, so it must not answer that round; restarted, it resumes from the history.
+    public private(set) var failure: String?
+    /// Refuses a captured hello or push sent again (the MAC binds its round and nonce).
+    private let replayGuard = ReplayGuard()
+    /// Once the run is finished: the heads known to hold the final weights (merged in the last round
+    /// and answered, or welcomed since), and when it finished. The server stays up until every head
+    /// is in that set, or `roundTimeout` has passed, so a worker that missed the end can catch up.
+    private var finalHeads: Set<Int> = []
+    private var finishedAt: ContinuousClock.Instant?
+    private let validation: MessageValidation
     private let runId: String
     /// When the first worker joined: round 0's wall time runs from here.
     private var started: ContinuousClock.Instant?
@@ -66,6 +77,7 @@ public final class ServerCore: @unchecked Sendable {
         self.options = options
         self.main = main
         self.runId = runId
+        validation = MessageValidation(descriptor: descriptor, factorCount: main.layout?.count, replicatedCount: main.replicatedCount)
     }
 
     public var round: Int { lock.lock(); defer { lock.unlock() }; return main.round }
@@ -78,7 +90,7 @@ public final class ServerCore: @unchecked Sendable {
         commitOfRound[round - 1] = commit
         latestFactors = latest
         totalTokens = tokens
-        if let rounds = descriptor.rounds, round >= rounds { finished = true }
+        if let rounds = descriptor.rounds, round >= rounds { finished = true; finishedAt = clock.now }
     }
 
     // MARK: - Requests
@@ -90,7 +102,7 @@ public final class ServerCore: @unchecked Sendable {
         case .push(let p): return push(p, frameBytes: frameBytes)
         case .statusRequest: return status()
         default:
-            return .error(ErrorMessage(code: .unexpected, message: "a server answers hello, push and status requests, not \(message.type)"))
+            return refuse(.unexpected, "a server answers hello, push and status requests, not \(message.type)")
         }
     }
 
@@ -99,17 +111,17 @@ public final class ServerCore: @unchecked Sendable {
         return .error(ErrorMessage(code: code, message: why))
     }
 
-    private func checkHeads(_ heads: [Int]) -> String? {
-        if heads.isEmpty { return "no head ids" }
-        if Set(heads).count != heads.count { return "duplicate head ids \(heads)" }
-        if let bad = heads.first(where: { $0 < 0 || $0 >= descriptor.totalHeads }) {
-            return "unknown head \(bad) (this run has heads 0…\(descriptor.totalHeads - 1))"
-        }
+    /// Admits a message's (worker, round, nonce) once; a second sighting is a replay.
+    private func admit(_ what: String, worker: String, round: Int, nonce: UInt64) -> WireMessage? {
+        do { try replayGuard.admit(peer: worker, round: round, nonce: nonce) } catch let e as WireError {
+            return refuse(.unauthorized, "\(what): \(e.message)")
+        } catch { return refuse(.unauthorized, "\(what): \(error)") }
         return nil
     }
 
     private func welcome(_ h: HelloMessage) -> WireMessage {
-        if let why = checkHeads(h.headIds) { return refuse(.unknownHead, "hello from \(h.workerId): \(why)") }
+        do throws(MessageValidation.Refusal) { try validation.checkHello(h) } catch { return refuse(error.code, "hello from \(h.workerId.prefix(80).debugDescription): \(error.message)") }
+        if let refused = admit("hello from \(h.workerId)", worker: h.workerId, round: round, nonce: h.nonce) { return refused }
         let fingerprint = descriptor.fingerprint
         if h.configFingerprint != Data(count: 32), h.configFingerprint != fingerprint {
             return refuse(.configMismatch, "worker \(h.workerId) was started with a config that differs from the server's (model, training or lte section)")
@@ -120,6 +132,7 @@ public final class ServerCore: @unchecked Sendable {
         for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
         for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), shape: [f.count], values: f)) } }
         let config = (try? descriptor.encoded()) ?? Data()
+        if finished { finalHeads.formUnion(h.headIds) }
         log("worker \(h.workerId) joined with heads \(h.headIds) at round \(main.round)")
         return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round - 1] ?? "", configJSON: config, tensors: tensors))
     }
@@ -134,49 +147,49 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     private func push(_ p: PushMessage, frameBytes: Int) -> WireMessage {
-        if let why = checkHeads(p.headIds) { return refuse(.unknownHead, "push from \(p.workerId): \(why)") }
-        guard p.headLosses.count == p.headIds.count, p.headLosses.allSatisfy(\.isFinite) else {
-            return refuse(.nonFinite, "push from \(p.workerId): losses missing or not finite")
-        }
-        do { try p.tensors.validateFinite() } catch {
-            return refuse(.nonFinite, "push from \(p.workerId) for round \(p.round): \(error); its heads sit this round out")
-        }
-        let factorCount = main.layout?.count ?? 0
-        var parsed: [(Int, [Float]?, FloatBuffer, Float)] = []
-        do {
-            for (i, head) in p.headIds.enumerated() {
-                let f = main.layout == nil ? nil : try p.tensors.flat(WireNames.factors(head), count: factorCount)
-                let r = try p.tensors.flat(WireNames.replicated(head), count: main.replicatedCount)
-                parsed.append((head, f, FloatBuffer(r), p.headLosses[i]))
-            }
-        } catch {
-            return refuse(.wrongShape, "push from \(p.workerId): \(error)")
+        let parsed: [MessageValidation.Head]
+        do throws(MessageValidation.Refusal) { parsed = try validation.checkPush(p) } catch { return refuse(error.code, error.message) }
+        if let refused = admit("push from \(p.workerId) for round \(p.round)", worker: p.workerId, round: p.round, nonce: p.nonce) {
+            return refused
         }
 
         lock.lock(); defer { lock.unlock() }
-        if finished { return refuse(.staleRound, "the run is finished (\(main.round) rounds)") }
+        if let failure { return refuse(.internalError, failure) }
         if p.round < main.round {
             // A resend of a push that was merged gets the same answer; a late one must resynchronise.
             if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads) { return .roundResult(o.message) }
             return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), which closed; the server is at round \(main.round): resynchronise")
         }
+        if finished { return refuse(.staleRound, "the run is finished (\(main.round) rounds)") }
         if p.round > main.round { return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), but the server is at round \(main.round)") }
         let r = p.round
-        if openedAt == nil { openedAt = clock.now }
-        for (head, f, rep, loss) in parsed where open[head] == nil {   // a repeated (worker, head, round) is ignored
-            open[head] = Pending(worker: p.workerId, factors: f, replicated: rep, loss: loss)
-            if let f { latestFactors[head] = f }
+        let base = commitOfRound[r - 1] ?? ""
+        guard p.baseCommit == base else {
+            return refuse(.staleRound, "push from \(p.workerId) for round \(r) was trained from commit \(p.baseCommit.prefix(12).debugDescription), the round's base is \(base.prefix(12)): resynchronise")
         }
-        bytesIn += frameBytes
-        tokensIn += p.tokens
+        if let taken = parsed.first(where: { open[$0.head].map { $0.worker != p.workerId } ?? false }) {
+            return refuse(.unknownHead, "push from \(p.workerId) for round \(r): head \(taken.head) is already in from worker \(open[taken.head]!.worker)")
+        }
+        // A repeated (worker, head, round) is ignored: it waits for the round like the original but
+        // adds no factors, tokens or bytes, so a resend can never be counted twice.
+        let fresh = parsed.filter { open[$0.head] == nil }
+        if openedAt == nil { openedAt = clock.now }
+        for h in fresh {
+            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: h.replicated, loss: h.loss)
+            if let f = h.factors { latestFactors[h.head] = f }
+        }
+        if !fresh.isEmpty {
+            bytesIn += frameBytes
+            tokensIn += validation.tokensPerRound(heads: fresh.count)
+        }
         openWaiters += 1
-        while outcomes[r] == nil && !finished {
+        while outcomes[r] == nil && !finished && failure == nil {
             if open.count == descriptor.totalHeads { close(); break }
             let deadline = openedAt! + options.roundTimeout
             if clock.now >= deadline && open.count >= options.quorum { close(); break }
             _ = lock.wait(until: Date(timeIntervalSinceNow: max(0.01, min(1, (deadline - clock.now).seconds))))
         }
-        guard let o = outcomes[r] else { return refuse(.internalError, "round \(r) did not close") }
+        guard let o = outcomes[r] else { return refuse(.internalError, failure ?? "round \(r) did not close") }
         return .roundResult(o.message)
     }
 
@@ -200,9 +213,14 @@ public final class ServerCore: @unchecked Sendable {
             bytesIn: bytesIn, factors: Dictionary(uniqueKeysWithValues: heads.compactMap { h in open[h]!.factors.map { (h, $0) } }))
         let commit: String
         do { commit = try record(closed) } catch {
-            // Nothing is answered for a round that is not durable: the workers will resend.
-            log("error: could not record round \(r): \(error)")
-            commit = ""
+            // Nothing is answered for a round that is not durable. The weights in memory have moved
+            // past the history, so this server stops; restarted, it resumes from the last durable round
+            // and the workers resynchronise.
+            failure = "could not record round \(r + 1) in the history: \(error)"
+            log("error: \(failure!)")
+            finished = true
+            lock.broadcast()
+            return
         }
         commitOfRound[r] = commit
         var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), shape: [$0.count], values: $0) } }
@@ -212,7 +230,7 @@ public final class ServerCore: @unchecked Sendable {
         outcomes[r - 8] = nil
         open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0
         lastClosedAt = clock.now
-        if let rounds = descriptor.rounds, main.round >= rounds { finished = true }
+        if let rounds = descriptor.rounds, main.round >= rounds { finished = true; finishedAt = clock.now; finalHeads = Set(heads) }
         let loss = heads.map { Double(closed.losses[$0]!) }.reduce(0, +) / Double(max(1, heads.count))
         log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r + 1, heads.map(String.init).joined(separator: ","), loss, mergeSeconds * 1000, String(hash.prefix(12))))
         lock.broadcast()
@@ -234,7 +252,12 @@ public final class ServerCore: @unchecked Sendable {
         let end = timeout.map { clock.now + $0 }
         lock.lock(); defer { lock.unlock() }
         while true {
-            if finished, let o = outcomes[main.round - 1], o.answered >= o.waiters { return true }
+            if failure != nil { return true }
+            if finished, let finishedAt {
+                // A server restarted on a finished history has no outcome to answer.
+                let answered = outcomes[main.round - 1].map { $0.answered >= $0.waiters } ?? true
+                if answered && (finalHeads.count == descriptor.totalHeads || clock.now - finishedAt >= options.roundTimeout) { return true }
+            }
             if let end, clock.now >= end { return false }
             _ = lock.wait(until: Date(timeIntervalSinceNow: 0.2))
         }

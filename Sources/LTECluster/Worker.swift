@@ -36,6 +36,8 @@ public final class WorkerRuntime {
     private var replicas: [HeadReplica<BatchSampler>] = []
     public private(set) var round = 0
     public private(set) var lastHash = ""
+    /// The commit this worker's weights are at: the base its next push names.
+    public private(set) var baseCommit = ""
 
     public init(options: Options, codec: WireCodec) throws {
         self.options = options
@@ -53,13 +55,14 @@ public final class WorkerRuntime {
     deinit { socket.close() }
 
     /// One request and its decoded answer; connection trouble is retried until `connectTimeout`.
-    private func exchange(_ message: WireMessage, receiveTimeout: Duration? = nil) throws -> WireMessage {
-        let frame = try codec.encode(message)
+    /// `message` is made anew for every attempt, with a fresh nonce: the server refuses a frame it
+    /// has seen before as a replay, and the first attempt may have reached it before the connection broke.
+    private func exchange(_ message: () -> WireMessage) throws -> WireMessage {
         let deadline = clock.now + options.connectTimeout
         var lastError = ""
         while clock.now < deadline {
             do {
-                let reply = try socket.request(frame)
+                let reply = try socket.request(try codec.encode(message()))
                 return try codec.decode(reply)
             } catch let e as NNGError {
                 lastError = e.reason
@@ -73,9 +76,10 @@ public final class WorkerRuntime {
 
     /// Joins (or rejoins) the run: weights, every head's factors at its last merge, this worker's heads.
     func handshake(keepFactors: Bool) throws {
-        let hello = HelloMessage(workerId: options.id, headIds: options.heads,
-                                 configFingerprint: options.fingerprint ?? Data(count: 32), nonce: ReplayGuard.freshNonce())
-        let reply = try exchange(.hello(hello))
+        let reply = try exchange {
+            .hello(HelloMessage(workerId: options.id, headIds: options.heads,
+                                configFingerprint: options.fingerprint ?? Data(count: 32), nonce: ReplayGuard.freshNonce()))
+        }
         guard case .welcome(let w) = reply else {
             if case .error(let e) = reply { throw LTEError("the server refused worker \(options.id): \(e.message)") }
             throw LTEError("the server answered hello with \(reply.type)")
@@ -96,6 +100,9 @@ public final class WorkerRuntime {
         }
         main.setRound(w.round)
         round = w.round
+        baseCommit = w.baseCommit
+        // The weights it now holds, e.g. the final ones when it rejoins a run that ended meanwhile.
+        lastHash = weightsHash(main.model)
         if replicas.isEmpty || !keepFactors {
             let t = d.training
             replicas = try options.heads.map { h in
@@ -135,11 +142,12 @@ public final class WorkerRuntime {
                 if let h = r.head { tensors.append(WireTensor(name: WireNames.factors(r.id), buffer: h.factors)) }
                 tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: main.packReplicated(r.model.params.pointer)))
             }
-            let push = PushMessage(workerId: options.id, round: round, baseCommit: "", headIds: options.heads,
-                                   headLosses: losses.map { Float($0 / Double(d.mergeEvery)) },
-                                   tokens: replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
-                                   nonce: ReplayGuard.freshNonce(), tensors: tensors)
-            let reply = try exchange(.push(push))
+            let reply = try exchange {
+                .push(PushMessage(workerId: options.id, round: round, baseCommit: baseCommit, headIds: options.heads,
+                                  headLosses: losses.map { Float($0 / Double(d.mergeEvery)) },
+                                  tokens: replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
+                                  nonce: ReplayGuard.freshNonce(), tensors: tensors))
+            }
             switch reply {
             case .roundResult(let result):
                 try apply(result)
@@ -161,6 +169,9 @@ public final class WorkerRuntime {
 
     /// The round's merge, applied locally: same inputs, same code, same bits as the server.
     private func apply(_ result: RoundResultMessage) throws {
+        guard result.round == round else {
+            throw LTEError("the server answered the push of round \(round) with the result of round \(result.round)")
+        }
         let count = main.layout?.count ?? 0
         let factors = try result.headsMerged.map { h in try FloatBuffer(result.tensors.flat(WireNames.factors(h), count: count)) }
         let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
@@ -170,6 +181,7 @@ public final class WorkerRuntime {
             throw LTEError("after round \(result.round) this worker's weights hash \(hash.prefix(12)) differs from the server's \(result.weightsHash.hexString.prefix(12))")
         }
         lastHash = hash
+        baseCommit = result.commitId
         let rule = descriptor.lte.merge
         for r in replicas {
             r.model.params.copy(from: main.model.params)

@@ -12,6 +12,18 @@ public struct CommittedRound: Sendable, Equatable {
 }
 
 extension MergeHistory {
+    /// Longest worker name accepted (it becomes a branch name and a path in the history).
+    public static let maxWorkerNameBytes = 64
+
+    /// Whether `worker` can name a worker branch (`workers/<worker>`): 1–64 ASCII letters, digits, '.',
+    /// '_' or '-', and a valid git reference. The server checks this before a push can reach a round,
+    /// so a strange name is refused up front instead of failing the round's commit.
+    public static func isValidWorkerName(_ worker: String) -> Bool {
+        !worker.isEmpty && worker.utf8.count <= maxWorkerNameBytes
+            && worker.utf8.allSatisfy({ $0 < 128 && (isalnum(Int32($0)) != 0 || "._-".utf8.contains($0)) })
+            && GitRepository.isValidReferenceName("refs/heads/workers/\(worker)")
+    }
+
     /// Records a worker's push: a commit on `refs/heads/workers/<worker>` whose tree holds
     /// `heads/<id>.safetensors` for each head pushed (`heads` maps head id to a safetensors file of
     /// its factors, PEFT names as `HeadFactors` writes them) and `push.json`. Its parent is the
@@ -20,8 +32,7 @@ extension MergeHistory {
     /// same thing twice returns the first commit. Returns the commit id.
     public func commitPush(worker: String, round: Int, baseCommit: String, heads: [Int: Data]) throws -> String {
         let name = "refs/heads/workers/\(worker)"
-        guard !worker.isEmpty, worker.utf8.allSatisfy({ $0 < 128 && (isalnum(Int32($0)) != 0 || "._-".utf8.contains($0)) }),
-              GitRepository.isValidReferenceName(name) else {
+        guard Self.isValidWorkerName(worker) else {
             throw LTEError("history \(url.path): worker name \(worker.debugDescription) must be letters, digits, '.', '_' or '-'")
         }
         let base = try resolveRound(baseCommit).commit

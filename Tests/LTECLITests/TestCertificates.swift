@@ -1,0 +1,58 @@
+import Foundation
+import XCTest
+
+/// A throwaway certificate authority made with the `openssl` command at test time; it issues leaf
+/// certificates (EC P-256, one day) valid for 127.0.0.1 and localhost into its directory.
+struct TestCA {
+    static let openssl = "/usr/bin/openssl"
+
+    let dir: URL
+    let name: String
+    var certFile: String { dir.appendingPathComponent("\(name).pem").path }
+    var keyFile: String { dir.appendingPathComponent("\(name).key").path }
+
+    /// Skips the calling test when there is no openssl to make certificates with.
+    static func requireOpenSSL() throws {
+        guard FileManager.default.isExecutableFile(atPath: openssl) else {
+            throw XCTSkip("\(openssl) is not installed: cannot make test certificates for the TLS tests")
+        }
+    }
+
+    init(_ name: String, in dir: URL) throws {
+        self.dir = dir
+        self.name = name
+        try Self.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=LTE test \(name)"])
+    }
+
+    /// A leaf certificate and its key, signed by this CA.
+    func issue(_ leaf: String) throws -> (cert: String, key: String) {
+        let key = dir.appendingPathComponent("\(leaf).key").path
+        let csr = dir.appendingPathComponent("\(leaf).csr").path
+        let cert = dir.appendingPathComponent("\(leaf).pem").path
+        let ext = dir.appendingPathComponent("\(leaf).ext")
+        // nng's mbedTLS 2.28 checks the server name against DNS entries only, so 127.0.0.1 is one too.
+        try "subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n".write(to: ext, atomically: true, encoding: .utf8)
+        try Self.run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                      "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
+        try Self.run(["x509", "-req", "-in", csr, "-CA", certFile, "-CAkey", keyFile, "-CAcreateserial",
+                      "-out", cert, "-days", "1", "-extfile", ext.path])
+        return (cert, key)
+    }
+
+    private static func run(_ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: openssl)
+        p.arguments = args
+        p.standardOutput = FileHandle.nullDevice
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        let message = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else {
+            throw NSError(domain: "openssl", code: Int(p.terminationStatus), userInfo: [
+                NSLocalizedDescriptionKey: "openssl \(args.joined(separator: " ")): \(String(decoding: message, as: UTF8.self))"])
+        }
+    }
+}
