@@ -118,8 +118,8 @@ public final class WorkerRuntime {
             }
         }
         for r in replicas {
-            r.model.params.copy(from: main.model.params)
             if let m = main.lastMerged[r.id] { r.head!.setMerged(from: m.pointer) }
+            r.adopt(main.model.params)
         }
         log("worker \(options.id): joined run \(w.runId) at round \(w.round) with heads \(options.heads)")
     }
@@ -184,9 +184,10 @@ public final class WorkerRuntime {
         baseCommit = result.commitId
         let rule = descriptor.lte.merge
         for r in replicas {
-            r.model.params.copy(from: main.model.params)
-            guard let i = result.headsMerged.firstIndex(of: r.id), let h = r.head else { continue }
-            if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
+            if let i = result.headsMerged.firstIndex(of: r.id), let h = r.head {
+                if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
+            }
+            r.adopt(main.model.params)
         }
         round = result.round + 1
     }

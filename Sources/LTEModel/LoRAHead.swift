@@ -7,6 +7,11 @@ import LTENumerics
 /// Wrapped layer, for this head on its own data (DESIGN.md §2):
 ///   y = W x + s·Bᵢ Aᵢ x − s·Vᵢ x,   Vᵢ = Bᵢ⁰ Aᵢ⁰ (kept as two factors, never as a dense matrix)
 /// so right after a reset-less merge the head sees exactly the merged W.
+///
+/// The correction costs four skinny products per layer and step, as much as the head's own term. A
+/// head that trains on its own copy of the weights can fold it in once per round instead
+/// (`foldCorrection`): its copy then holds W − s·Vᵢ, and each step computes only s·BᵢAᵢx. Vᵢ stays
+/// kept as its two factors (`merged`) for the merge, the wire and the history.
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -15,18 +20,16 @@ public final class LoRAHead: LinearAdapters {
     public let grads: FloatBuffer
     /// Aᵢ⁰, Bᵢ⁰: the factors at the last merge (zero before the first, and always under reset-B).
     public let merged: FloatBuffer
-    /// False while Vᵢ = 0, which skips the correction's two products.
+    /// False while Vᵢ = 0, which skips the correction's products.
     public private(set) var hasCorrection = false
+    /// True once −s·Vᵢ is folded into the weights this head sits on (until Vᵢ changes).
+    public private(set) var correctionFolded = false
+    /// The correction's products run only while it is live and not folded.
+    private var computesCorrection: Bool { hasCorrection && !correctionFolded }
 
-    // Forward cache for one batch shape: U = x [Aᵢ; Aᵢ⁰]ᵀ per site (rows, 2r), and G scratch.
+    // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
     private var rows = 0
-    private var u: FloatBuffer, g: FloatBuffer
-    // The two terms as one rank-2r product, so each costs two GEMM calls instead of four:
-    //   s·BᵢAᵢx − s·Bᵢ⁰Aᵢ⁰x = s·[Bᵢ | −Bᵢ⁰] [Aᵢ; Aᵢ⁰] x.
-    // Per site, stackedA (2r, n) and stackedB (m, 2r) at `stackOffset`; refreshed from `factors` at
-    // each forward.
-    private let stackedA: FloatBuffer, stackedB: FloatBuffer
-    private let stackOffset: [(a: Int, b: Int)]
+    private var u: FloatBuffer, u0: FloatBuffer, g: FloatBuffer
 
     public init(layout: LoRALayout, scale: Float) {
         self.layout = layout
@@ -34,15 +37,7 @@ public final class LoRAHead: LinearAdapters {
         factors = FloatBuffer(count: layout.count)
         grads = FloatBuffer(count: layout.count)
         merged = FloatBuffer(count: layout.count)
-        var offsets: [(a: Int, b: Int)] = [], a = 0, b = 0
-        for site in layout.sites {
-            offsets.append((a, b))
-            a += 2 * layout.rank * site.inFeatures; b += 2 * layout.rank * site.outFeatures
-        }
-        stackOffset = offsets
-        stackedA = FloatBuffer(count: a)
-        stackedB = FloatBuffer(count: b)
-        u = FloatBuffer(count: 0); g = FloatBuffer(count: 0)
+        u = FloatBuffer(count: 0); u0 = FloatBuffer(count: 0); g = FloatBuffer(count: 0)
     }
 
     /// Bᵢ = 0; Aᵢ with orthonormal rows (a different draw per head), scaled by √(n/r) (official code)
@@ -52,6 +47,7 @@ public final class LoRAHead: LinearAdapters {
         factors.zero()
         merged.zero()
         hasCorrection = false
+        correctionFolded = false
         let r = layout.rank
         for s in layout.sites {
             let n = s.inFeatures
@@ -65,62 +61,49 @@ public final class LoRAHead: LinearAdapters {
     public func prepare(rows: Int) {
         guard rows != self.rows else { return }
         self.rows = rows
-        u = FloatBuffer(count: rows * 2 * layout.rank * layout.sites.count)
-        g = FloatBuffer(count: rows * 2 * layout.rank)
+        let n = rows * layout.rank * layout.sites.count
+        u = FloatBuffer(count: n); u0 = FloatBuffer(count: n); g = FloatBuffer(count: rows * layout.rank)
     }
 
     public func wraps(_ p: Projection) -> Bool { layout.projections.contains(p) }
 
-    /// The rank of this step's products: r, or 2r while the correction term is live.
-    private var width: Int { hasCorrection ? 2 * layout.rank : layout.rank }
-
-    /// stackedA = [A; A⁰] (2r, n) and stackedB = [B | −B⁰] (m, 2r) of one site, from the current
-    /// factors.
-    private func stack(_ s: LoRALayout.Site, at o: (a: Int, b: Int)) {
-        let r = layout.rank, n = s.inFeatures, m = s.outFeatures
-        let f = factors.pointer, v = merged.pointer, a = stackedA.pointer + o.a, b = stackedB.pointer + o.b
-        a.update(from: f + s.a, count: r * n)
-        (a + r * n).update(from: v + s.a, count: r * n)
-        for o in 0..<m {
-            (b + o * 2 * r).update(from: f + s.b + o * r, count: r)
-            for j in 0..<r { b[o * 2 * r + r + j] = -v[s.b + o * r + j] }
-        }
+    @inline(__always) private func cache(_ buf: FloatBuffer, _ s: LinearSite) -> UnsafeMutablePointer<Float> {
+        buf.pointer + layout.position(s) * rows * layout.rank
     }
 
-    // U (rows, w) = x [A; A⁰]ᵀ;  y (rows, out) += s·U [B | −B⁰]ᵀ   (w = r without correction)
+    // y (rows, out) += s·(x Aᵀ) Bᵀ − s·(x A⁰ᵀ) B⁰ᵀ
     public func forward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
         precondition(rows == self.rows, "LoRAHead.prepare(rows:) was not called for this batch shape")
-        let i = layout.position(site), s = layout.sites[i], w = width
-        let u = self.u.pointer + i * rows * 2 * layout.rank
-        if hasCorrection {
-            let o = stackOffset[i]
-            stack(s, at: o)
-            GEMM.linear(x, stackedA.pointer + o.a, u, rows: rows, inFeatures: s.inFeatures, outFeatures: w, ldx: ldx)
-            GEMM.linear(u, stackedB.pointer + o.b, y, rows: rows, inFeatures: w, outFeatures: s.outFeatures, beta: 1, alpha: scale, ldy: ldy)
-        } else {
-            let f = factors.pointer
-            GEMM.linear(x, f + s.a, u, rows: rows, inFeatures: s.inFeatures, outFeatures: w, ldx: ldx)
-            GEMM.linear(u, f + s.b, y, rows: rows, inFeatures: w, outFeatures: s.outFeatures, beta: 1, alpha: scale, ldy: ldy)
+        let s = layout.site(site), r = layout.rank
+        let f = factors.pointer, u = cache(self.u, site)
+        GEMM.linear(x, f + s.a, u, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
+        GEMM.linear(u, f + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: scale, ldy: ldy)
+        if computesCorrection {
+            let m = merged.pointer, u0 = cache(self.u0, site)
+            GEMM.linear(x, m + s.a, u0, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
+            GEMM.linear(u0, m + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: -scale, ldy: ldy)
         }
     }
 
-    // G (rows, w) = s·dy [B | −B⁰];  dB += s·dyᵀ U[:, :r];  dA += G[:, :r]ᵀ x;  dx += G [A; A⁰]
+    // g = dy B (rows, r);  dB += s·dyᵀ u;  dA += s·gᵀ x;  dx += s·g A − s·(dy B⁰) A⁰
     public func backward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, dy: UnsafePointer<Float>, lddy: Int,
                          dx: UnsafeMutablePointer<Float>, lddx: Int, rows: Int) {
-        let i = layout.position(site), s = layout.sites[i], r = layout.rank, w = width
-        let d = grads.pointer, g = self.g.pointer
-        let u = self.u.pointer + i * rows * 2 * r
-        // The stacked copies were made by this step's forward (the factors have not moved since).
-        let a = hasCorrection ? stackedA.pointer + stackOffset[i].a : factors.pointer + s.a
-        let b = hasCorrection ? stackedB.pointer + stackOffset[i].b : factors.pointer + s.b
-        GEMM.linearInputGrad(dy, b, g, rows: rows, inFeatures: w, outFeatures: s.outFeatures, alpha: scale, lddy: lddy)
-        GEMM.linearWeightGrad(dy, u, d + s.b, rows: rows, inFeatures: r, outFeatures: s.outFeatures, alpha: scale, lddy: lddy, ldx: w)
-        GEMM.linearWeightGrad(g, x, d + s.a, rows: rows, inFeatures: s.inFeatures, outFeatures: r, lddy: w, ldx: ldx)
-        GEMM.linearInputGrad(g, a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: w, beta: 1, lddx: lddx)
+        let s = layout.site(site), r = layout.rank
+        let f = factors.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
+        GEMM.linearInputGrad(dy, f + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
+        GEMM.linearWeightGrad(dy, u, d + s.b, rows: rows, inFeatures: r, outFeatures: s.outFeatures, alpha: scale, lddy: lddy)
+        GEMM.linearWeightGrad(g, x, d + s.a, rows: rows, inFeatures: s.inFeatures, outFeatures: r, alpha: scale, ldx: ldx)
+        GEMM.linearInputGrad(g, f + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: scale, lddx: lddx)
+        if computesCorrection {
+            let m = merged.pointer
+            GEMM.linearInputGrad(dy, m + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
+            GEMM.linearInputGrad(g, m + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
+        }
     }
 
     /// After a merge this head took part in: Vᵢ ← BᵢAᵢ (reset-less), or Bᵢ ← 0 and Vᵢ = 0 (reset-B).
     public func didMerge(rule: LoRAConfig.MergeRule) {
+        correctionFolded = false
         switch rule {
         case .resetless:
             merged.copy(from: factors)
@@ -135,6 +118,21 @@ public final class LoRAHead: LinearAdapters {
     public func setMerged(from source: UnsafePointer<Float>) {
         merged.pointer.update(from: source, count: merged.count)
         hasCorrection = !Vec.allZero(merged.pointer, count: merged.count)
+        correctionFolded = false
+    }
+
+    /// Folds the correction into `params`, a model parameter buffer that holds the merged W (the
+    /// head's own copy): W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer. Call it each time the copy is
+    /// refreshed from the main weights, after this head's Vᵢ is set for the round.
+    public func foldCorrection(into params: UnsafeMutablePointer<Float>) {
+        guard hasCorrection else { return }
+        let m = merged.pointer, r = layout.rank
+        for s in layout.sites {
+            // W (out, in) −= s · B⁰ (out, r) · A⁰ (r, in)
+            GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: -scale,
+                       a: m + s.b, lda: r, b: m + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
+        }
+        correctionFolded = true
     }
 }
 

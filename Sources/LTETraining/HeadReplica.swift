@@ -49,6 +49,14 @@ public final class HeadReplica<Source: BatchSource> {
 
     public var tokensPerStep: Int { acts.rows }
 
+    /// Takes the main weights after a round, once this head's Vᵢ for the round is set: its copy of
+    /// them, with the correction −s·Vᵢ folded into the wrapped layers (LoRAHead.foldCorrection), so
+    /// a step pays for the head's own low-rank term only.
+    public func adopt(_ weights: FloatBuffer) {
+        model.params.copy(from: weights)
+        head?.foldCorrection(into: model.params.pointer)
+    }
+
     /// One local step at learning rate `lr`: next batch, forward, backward, clip, AdamW. Returns the loss.
     public func step(lr: Float) -> Float {
         source.next(inputs: inputs, targets: targets)

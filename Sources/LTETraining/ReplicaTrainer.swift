@@ -70,7 +70,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
                              replicated: main.packReplicated(replicas[i].model.params.pointer))
         })
         for i in present { replicas[i].head?.didMerge(rule: lora.merge) }
-        for r in replicas { r.model.params.copy(from: main.model.params) }
+        for r in replicas { r.adopt(main.model.params) }
         bytesCommunicated += main.roundBytes(present: present.count)
     }
 
