@@ -54,7 +54,7 @@ struct LogitsCommand: ParsableCommand {
             let model = try Transformer(config: c, trainable: { _ in false })
             model.params.copy(from: source.weights)
             let acts = Activations(config: c, batch: 1, seqLen: ids.count)
-            ids.withUnsafeBufferPointer { model.forward(acts, tokens: $0.baseAddress!, targets: nil, forTraining: false) }
+            _ = ids.withUnsafeBufferPointer { model.forward(acts, tokens: $0.baseAddress!, targets: nil, forTraining: false) }
             var json = "{\"tokens\": [\(ids.map(String.init).joined(separator: ", "))], \"vocab_size\": \(c.vocabSize), \"logits\": [\n"
             for t in 0..<ids.count {
                 let row = (0..<c.vocabSize).map { String(format: "%.9g", acts.logits.pointer[t * c.vocabSize + $0]) }
