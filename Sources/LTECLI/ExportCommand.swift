@@ -104,14 +104,13 @@ struct ExportCommand: ParsableCommand {
             return
         }
         let order = Self.heads(of: delta)
-        do { try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true) } catch {
-            throw LTEError("cannot create directory \(url.path): \(error.localizedDescription)")
-        }
-        for h in order {
-            let terms = delta.terms.filter { $0.head == h }
-            try PeftAdapter.write(terms: terms, layout: delta.layout, factor: delta.factor,
-                                  extraFiles: [Self.notesFile: try notes(delta, heads: [h])],
-                                  to: url.appendingPathComponent("head-\(h)"))
+        // All heads in one directory swapped in at once, so no head of another export lingers.
+        try AtomicDirectory.write(to: url) { dir in
+            for h in order {
+                try PeftAdapter.write(terms: delta.terms.filter { $0.head == h }, layout: delta.layout, factor: delta.factor,
+                                      extraFiles: [Self.notesFile: try notes(delta, heads: [h])],
+                                      to: dir.appendingPathComponent("head-\(h)"))
+            }
         }
         say("exported round \(delta.round) (\(delta.commit.prefix(10))) as \(order.count) PEFT LoRA adapters, one per head "
             + "(\(out)/head-{\(order.map(String.init).joined(separator: ","))}) | \(base)")

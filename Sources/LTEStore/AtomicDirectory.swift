@@ -3,9 +3,9 @@ import LTENumerics
 
 /// A directory written in full beside its destination and then swapped in with one rename, so a
 /// reader (or a crash) sees the old directory or the new one, never a mixture. `Checkpoint.save`
-/// does the same for checkpoints; exports of adapters use this.
-enum AtomicDirectory {
-    static func write(to url: URL, _ body: (URL) throws -> Void) throws {
+/// does the same for checkpoints; Hugging Face exports and PEFT adapters use this.
+public enum AtomicDirectory {
+    public static func write(to url: URL, _ body: (URL) throws -> Void) throws {
         let fm = FileManager.default
         let parent = url.deletingLastPathComponent()
         do { try fm.createDirectory(at: parent, withIntermediateDirectories: true) } catch {
