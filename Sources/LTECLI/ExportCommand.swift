@@ -80,6 +80,9 @@ struct ExportCommand: ParsableCommand {
     }
 
     private func exportCheckpoint(_ dir: String, to url: URL) throws {
+        if FileManager.default.fileExists(atPath: MergeHistory.location(inRun: URL(fileURLWithPath: dir)).path) {
+            throw LTEError("\(dir) is a run directory; export one of its rounds with --run \(dir) --from REV (or its checkpoint with --from \(dir)/checkpoint)")
+        }
         let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: dir))
         try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: url)
         let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(source.config))

@@ -54,6 +54,8 @@ final class ExportCommandTests: XCTestCase {
         try LTEBinary.fail(["export", "--from", dir.appendingPathComponent("nothing").path, "--out", dir.appendingPathComponent("o").path], "not a directory")
         try LTEBinary.fail(["export", "--from", dir.path, "--out", dir.appendingPathComponent("o").path, "--format", "peft"], "--run")
         try LTEBinary.fail(["export", "--run", dir.path, "--out", dir.appendingPathComponent("o").path], "not a run directory")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("run/history.git"), withIntermediateDirectories: true)
+        try LTEBinary.fail(["export", "--from", dir.appendingPathComponent("run").path, "--out", dir.appendingPathComponent("o").path], "is a run directory", "--run")
         try LTEBinary.fail(["import", "--from", dir.path, "--out", dir.appendingPathComponent("o").path], "model.safetensors")
         try LTEBinary.fail(["logits", "--checkpoint", dir.path, "--tokens", "1,x"], "not a token id")
         let heads = try LTEBinary.run(["export", "--from", dir.path, "--out", dir.path, "--heads"])
