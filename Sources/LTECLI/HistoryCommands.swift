@@ -11,7 +11,9 @@ struct RunHistoryOptions: ParsableArguments {
     @Option(help: ArgumentHelp("History line to read (main, or a branch started with lte server --from).", valueName: "name"))
     var branch: String = "main"
 
-    func open() throws -> MergeHistory {
+    func open() throws -> MergeHistory { try Self.open(run: runDirectory, branch: branch) }
+
+    static func open(run runDirectory: String, branch: String) throws -> MergeHistory {
         let run = URL(fileURLWithPath: runDirectory)
         let configPath = run.appendingPathComponent("config.json").path
         guard FileManager.default.fileExists(atPath: configPath) else {

@@ -7,7 +7,7 @@ struct LTE: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lte",
         abstract: "Federated pretraining of language models with LoRA-the-Explorer.",
-        subcommands: [DataCommand.self, TrainCommand.self, SampleCommand.self, ServerCommand.self, WorkerCommand.self, LaunchCommand.self, StatusCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, BenchCommand.self])
+        subcommands: [DataCommand.self, TrainCommand.self, SampleCommand.self, ServerCommand.self, WorkerCommand.self, LaunchCommand.self, StatusCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, ExportCommand.self, ImportCommand.self, LogitsCommand.self, BenchCommand.self])
 
     /// Runs the command; first, where OpenBLAS chose slower kernels than this CPU can run, starts
     /// this process again with the better ones (BLASKernels) — once, since the variable is then set.

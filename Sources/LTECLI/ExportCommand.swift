@@ -1,0 +1,139 @@
+import ArgumentParser
+import Foundation
+import LTEModel
+import LTENumerics
+import LTEStore
+
+/// `lte export`: weights for `transformers`, or a round's low-rank delta for `peft`.
+struct ExportCommand: ParsableCommand {
+    enum Format: String, ExpressibleByArgument, CaseIterable { case hf, peft }
+
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Write a Hugging Face LLaMA model (--format hf) or a round's merged delta as a PEFT LoRA adapter (--format peft).",
+        discussion: """
+        --format hf writes OUT/model.safetensors (float32, LLaMA tensor names), OUT/config.json \
+        (LlamaConfig, tie_word_embeddings false) and the run's tokenizer.json, loadable with \
+        LlamaForCausalLM.from_pretrained(OUT). The source is a round of a run's history (--run RUN \
+        --from REV, replayed and checked against the recorded hash) or a checkpoint directory (--from DIR).
+
+        --format peft (needs --run) writes the merged delta of round k = REV as one LoRA adapter on top \
+        of round k-1, the round it was merged onto:
+            W_k = W_(k-1) + (s/N) * sum over the round's heads of (B_i A_i - B_i0 A_i0)
+        stacked into one LoRA of rank r x terms (lora_A = the A's by rows, lora_B = the B's and -B0's by \
+        columns, lora_alpha = rank x s/N so PEFT's scale lora_alpha/r is exactly s/N, use_rslora false), \
+        with the round's averaged embeddings, norms and (unless lte.wrap_lm_head) lm_head as \
+        modules_to_save. So PeftModel.from_pretrained(<round k-1 exported with --format hf>, OUT) \
+        computes round k's logits. OUT/lte_export.json names both rounds' commits.
+
+        --format peft --heads writes one adapter per head merged in round k instead, OUT/head-<id>/, \
+        each the head's share (s/N)(B_i A_i - B_i0 A_i0) with no modules_to_save: all of them active \
+        together on round k-1, with round k's replicated tensors, again give round k.
+        """)
+
+    @Option(help: ArgumentHelp("With --run: a round number, commit id, tag or branch (default main). Without: a checkpoint or Hugging Face model directory.", valueName: "rev|dir"))
+    var from: String?
+
+    @Option(name: .customLong("run"), help: ArgumentHelp("Run directory holding history.git and config.json; --from is then a revision.", valueName: "dir"))
+    var runDirectory: String?
+
+    @Option(help: ArgumentHelp("History line to read (main, or a branch started with lte server --from).", valueName: "name"))
+    var branch: String = "main"
+
+    @Option(help: ArgumentHelp("Directory to write (replaced if it exists).", valueName: "dir"))
+    var out: String
+
+    @Option(help: "hf: a LlamaForCausalLM model; peft: a LoRA adapter holding one round's delta.")
+    var format: Format = .hf
+
+    @Flag(help: "With --format peft: one adapter per head merged in the round (OUT/head-<id>) instead of one for the round.")
+    var heads = false
+
+    @Option(help: "BLAS and merge threads for the replay (the result is the same at any count).")
+    var threads: Int = 1
+
+    func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if heads && format != .peft { throw ValidationError("--heads goes with --format peft") }
+        if runDirectory == nil && from == nil { throw ValidationError("give --from DIR (a checkpoint), or --run RUN [--from REV]") }
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            BLASThreads.set(threads)
+            Parallel.threads = threads
+            let outURL = URL(fileURLWithPath: out)
+            guard let runDirectory else {
+                guard format == .hf else {
+                    throw LTEError("--format peft exports a round's head factors, which only a run's history has; pass --run RUN --from REV")
+                }
+                try exportCheckpoint(from!, to: outURL)
+                return
+            }
+            let history = try RunHistoryOptions.open(run: runDirectory, branch: branch)
+            let revision = from ?? "main"
+            switch format {
+            case .hf: try exportRound(history, revision, to: outURL)
+            case .peft: try exportAdapter(history, revision, to: outURL)
+            }
+        }
+    }
+
+    private func exportCheckpoint(_ dir: String, to url: URL) throws {
+        if FileManager.default.fileExists(atPath: MergeHistory.location(inRun: URL(fileURLWithPath: dir)).path) {
+            throw LTEError("\(dir) is a run directory; export one of its rounds with --run \(dir) --from REV (or its checkpoint with --from \(dir)/checkpoint)")
+        }
+        let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: dir))
+        try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: url)
+        let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(source.config))
+        say("exported \(dir) as a Hugging Face LLaMA model | weights \(hash) | wrote \(out)")
+    }
+
+    private func exportRound(_ history: MergeHistory, _ revision: String, to url: URL) throws {
+        let (weights, result) = try history.replay(to: revision)
+        try HuggingFaceModel.write(weights: weights, config: history.modelConfig, tokenizer: try history.tokenizerData(at: revision), to: url)
+        say("exported round \(result.round) (\(result.commit.prefix(10))) as a Hugging Face LLaMA model | weights \(result.weightsHash) match the history | wrote \(out)")
+    }
+
+    private func exportAdapter(_ history: MergeHistory, _ revision: String, to url: URL) throws {
+        let delta = try history.roundDelta(revision)
+        let base = "base: round \(delta.baseRound) (\(delta.baseCommit.prefix(10))), lte export --run \(runDirectory!) --from \(delta.baseCommit.prefix(10)) --format hf"
+        if !heads {
+            try PeftAdapter.write(terms: delta.terms, layout: delta.layout, factor: delta.factor,
+                                  modulesToSave: (delta.replicatedSlots, delta.replicated),
+                                  extraFiles: [Self.notesFile: try notes(delta, heads: Self.heads(of: delta))], to: url)
+            say("exported round \(delta.round) (\(delta.commit.prefix(10))) as a PEFT LoRA adapter of rank \(delta.layout.rank * delta.terms.count) "
+                + "(\(delta.terms.count) terms of rank \(delta.layout.rank), scale s/N = \(delta.factor)) | \(base) | wrote \(out)")
+            return
+        }
+        let order = Self.heads(of: delta)
+        // All heads in one directory swapped in at once, so no head of another export lingers.
+        try AtomicDirectory.write(to: url) { dir in
+            for h in order {
+                try PeftAdapter.write(terms: delta.terms.filter { $0.head == h }, layout: delta.layout, factor: delta.factor,
+                                      extraFiles: [Self.notesFile: try notes(delta, heads: [h])],
+                                      to: dir.appendingPathComponent("head-\(h)"))
+            }
+        }
+        say("exported round \(delta.round) (\(delta.commit.prefix(10))) as \(order.count) PEFT LoRA adapters, one per head "
+            + "(\(out)/head-{\(order.map(String.init).joined(separator: ","))}) | \(base)")
+    }
+
+    static let notesFile = "lte_export.json"
+
+    /// The heads merged in the round, in summation order.
+    private static func heads(of delta: RoundDelta) -> [Int] {
+        var order: [Int] = []
+        for t in delta.terms where !order.contains(t.head) { order.append(t.head) }
+        return order
+    }
+
+    /// Where the adapter came from and what it applies to, for people and the parity script.
+    private func notes(_ delta: RoundDelta, heads: [Int]) throws -> Data {
+        let object: [String: Any] = [
+            "round": delta.round, "commit": delta.commit, "base_round": delta.baseRound, "base_commit": delta.baseCommit,
+            "heads": heads, "scale_over_heads": Double(delta.factor), "rank_per_term": delta.layout.rank,
+        ]
+        return try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted]) + Data("\n".utf8)
+    }
+}

@@ -1,0 +1,36 @@
+import ArgumentParser
+import Foundation
+import LTEModel
+import LTENumerics
+import LTEStore
+
+/// `lte import`: a Hugging Face LLaMA model back into a checkpoint `lte sample`, `lte logits` and
+/// `lte train --config` (with matching model fields) can use.
+struct ImportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Read a Hugging Face LlamaForCausalLM directory (model.safetensors + config.json) into a checkpoint directory.",
+        discussion: """
+        The model must be one this decoder runs: float32 tensors in one model.safetensors (convert bf16/f16 \
+        with model.to(torch.float32).save_pretrained(dir)), untied lm_head (tie_word_embeddings false), no \
+        biases, no rope_scaling, head_dim = hidden_size / num_attention_heads. Tensors are copied bit for \
+        bit; tokenizer.json is copied as it is when present. `lte export` then `lte import` gives back the \
+        same bytes and weights hash.
+        """)
+
+    @Option(help: ArgumentHelp("Hugging Face model directory (save_pretrained output, or lte export --format hf).", valueName: "dir"))
+    var from: String
+
+    @Option(help: ArgumentHelp("Checkpoint directory to write (replaced if it exists).", valueName: "dir"))
+    var out: String
+
+    func run() throws {
+        try runReportingErrors {
+            let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: from))
+            try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: URL(fileURLWithPath: out))
+            let c = source.config
+            let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(c))
+            say("imported \(from): \(c.layers) layers, hidden \(c.dim), vocab \(c.vocabSize)\(source.tokenizer == nil ? ", no tokenizer.json" : "") | weights \(hash) | wrote \(out)")
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import LTEModel
+import LTENumerics
+@testable import LTEStore
+import XCTest
+
+/// Hugging Face model directories (export, import) and PEFT adapters of a round's delta, on a real
+/// history written by `SimulatedServer`. The Python side (transformers, peft) is experiments/hf-parity.
+final class HuggingFaceExportTests: XCTestCase {
+    private func bytes(_ b: FloatBuffer) -> Data { Data(buffer: b.buffer) }
+
+    func testExportThenImportIsBitExactAndKeepsTheWeightsHash() throws {
+        let dir = try makeStoreTemporaryDirectory()
+        let server = try SimulatedServer.standardRun(at: dir.appendingPathComponent("history.git"))
+        let (weights, result) = try server.history.replay(to: "5")
+        let exported = dir.appendingPathComponent("hf"), imported = dir.appendingPathComponent("imported")
+        try HuggingFaceModel.write(weights: weights, config: SimulatedServer.model, tokenizer: try server.history.tokenizerData(at: "5"), to: exported)
+
+        let back = try HuggingFaceModel.read(from: exported)
+        XCTAssertEqual(back.config, SimulatedServer.model)
+        XCTAssertEqual(bytes(back.weights), bytes(weights), "the round trip must keep every bit")
+        XCTAssertEqual(WeightsHash.sha256(params: back.weights.pointer, layout: ParameterLayout(back.config)), result.weightsHash)
+        XCTAssertEqual(back.tokenizer, Data(#"{"type":"byte"}"#.utf8))
+
+        try HuggingFaceModel.write(weights: back.weights, config: back.config, tokenizer: back.tokenizer, to: imported)
+        for file in ["model.safetensors", "config.json", "tokenizer.json"] {
+            XCTAssertEqual(try Data(contentsOf: exported.appendingPathComponent(file)), try Data(contentsOf: imported.appendingPathComponent(file)), file)
+        }
+        // The same bytes a checkpoint of these weights holds: one format, two entry points.
+        let model = try Transformer(config: SimulatedServer.model, trainable: { _ in false })
+        model.params.copy(from: weights)
+        let checkpoint = try Checkpoint.save(model: model, to: dir.appendingPathComponent("checkpoint"))
+        XCTAssertEqual(try Data(contentsOf: checkpoint.url.appendingPathComponent("model.safetensors")),
+                       try Data(contentsOf: exported.appendingPathComponent("model.safetensors")))
+
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: exported.appendingPathComponent("config.json"))) as! [String: Any]
+        let c = SimulatedServer.model
+        let expected: [String: Int] = ["hidden_size": c.dim, "intermediate_size": c.ffnDim, "num_attention_heads": c.heads,
+                                       "num_key_value_heads": c.kvHeads, "num_hidden_layers": c.layers, "vocab_size": c.vocabSize,
+                                       "max_position_embeddings": c.contextLength]
+        for (key, value) in expected { XCTAssertEqual((config[key] as? NSNumber)?.intValue, value, key) }
+        XCTAssertEqual((config["rms_norm_eps"] as? NSNumber)?.floatValue, c.normEps)
+        XCTAssertEqual((config["rope_theta"] as? NSNumber)?.floatValue, c.ropeTheta)
+        XCTAssertEqual(config["tie_word_embeddings"] as? Bool, false)
+        XCTAssertEqual(config["architectures"] as? [String], ["LlamaForCausalLM"])
+    }
+
+    func testImportRejectsWhatThisDecoderCannotRun() throws {
+        let dir = try makeStoreTemporaryDirectory()
+        let c = SimulatedServer.model
+        let good = dir.appendingPathComponent("good")
+        let weights = FloatBuffer(count: ParameterLayout(c).count)
+        try HuggingFaceModel.write(weights: weights, config: c, tokenizer: nil, to: good)
+        XCTAssertNil(try HuggingFaceModel.read(from: good).tokenizer)
+
+        func variant(_ name: String, _ change: (URL) throws -> Void) throws -> URL {
+            let url = dir.appendingPathComponent(name)
+            try FileManager.default.copyItem(at: good, to: url)
+            try change(url)
+            return url
+        }
+        // f16 weights (same header length as F32, so only the dtype differs).
+        let f16 = try variant("f16") { url in
+            let bytes = try SafeTensorsFile.encode([.init(name: "model.embed_tokens.weight", shape: [2], data: UnsafeBufferPointer(start: weights.pointer, count: 2))])
+            let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"F32\"", with: "\"F16\"")
+            try Data(text.utf8).write(to: url.appendingPathComponent("model.safetensors"))
+        }
+        assertThrowsLTEError(try HuggingFaceModel.read(from: f16), "F16", "torch.float32")
+        let tied = try variant("tied") { url in
+            let config = url.appendingPathComponent("config.json")
+            let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "\"tie_word_embeddings\": false", with: "\"tie_word_embeddings\": true")
+            try text.write(to: config, atomically: true, encoding: .utf8)
+        }
+        assertThrowsLTEError(try HuggingFaceModel.read(from: tied), "tie_word_embeddings")
+        let sharded = try variant("sharded") { url in
+            try FileManager.default.moveItem(at: url.appendingPathComponent("model.safetensors"), to: url.appendingPathComponent("model-00001-of-00002.safetensors"))
+            try Data("{}".utf8).write(to: url.appendingPathComponent("model.safetensors.index.json"))
+        }
+        assertThrowsLTEError(try HuggingFaceModel.read(from: sharded), "sharded")
+        let other = try variant("other-model") { url in
+            var bigger = c
+            bigger.vocabSize += 1
+            try LlamaConfigFile.encode(bigger).write(to: url.appendingPathComponent("config.json"))
+        }
+        assertThrowsLTEError(try HuggingFaceModel.read(from: other), "model.embed_tokens.weight", "shape")
+        assertThrowsLTEError(try HuggingFaceModel.read(from: dir.appendingPathComponent("missing")), "not a directory")
+    }
+
+    /// Round 3 of the standard run merges heads 0, 1 (rejoining after a missed round: their delta
+    /// spans two rounds of training) and 2, each with its factors at its previous merge.
+    func testPeftAdapterOfARoundRebuildsThatRoundFromThePreviousOne() throws {
+        try checkRoundAdapter(rule: .resetless, round: 3, wrapLMHead: false, expectedTerms: 6)
+    }
+
+    func testPeftAdapterUnderResetBHasNoCorrectionTermsAndCanWrapTheHead() throws {
+        try checkRoundAdapter(rule: .resetB, round: 3, wrapLMHead: true, expectedTerms: 3)
+    }
+
+    private func checkRoundAdapter(rule: LoRAConfig.MergeRule, round: Int, wrapLMHead: Bool, expectedTerms: Int) throws {
+        let dir = try makeStoreTemporaryDirectory()
+        let server = try SimulatedServer.standardRun(at: dir.appendingPathComponent("history.git"), rule: rule, wrapLMHead: wrapLMHead)
+        let delta = try server.history.roundDelta(String(round))
+        XCTAssertEqual(delta.terms.count, expectedTerms)
+        XCTAssertEqual(delta.baseRound, round - 1)
+        let url = dir.appendingPathComponent("adapter")
+        try PeftAdapter.write(terms: delta.terms, layout: delta.layout, factor: delta.factor,
+                              modulesToSave: (delta.replicatedSlots, delta.replicated), to: url)
+
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent("adapter_config.json"))) as! [String: Any]
+        let r = try XCTUnwrap((config["r"] as? NSNumber)?.intValue)
+        let alpha = try XCTUnwrap((config["lora_alpha"] as? NSNumber)?.doubleValue)
+        XCTAssertEqual(r, server.lora.rank * expectedTerms)
+        XCTAssertEqual(alpha / Double(r), Double(server.lora.scale / Float(server.lora.heads)), "PEFT's scale must be s/N exactly")
+        XCTAssertEqual(config["peft_type"] as? String, "LORA")
+        XCTAssertEqual(config["use_rslora"] as? Bool, false)
+        XCTAssertEqual(config["use_dora"] as? Bool, false)
+        let layout = server.layout, params = ParameterLayout(SimulatedServer.model)
+        let targets = try XCTUnwrap(config["target_modules"] as? [String])
+        XCTAssertEqual(Set(targets.map { $0 + ".weight" }), layout.wrappedTensorNames)
+        XCTAssertEqual(targets.contains("lm_head"), wrapLMHead)
+        let saved = try XCTUnwrap(config["modules_to_save"] as? [String])
+        XCTAssertEqual(Set(saved.map { $0 + ".weight" }), Set(params.tensors.map(\.name)).subtracting(layout.wrappedTensorNames))
+
+        let file = try SafeTensorsFile(contentsOf: url.appendingPathComponent("adapter_model.safetensors"))
+        XCTAssertEqual(file.names.count, 2 * targets.count + saved.count)
+        let before = server.weightsAfter[round - 1]!, after = server.weightsAfter[round]!
+        let factor = Double(alpha) / Double(r)
+        for s in layout.sites {
+            let module = "base_model.model." + s.site.projection.modulePath(layer: s.site.layer)
+            let a = try XCTUnwrap(file[module + ".lora_A.weight"]), b = try XCTUnwrap(file[module + ".lora_B.weight"])
+            XCTAssertEqual(a.shape, [r, s.inFeatures])
+            XCTAssertEqual(b.shape, [s.outFeatures, r])
+            // W_before + (α/r)·B A is W_after, up to the merge's float32 rounding.
+            var worst = 0.0
+            for i in 0..<s.outFeatures {
+                for j in 0..<s.inFeatures {
+                    var sum = 0.0
+                    for k in 0..<r { sum += Double(b.values[i * r + k]) * Double(a.values[k * s.inFeatures + j]) }
+                    let w = s.weight + i * s.inFeatures + j
+                    worst = max(worst, abs(Double(before[w]) + factor * sum - Double(after[w])))
+                }
+            }
+            XCTAssertLessThan(worst, 1e-5, module)
+            XCTAssertFalse(zip(before[s.weight..<(s.weight + s.inFeatures * s.outFeatures)],
+                               after[s.weight..<(s.weight + s.inFeatures * s.outFeatures)]).allSatisfy { $0 == $1 },
+                           "round \(round) should change \(module)")
+        }
+        for t in params.tensors where !layout.wrappedTensorNames.contains(t.name) {
+            let saved = try XCTUnwrap(file["base_model.model." + t.name], t.name)
+            XCTAssertEqual(saved.values, Array(after[t.offset..<(t.offset + t.count)]), "\(t.name) is round \(round)'s, bit for bit")
+        }
+    }
+
+    func testRoundZeroHasNoDelta() throws {
+        let dir = try makeStoreTemporaryDirectory()
+        let server = try SimulatedServer(at: dir.appendingPathComponent("history.git"))
+        assertThrowsLTEError(try server.history.roundDelta("0"), "initial weights")
+        assertThrowsLTEError(try server.history.roundDelta("nope"), "unknown revision")
+    }
+}
