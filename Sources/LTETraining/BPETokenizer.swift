@@ -59,7 +59,7 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     public func encode(bytes: [UInt8]) -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(bytes.count / 3)
-        bytes.withUnsafeBufferPointer { buffer in
+        _ = bytes.withUnsafeBufferPointer { buffer in
             forEachWord(in: buffer, 0..<buffer.count) { word in appendWord(buffer, word, to: &ids) }
         }
         return ids

@@ -35,7 +35,7 @@ public struct BPETrainer {
 
     /// Splits a text and counts its words.
     public mutating func add(text bytes: [UInt8]) {
-        bytes.withUnsafeBufferPointer { add(words: $0, 0..<$0.count) }
+        _ = bytes.withUnsafeBufferPointer { add(words: $0, 0..<$0.count) }
     }
 
     /// Learns merges until the vocabulary has `vocabSize` tokens (≥ 256) or no pair is left.
