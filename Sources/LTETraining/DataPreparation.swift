@@ -21,7 +21,7 @@ public enum DataPreparation {
         /// Bytes read at a time.
         public var blockSize: Int = 4 << 20
         /// BPE only: merges are learned from at most this many bytes from the start of the corpus.
-        public var bpeSampleBytes: Int = 64 << 20
+        public var bpeSampleBytes: Int = 64_000_000
 
         public init(tokenizer: String, vocabSize: Int? = nil, valFraction: Double = 0.1) {
             self.tokenizer = tokenizer
