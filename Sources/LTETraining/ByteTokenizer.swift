@@ -27,6 +27,14 @@ public struct ByteTokenizer: Tokenizer, Equatable, Sendable {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The bytes themselves: the exact inverse of `encode(bytes:)`.
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(ids.count)
+        for id in ids where id >= 0 && id < 256 { bytes.append(UInt8(id)) }
+        return bytes
+    }
+
     public func save(to url: URL) throws {
         try TokenizerFile(type: kind, vocab: nil).write(to: url)
     }

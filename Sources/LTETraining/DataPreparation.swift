@@ -2,16 +2,59 @@ import Foundation
 import LTENumerics
 
 /// Turns text into a prepared data directory (layout in `TokenDataset`), as nanoGPT's `prepare.py`
-/// does: build the tokenizer, encode the whole stream, keep the first (1 − valFraction) of the tokens
-/// for training and the rest for validation. A contiguous tail, not a random sample, so no validation
-/// text leaks into training through overlapping context windows.
+/// does — build the tokenizer, encode the stream, keep the first (1 − valFraction) of the tokens for
+/// training and the rest for validation — but streaming: text is read in blocks (`CorpusStream`),
+/// encoded block by block (`StreamingEncoder`) and written as it comes (`SplitShardWriter`), so
+/// memory stays bounded whatever the corpus size. The validation set is a contiguous tail, not a
+/// random sample, so no validation text leaks into training through overlapping context windows.
+///
+/// Passes over the text: byte, one; char, two (its vocabulary is every character of the corpus);
+/// BPE, a first pass over at most `bpeSampleBytes` from the start to learn the merges, then one.
 public enum DataPreparation {
+    /// How to prepare.
+    public struct Options: Sendable {
+        /// "char", "byte" or "bpe".
+        public var tokenizer: String
+        /// BPE only: the vocabulary size to learn (default `Tokenizers.defaultBPEVocabSize`).
+        public var vocabSize: Int?
+        public var valFraction: Double = 0.1
+        /// Bytes read at a time.
+        public var blockSize: Int = 4 << 20
+        /// BPE only: merges are learned from at most this many bytes from the start of the corpus.
+        public var bpeSampleBytes: Int = 64_000_000
+
+        public init(tokenizer: String, vocabSize: Int? = nil, valFraction: Double = 0.1) {
+            self.tokenizer = tokenizer
+            self.vocabSize = vocabSize
+            self.valFraction = valFraction
+        }
+    }
+
+    /// Where a running preparation is, reported at most once a second and at the end of each pass.
+    public struct Progress: CustomStringConvertible, Sendable {
+        public let phase: String
+        public let bytesRead: Int
+        public let totalBytes: Int
+        public let tokens: Int
+        public let seconds: Double
+
+        public var description: String {
+            let mb = Double(bytesRead) / 1e6, total = Double(totalBytes) / 1e6
+            let percent = totalBytes > 0 ? 100 * Double(bytesRead) / Double(totalBytes) : 100
+            var line = String(format: "%@: %.1f / %.1f MB (%.0f %%), %.1f MB/s", phase, mb, total, percent, mb / max(seconds, 1e-3))
+            if tokens > 0 { line += ", \(tokens) tokens" }
+            return line
+        }
+    }
+
     /// What was written, for the one-line report.
     public struct Summary: CustomStringConvertible, Sendable {
         public let directory: URL
         public let meta: DatasetMeta
         public let textBytes: Int
         public let seconds: Double
+        /// Files found in input directories and skipped as binary.
+        public var skippedBinaries: [URL] = []
 
         public var description: String {
             "prepared \(directory.path): \(meta.tokenizer) tokenizer, vocab \(meta.vocabSize), "
@@ -20,42 +63,37 @@ public enum DataPreparation {
         }
     }
 
-    /// Reads and concatenates the input files (a newline is inserted between two files when the first
-    /// does not end with one, so words never fuse across files) and prepares them.
+    /// Prepares the text of these files and directories (see `CorpusStream` for how they are read).
     public static func prepare(inputs: [URL], tokenizer kind: String, out: URL, valFraction: Double = 0.1) throws -> Summary {
-        let start = Date()
-        guard !inputs.isEmpty else { throw LTEError("no input files given") }
-        var corpus: [UInt8] = []
-        for url in inputs {
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw LTEError("input file \(url.path) does not exist")
-            }
-            let data: Data
-            do { data = try Data(contentsOf: url) } catch {
-                throw LTEError("cannot read input file \(url.path): \(error.localizedDescription)")
-            }
-            guard !data.isEmpty else { throw LTEError("input file \(url.path) is empty") }
-            if let last = corpus.last, last != UInt8(ascii: "\n") { corpus.append(UInt8(ascii: "\n")) }
-            corpus.append(contentsOf: data)
-        }
-        let source = inputs.map(\.path).joined(separator: ", ")
-        return try prepare(corpus: corpus, source: source, tokenizer: kind, out: out, valFraction: valFraction, startedAt: start)
+        try prepare(inputs: inputs, options: Options(tokenizer: kind, valFraction: valFraction), out: out)
+    }
+
+    public static func prepare(inputs: [URL], options: Options, out: URL,
+                               progress: ((Progress) -> Void)? = nil) throws -> Summary {
+        try checkOptions(options)
+        let stream = try CorpusStream(inputs: inputs)
+        return try prepare(stream: stream, source: inputs.map(\.path).joined(separator: ", "), options: options, out: out, progress: progress)
     }
 
     /// Prepares text already in memory (UTF-8 bytes); `source` is recorded in meta.json.
     public static func prepare(corpus: [UInt8], source: String, tokenizer kind: String, out: URL, valFraction: Double = 0.1) throws -> Summary {
-        try prepare(corpus: corpus, source: source, tokenizer: kind, out: out, valFraction: valFraction, startedAt: Date())
+        try prepare(corpus: corpus, source: source, options: Options(tokenizer: kind, valFraction: valFraction), out: out)
+    }
+
+    public static func prepare(corpus: [UInt8], source: String, options: Options, out: URL) throws -> Summary {
+        try checkOptions(options)
+        guard !corpus.isEmpty else { throw LTEError("input text is empty") }
+        return try prepare(stream: CorpusStream(bytes: corpus), source: source, options: options, out: out, progress: nil)
     }
 
     /// Generates `SyntheticCorpus` text, prepares it, and keeps the text beside the shards as
     /// `corpus.txt` (so samples can be compared with the source).
     public static func synthesize(seed: UInt64, bytes: Int = SyntheticCorpus.defaultBytes, tokenizer kind: String,
                                   out: URL, valFraction: Double = 0.1) throws -> Summary {
-        let start = Date()
         guard bytes > 0 else { throw LTEError("synthetic corpus size must be positive, got \(bytes) bytes") }
         let text = SyntheticCorpus.generate(seed: seed, bytes: bytes)
         let summary = try prepare(corpus: Array(text.utf8), source: "synthetic corpus (seed \(seed), \(bytes) bytes)",
-                                  tokenizer: kind, out: out, valFraction: valFraction, startedAt: start)
+                                  tokenizer: kind, out: out, valFraction: valFraction)
         let textURL = out.appendingPathComponent(corpusFile)
         do { try Data(text.utf8).write(to: textURL, options: .atomic) } catch {
             throw LTEError("cannot write \(textURL.path): \(error.localizedDescription)")
@@ -66,42 +104,149 @@ public enum DataPreparation {
     /// The raw text `synthesize` leaves in the data directory.
     public static let corpusFile = "corpus.txt"
 
-    private static func prepare(corpus: [UInt8], source: String, tokenizer kind: String, out: URL,
-                                valFraction: Double, startedAt start: Date) throws -> Summary {
-        guard valFraction > 0, valFraction < 1 else {
-            throw LTEError("validation fraction \(valFraction) must be strictly between 0 and 1")
+    private static func checkOptions(_ options: Options) throws {
+        try Tokenizers.checkKind(options.tokenizer)
+        guard options.valFraction > 0, options.valFraction < 1 else {
+            throw LTEError("validation fraction \(options.valFraction) must be strictly between 0 and 1")
         }
-        guard !corpus.isEmpty else { throw LTEError("input text is empty") }
-        let tokenizer = try Tokenizers.fit(kind: kind, corpus: corpus)
-        let tokens = try tokenizer.encode(bytes: corpus)
-        // nanoGPT: train_data = data[:int(n*0.9)]
-        let trainCount = Int(Double(tokens.count) * (1 - valFraction))
-        guard trainCount >= 1, trainCount < tokens.count else {
-            throw LTEError("input of \(tokens.count) tokens is too short to split into train and validation sets")
+        if let vocab = options.vocabSize {
+            guard options.tokenizer == "bpe" else { throw LTEError("a vocabulary size is only for the bpe tokenizer (\(options.tokenizer) decides its own)") }
+            guard vocab >= 256 && vocab <= 1 << 20 else { throw LTEError("BPE vocabulary size \(vocab) must be between 256 and 1048576") }
         }
-        do {
-            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        } catch {
+        guard options.blockSize >= 16, options.bpeSampleBytes > 0 else { throw LTEError("block and sample sizes must be positive") }
+    }
+
+    private static func prepare(stream: CorpusStream, source: String, options: Options, out: URL,
+                                progress: ((Progress) -> Void)?) throws -> Summary {
+        let start = Date()
+        var meter = ProgressMeter(start: start, total: stream.fileBytes, report: progress)
+        let tokenizer = try fitTokenizer(stream: stream, options: options, meter: &meter)
+
+        let fm = FileManager.default
+        let existed = fm.fileExists(atPath: out.path)
+        do { try fm.createDirectory(at: out, withIntermediateDirectories: true) } catch {
             throw LTEError("cannot create output directory \(out.path): \(error.localizedDescription)")
         }
-        try tokens.withUnsafeBufferPointer { all in
-            for (name, slice) in [(TokenDataset.trainFile, 0..<trainCount), (TokenDataset.valFile, trainCount..<all.count)] {
-                let writer = try TokenShardWriter(url: out.appendingPathComponent(name), vocabSize: tokenizer.vocabSize)
-                try writer.append(UnsafeBufferPointer(rebasing: all[slice]))
-                try writer.close()
+        var writer: SplitShardWriter?
+        do {
+            let encoder: any StreamingEncoder = switch tokenizer {
+            case let bpe as BPETokenizer: BPEStreamEncoder(tokenizer: bpe)
+            case let char as CharTokenizer: CharStreamEncoder(tokenizer: char)
+            default: ByteStreamEncoder()
             }
+            let shards = try SplitShardWriter(directory: out, vocabSize: tokenizer.vocabSize, splitsAnywhere: encoder.splitsAnywhere)
+            writer = shards
+            try encode(stream: stream, with: encoder, into: shards, blockSize: options.blockSize, meter: &meter)
+            let (trainCount, valCount) = try shards.finish(valFraction: options.valFraction)
+            try tokenizer.save(to: out.appendingPathComponent(TokenDataset.tokenizerFile))
+            let meta = DatasetMeta(tokenizer: tokenizer.kind, vocabSize: tokenizer.vocabSize,
+                                   trainTokens: trainCount, valTokens: valCount, source: source)
+            try writeMeta(meta, to: out.appendingPathComponent(TokenDataset.metaFile))
+            var summary = Summary(directory: out, meta: meta, textBytes: stream.fileBytes, seconds: Date().timeIntervalSince(start))
+            summary.skippedBinaries = stream.skippedBinaries
+            return summary
+        } catch {
+            // Leave no half-written data directory behind.
+            writer?.removeTemporaryFile()
+            for name in [TokenDataset.trainFile, TokenDataset.valFile] { try? fm.removeItem(at: out.appendingPathComponent(name)) }
+            if !existed { try? fm.removeItem(at: out) }
+            throw error
         }
-        try tokenizer.save(to: out.appendingPathComponent(TokenDataset.tokenizerFile))
-        let meta = DatasetMeta(tokenizer: tokenizer.kind, vocabSize: tokenizer.vocabSize,
-                               trainTokens: trainCount, valTokens: tokens.count - trainCount, source: source)
+    }
+
+    /// The tokenizer, fitted on a first pass where its kind needs one.
+    private static func fitTokenizer(stream: CorpusStream, options: Options, meter: inout ProgressMeter) throws -> any Tokenizer {
+        switch options.tokenizer {
+        case "char":
+            var collector = CharVocabularyCollector()
+            try forEachPendingSpan(stream: stream, blockSize: options.blockSize, phase: "reading characters", meter: &meter) { bytes, atEnd in
+                try collector.add(bytes, atEnd: atEnd)
+            }
+            return try collector.tokenizer()
+        case "bpe":
+            var trainer = BPETrainer()
+            try forEachPendingSpan(stream: stream, blockSize: options.blockSize, limit: options.bpeSampleBytes,
+                                   phase: "counting words", meter: &meter) { bytes, atEnd in
+                trainer.add(words: bytes, 0..<bytes.count, atEnd: atEnd)
+            }
+            return try trainer.train(vocabSize: options.vocabSize ?? Tokenizers.defaultBPEVocabSize)
+        default:
+            return ByteTokenizer()
+        }
+    }
+
+    private static func encode(stream: CorpusStream, with encoder: any StreamingEncoder, into shards: SplitShardWriter,
+                               blockSize: Int, meter: inout ProgressMeter) throws {
+        var encoder = encoder
+        var ids: [Int32] = [], wordStarts: [Int] = []
+        try forEachPendingSpan(stream: stream, blockSize: blockSize, phase: "encoding", meter: &meter, tokens: { shards.count }) { bytes, atEnd in
+            ids.removeAll(keepingCapacity: true)
+            wordStarts.removeAll(keepingCapacity: true)
+            let consumed = try encoder.encode(bytes, atEnd: atEnd, ids: &ids, wordStarts: &wordStarts)
+            try shards.append(ids, wordStarts: wordStarts)
+            return consumed
+        }
+    }
+
+    /// Reads the stream block by block and hands `body` the bytes not yet consumed (what it left last
+    /// time followed by the new block); `body` returns how many it consumed. The last call has `atEnd`
+    /// and must consume everything.
+    private static func forEachPendingSpan(stream: CorpusStream, blockSize: Int, limit: Int = .max, phase: String,
+                                           meter: inout ProgressMeter, tokens: () -> Int = { 0 },
+                                           _ body: (UnsafeBufferPointer<UInt8>, _ atEnd: Bool) throws -> Int) throws {
+        meter.begin(phase, limit: limit)
+        var pending: [UInt8] = []
+        var read = 0
+        try stream.forEachBlock(blockSize: blockSize, limit: limit) { block, bytesRead in
+            pending.append(contentsOf: block)
+            let consumed = try pending.withUnsafeBufferPointer { try body($0, false) }
+            pending.removeFirst(consumed)
+            read = bytesRead
+            meter.update(bytesRead: bytesRead, tokens: tokens())
+        }
+        let consumed = try pending.withUnsafeBufferPointer { try body($0, true) }
+        precondition(consumed == pending.count, "the last span must be consumed whole")
+        meter.update(bytesRead: read, tokens: tokens(), force: true)
+    }
+
+    private static func writeMeta(_ meta: DatasetMeta, to url: URL) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let metaURL = out.appendingPathComponent(TokenDataset.metaFile)
-        do {
-            try encoder.encode(meta).write(to: metaURL, options: .atomic)
-        } catch {
-            throw LTEError("cannot write \(metaURL.path): \(error.localizedDescription)")
+        do { try encoder.encode(meta).write(to: url, options: .atomic) } catch {
+            throw LTEError("cannot write \(url.path): \(error.localizedDescription)")
         }
-        return Summary(directory: out, meta: meta, textBytes: corpus.count, seconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// Calls the progress callback at most once a second, and once at the end of every pass.
+struct ProgressMeter {
+    let start: Date
+    let fileTotal: Int
+    private var total: Int
+    let report: ((DataPreparation.Progress) -> Void)?
+    private var phase = ""
+    private var phaseStart = Date()
+    private var lastReport = Date.distantPast
+
+    init(start: Date, total: Int, report: ((DataPreparation.Progress) -> Void)?) {
+        self.start = start
+        self.fileTotal = total
+        self.total = total
+        self.report = report
+    }
+
+    mutating func begin(_ phase: String, limit: Int = .max) {
+        self.phase = phase
+        total = min(fileTotal, limit)
+        phaseStart = Date()
+        lastReport = phaseStart
+    }
+
+    mutating func update(bytesRead: Int, tokens: Int, force: Bool = false) {
+        guard let report else { return }
+        let now = Date()
+        guard force || now.timeIntervalSince(lastReport) >= 1 else { return }
+        lastReport = now
+        report(.init(phase: phase, bytesRead: bytesRead, totalBytes: total, tokens: tokens, seconds: now.timeIntervalSince(phaseStart)))
     }
 }

@@ -7,15 +7,22 @@ import LTENumerics
 /// characters it never saw; silently mapping them to some other id would corrupt training data.
 /// Decoding never throws: it is used to show samples, where a replacement character is enough.
 public protocol Tokenizer: Sendable {
-    /// The name written to `tokenizer.json` and `meta.json`: "char" or "byte".
+    /// The name written to `meta.json`: "char", "byte" or "bpe".
     var kind: String { get }
     /// Number of distinct ids; every id is in `0 ..< vocabSize`.
     var vocabSize: Int { get }
     func encode(_ text: String) throws -> [Int32]
     func encode(bytes: [UInt8]) throws -> [Int32]
     func decode(_ ids: [Int32]) -> String
-    /// Writes `tokenizer.json` ({"type":"char","vocab":[…]} or {"type":"byte"}).
+    /// The bytes the ids stand for (for the byte and BPE tokenizers, exactly what was encoded).
+    func decodeBytes(_ ids: [Int32]) -> [UInt8]
+    /// Writes `tokenizer.json` ({"type":"char","vocab":[…]}, {"type":"byte"}, or a Hugging Face
+    /// tokenizer file for BPE).
     func save(to url: URL) throws
+}
+
+extension Tokenizer {
+    public func decodeBytes(_ ids: [Int32]) -> [UInt8] { Array(decode(ids).utf8) }
 }
 
 /// The on-disk form of every tokenizer: `type` names the kind, `vocab` lists a char tokenizer's
@@ -38,15 +45,29 @@ struct TokenizerFile: Codable {
 /// Building and loading tokenizers by kind name, as the CLI and data directories refer to them.
 public enum Tokenizers {
     /// The kinds `fit` and `load` understand.
-    public static let kinds = ["char", "byte"]
+    public static let kinds = ["char", "byte", "bpe"]
+
+    /// The BPE vocabulary size when none is given.
+    public static let defaultBPEVocabSize = 4096
 
     /// A tokenizer of the given kind for this corpus (UTF-8 bytes). The char tokenizer takes its
-    /// vocabulary from the corpus; the byte tokenizer ignores it.
-    public static func fit(kind: String, corpus: [UInt8]) throws -> any Tokenizer {
+    /// vocabulary from the corpus, BPE learns `vocabSize` tokens from it; the byte tokenizer ignores it.
+    public static func fit(kind: String, corpus: [UInt8], vocabSize: Int? = nil) throws -> any Tokenizer {
+        try checkKind(kind)
         switch kind {
         case "char": return try CharTokenizer(corpus: corpus)
-        case "byte": return ByteTokenizer()
-        default: throw LTEError("unknown tokenizer kind '\(kind)' (expected \(kinds.joined(separator: " or ")))")
+        case "bpe":
+            var trainer = BPETrainer()
+            trainer.add(text: corpus)
+            return try trainer.train(vocabSize: vocabSize ?? defaultBPEVocabSize)
+        default: return ByteTokenizer()
+        }
+    }
+
+    /// Throws the usual error for a kind name this build does not know.
+    public static func checkKind(_ kind: String) throws {
+        guard kinds.contains(kind) else {
+            throw LTEError("unknown tokenizer kind '\(kind)' (expected \(kinds.joined(separator: ", ")))")
         }
     }
 
@@ -58,11 +79,14 @@ public enum Tokenizers {
         } catch {
             throw LTEError("cannot read tokenizer file \(url.path): no such file or not readable")
         }
+        if let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], HuggingFaceTokenizerFile.matches(json) {
+            return try HuggingFaceTokenizerFile.read(json, from: url)
+        }
         let file: TokenizerFile
         do {
             file = try JSONDecoder().decode(TokenizerFile.self, from: data)
         } catch {
-            throw LTEError("tokenizer file \(url.path) is not valid JSON of the form {\"type\": \"char\"|\"byte\", …}")
+            throw LTEError("tokenizer file \(url.path) is not valid JSON of the form {\"type\": \"char\"|\"byte\", …} nor a Hugging Face BPE tokenizer")
         }
         switch file.type {
         case "byte":
@@ -86,7 +110,7 @@ public enum Tokenizers {
                 throw LTEError("tokenizer file \(url.path): \(error.message)")
             }
         default:
-            throw LTEError("tokenizer file \(url.path) has unknown type '\(file.type)' (expected \(kinds.joined(separator: " or ")))")
+            throw LTEError("tokenizer file \(url.path) has unknown type '\(file.type)' (expected char or byte)")
         }
     }
 }

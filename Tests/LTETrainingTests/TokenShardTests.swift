@@ -91,4 +91,16 @@ final class TokenShardTests: XCTestCase {
         try check(good, vocab: 9, "token 9 at index 1")
         try check(Array(good[0..<12]) + [4, 0, 0, 0] + [1, 0, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF], "token 4294967295 at index 1")
     }
+
+    /// Workers read shards through a memory map, not a copy: the file shows up in the process's
+    /// mappings while a `TokenShard` is alive (Linux only: it reads /proc/self/maps).
+    func testShardIsMemoryMapped() throws {
+        guard FileManager.default.fileExists(atPath: "/proc/self/maps") else { throw XCTSkip("no /proc/self/maps here") }
+        let url = try makeTemporaryDirectory().appendingPathComponent("mapped-\(UUID().uuidString).bin")
+        try TokenShard.write((0..<100_000).map { Int32($0 % 300) }, vocabSize: 300, to: url)
+        let shard = try TokenShard(contentsOf: url, vocabSize: 300)
+        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        XCTAssertTrue(maps.contains(url.lastPathComponent), "token shard is not memory-mapped")
+        XCTAssertEqual(shard.token(at: 99_999), 99_999 % 300)
+    }
 }

@@ -94,6 +94,7 @@ final class TokenizerTests: XCTestCase {
     func testFitByKind() throws {
         XCTAssertEqual(try Tokenizers.fit(kind: "char", corpus: Array("hello".utf8)).vocabSize, 4)
         XCTAssertEqual(try Tokenizers.fit(kind: "byte", corpus: []).vocabSize, 256)
-        assertLTEError(try Tokenizers.fit(kind: "bpe", corpus: []), contains: "unknown tokenizer kind 'bpe'", "char or byte")
+        XCTAssertEqual(try Tokenizers.fit(kind: "bpe", corpus: Array("hello hello".utf8), vocabSize: 258).vocabSize, 258)
+        assertLTEError(try Tokenizers.fit(kind: "wordpiece", corpus: []), contains: "unknown tokenizer kind 'wordpiece'", "char, byte, bpe")
     }
 }
