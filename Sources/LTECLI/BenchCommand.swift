@@ -39,6 +39,8 @@ struct BenchStep: AsyncParsableCommand {
             BLASThreads.set(threads)
             Parallel.threads = threads
             _ = SgemmPeak.measure(seconds: 0.3)   // warm OpenBLAS's buffers and the CPU clock
+            // What the process holds before any model: the runtime, OpenBLAS, the sgemm operands.
+            let baselineRSS = Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576
             let t = cfg.training
             let full = mode == "full" || baseline ? try measureFull(model, t) : nil
             var r: StepBenchmark.Result
@@ -69,7 +71,8 @@ struct BenchStep: AsyncParsableCommand {
                     "step_cpu_ms": (r.cpuSecondsPerStep * 1e5).rounded() / 100,
                     "gflops": (r.achievedFlops / 1e7).rounded() / 100, "sgemm_peak_gflops": (r.sgemmPeak / 1e7).rounded() / 100,
                     "mfu": (r.mfu * 1e4).rounded() / 1e4, "flops_per_token": (r.flopsPerStep / Double(r.tokensPerStep)).rounded(),
-                    "peak_rss_mb": (peakRSS * 10).rounded() / 10,
+                    "peak_rss_mb": (peakRSS * 10).rounded() / 10, "baseline_rss_mb": (baselineRSS * 10).rounded() / 10,
+                    "model_rss_mb": ((peakRSS - baselineRSS) * 10).rounded() / 10,
                     "theoretical_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
                 ]
                 obj.merge(extra) { a, _ in a }
@@ -82,7 +85,8 @@ struct BenchStep: AsyncParsableCommand {
                                  x.achievedFlops / 1e9, x.sgemmPeak / 1e9, x.mfu))
                 }
                 if let s = extra["speedup_vs_full"] { print("speedup vs full: \(s)×") }
-                print(String(format: "peak RSS %.1f MB (theoretical %.1f MB)", peakRSS, Double(budget.bytes) / 1_048_576))
+                print(String(format: "peak RSS %.1f MB: %.1f MB before the model, %.1f MB since (theoretical %.1f MB)",
+                             peakRSS, baselineRSS, peakRSS - baselineRSS, Double(budget.bytes) / 1_048_576))
             }
         }
     }

@@ -89,7 +89,7 @@ struct ServerCommand: ParsableCommand {
             }
             server.stop()
             if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
-            say("server: done after \(core.round) rounds")
+            say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
         }
     }
 }

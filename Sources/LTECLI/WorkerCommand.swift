@@ -48,6 +48,7 @@ struct WorkerCommand: ParsableCommand {
             let worker = try WorkerRuntime(options: options, codec: try security.codec())
             let hash = try worker.run()
             say("\(options.id): done at round \(worker.round) | weights \(hash)")
+            if let budget = worker.memoryBudget { say("\(options.id): \(peakMemoryReport(budget))") }
         }
     }
 }

@@ -105,12 +105,14 @@ public final class WorkerRuntime {
         lastHash = weightsHash(main.model)
         if replicas.isEmpty || !keepFactors {
             let t = d.training
+            // The heads step one after another, so they share one set of activations.
+            let acts = Activations(config: d.model, batch: t.batchSize, seqLen: d.model.contextLength)
             replicas = try options.heads.map { h in
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
                                                       contextLength: d.model.contextLength, seed: t.seed)
                 source.skip(batches: w.round * d.mergeEvery)
                 return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
-                                       layout: main.layout, source: source)
+                                       layout: main.layout, source: source, activations: acts)
             }
             for r in replicas where w.tensors.has(WireNames.factors(r.id)) {
                 let f = try w.tensors.flat(WireNames.factors(r.id), count: main.layout!.count)
@@ -122,6 +124,11 @@ public final class WorkerRuntime {
             r.adopt(main.model.params)
         }
         log("worker \(options.id): joined run \(w.runId) at round \(w.round) with heads \(options.heads)")
+    }
+
+    /// What this worker needs in principle (set once it has joined a run).
+    public var memoryBudget: MemoryBudget? {
+        descriptor.map { .worker($0.model, lora: $0.lte, heads: options.heads.count, totalHeads: $0.totalHeads, batch: $0.training.batchSize) }
     }
 
     /// Trains until the run's last round; returns the final weights hash.

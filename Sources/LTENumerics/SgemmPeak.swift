@@ -9,10 +9,7 @@ public enum SgemmPeak {
     public static func sample(size n: Int = 1024) -> Double { measure(size: n, seconds: 0) }
 
     public static func measure(size n: Int = 1024, seconds: Double = 1.0) -> Double {
-        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
-        var rng = SeededGenerator(seed: 1)
-        rng.fillNormal(a.pointer, count: n * n, std: 1)
-        rng.fillNormal(b.pointer, count: n * n, std: 1)
+        let (a, b, c) = operands(size: n)
         let flops = 2.0 * Double(n) * Double(n) * Double(n)
         var best = 0.0
         let clock = ContinuousClock()
@@ -25,5 +22,19 @@ public enum SgemmPeak {
             best = max(best, flops / s)
         } while clock.now < deadline
         return best
+    }
+
+    /// The operands are made once and kept: a sample between two training steps should cost one
+    /// product, not an allocation and a fresh random fill (which also moved the process's peak RSS).
+    nonisolated(unsafe) private static var kept: (n: Int, a: FloatBuffer, b: FloatBuffer, c: FloatBuffer)?
+
+    private static func operands(size n: Int) -> (FloatBuffer, FloatBuffer, FloatBuffer) {
+        if let k = kept, k.n == n { return (k.a, k.b, k.c) }
+        let a = FloatBuffer(count: n * n), b = FloatBuffer(count: n * n), c = FloatBuffer(count: n * n)
+        var rng = SeededGenerator(seed: 1)
+        rng.fillNormal(a.pointer, count: n * n, std: 1)
+        rng.fillNormal(b.pointer, count: n * n, std: 1)
+        kept = (n, a, b, c)
+        return (a, b, c)
     }
 }

@@ -18,8 +18,9 @@ public final class HeadReplica<Source: BatchSource> {
     let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
 
     /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
+    /// `activations` may be shared by every replica of a process, since they step one at a time.
     public init(id: Int, model config: ModelConfig, weights: FloatBuffer, training: TrainingConfig,
-                lora: LoRAConfig?, layout: LoRALayout?, source: Source) throws {
+                lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil) throws {
         self.id = id
         let frozen = layout?.wrappedTensorNames ?? []
         model = try Transformer(config: config, trainable: { !frozen.contains($0.name) })
@@ -39,7 +40,12 @@ public final class HeadReplica<Source: BatchSource> {
         }
         gradClip = training.gradClip
         self.source = source
-        acts = Activations(config: config, batch: source.batchSize, seqLen: source.contextLength)
+        if let a = activations {
+            precondition(a.batch == source.batchSize && a.seqLen == source.contextLength, "shared activations of another batch shape")
+            acts = a
+        } else {
+            acts = Activations(config: config, batch: source.batchSize, seqLen: source.contextLength)
+        }
         head?.prepare(rows: acts.rows)
         inputs = .allocate(capacity: acts.rows)
         targets = .allocate(capacity: acts.rows)

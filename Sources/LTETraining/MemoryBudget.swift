@@ -1,4 +1,6 @@
+import Foundation
 import LTEModel
+import LTENumerics
 
 /// The bytes a training step needs in principle, to hold measured peak RSS against.
 ///
@@ -35,4 +37,23 @@ public struct MemoryBudget: Sendable {
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
                             activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
     }
+
+    /// The parameter server: the main weights, every head's last-merged factors, and one round of
+    /// pushes (factors and replicated tensors of every head) held until the round closes.
+    public static func server(_ c: ModelConfig, lora: LoRAConfig, totalHeads: Int) -> MemoryBudget {
+        let layout = ParameterLayout(c)
+        let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
+        let frozen = sites.wrappedTensorNames
+        let replicated = layout.tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.count }
+        return MemoryBudget(weights: layout.count, optimizer: 0,
+                            adapters: totalHeads * sites.count + totalHeads * (sites.count + replicated), activations: 0)
+    }
+
+    public var megabytes: Double { Double(bytes) / 1_048_576 }
+}
+
+/// "peak RSS 123.4 MB (theoretical 100.0 MB)": what a process prints when it finishes.
+public func peakMemoryReport(_ budget: MemoryBudget) -> String {
+    let peak = Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_048_576
+    return String(format: "peak RSS %.1f MB (theoretical %.1f MB)", peak, budget.megabytes)
 }

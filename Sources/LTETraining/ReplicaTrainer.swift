@@ -36,12 +36,16 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         let n = mode.replicaCount(heads: lora.heads)
         let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed)
         self.main = main
+        // One set of activations for every replica and for evaluation: they run one after another.
+        var shared: Activations?
         replicas = try (0..<n).map { i in
-            try HeadReplica(id: i, model: model, weights: main.model.params, training: config,
-                            lora: mode.usesAdapters ? lora : nil, layout: main.layout, source: try makeSource(i))
+            let source = try makeSource(i)
+            let acts = shared ?? Activations(config: model, batch: source.batchSize, seqLen: source.contextLength)
+            shared = acts
+            return try HeadReplica(id: i, model: model, weights: main.model.params, training: config,
+                                   lora: mode.usesAdapters ? lora : nil, layout: main.layout, source: source, activations: acts)
         }
-        let first = replicas[0]
-        evalActs = Activations(config: model, batch: first.source.batchSize, seqLen: first.source.contextLength)
+        evalActs = shared!
         evalInputs = .allocate(capacity: evalActs.rows)
         evalTargets = .allocate(capacity: evalActs.rows)
     }

@@ -34,12 +34,7 @@ public struct TokenShard: Sendable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw LTEError("token shard \(path) does not exist")
         }
-        let data: Data
-        do {
-            data = try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw LTEError("token shard \(path) cannot be read: \(error.localizedDescription)")
-        }
+        let data = try Self.map(path)
         guard data.count >= Self.headerSize else {
             throw LTEError("token shard \(path) is \(data.count) bytes, too short for the \(Self.headerSize)-byte header")
         }
@@ -65,6 +60,22 @@ public struct TokenShard: Sendable {
         if let (index, id) = firstTokenOutside(vocabSize: vocabSize) {
             throw LTEError("token shard \(path) has token \(id) at index \(index), outside the vocabulary of \(vocabSize)")
         }
+    }
+
+    /// The file's bytes through a read-only memory map, unmapped when the last copy of the Data goes.
+    /// (Foundation's `.alwaysMapped` is only a hint, and on Linux it was seen reading a copy.)
+    private static func map(_ path: String) throws -> Data {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw LTEError("token shard \(path) cannot be opened: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw LTEError("token shard \(path) cannot be read: \(String(cString: strerror(errno)))") }
+        let size = Int(info.st_size)
+        guard size > 0 else { return Data() }
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+            throw LTEError("token shard \(path) cannot be mapped: \(String(cString: strerror(errno)))")
+        }
+        return Data(bytesNoCopy: p, count: size, deallocator: .custom { p, n in munmap(p, n) })
     }
 
     /// The token at `index` (0 ..< count).
