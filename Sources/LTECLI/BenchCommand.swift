@@ -51,7 +51,8 @@ struct BenchStep: AsyncParsableCommand {
                 var lora = cfg.lte
                 lora.heads = mode == "lora" ? 1 : (heads ?? lora.heads)
                 r = try measureAdapters(model, t, lora)
-                budget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize)
+                budget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize,
+                                 lanes: min(threads, lora.heads))
                 extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery]
             case "forward":
                 r = try measureForward(model, t)

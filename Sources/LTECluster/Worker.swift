@@ -34,6 +34,7 @@ public final class WorkerRuntime {
     private var descriptor: RunDescriptor!
     private var main: MainWeights!
     private var replicas: [HeadReplica<BatchSampler>] = []
+    private var lanes: HeadLanes?
     public private(set) var round = 0
     public private(set) var lastHash = ""
     /// The commit this worker's weights are at: the base its next push names.
@@ -105,14 +106,13 @@ public final class WorkerRuntime {
         lastHash = weightsHash(main.model)
         if replicas.isEmpty || !keepFactors {
             let t = d.training
-            // The heads step one after another, so they share one set of activations.
-            let acts = Activations(config: d.model, batch: t.batchSize, seqLen: d.model.contextLength)
-            replicas = try options.heads.map { h in
+            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize)
+            replicas = try options.heads.enumerated().map { i, h in
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
                                                       contextLength: d.model.contextLength, seed: t.seed)
                 source.skip(batches: w.round * d.mergeEvery)
                 return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
-                                       layout: main.layout, source: source, activations: acts)
+                                       layout: main.layout, source: source, activations: lanes!.activations(forHead: i))
             }
             for r in replicas where w.tensors.has(WireNames.factors(r.id)) {
                 let f = try w.tensors.flat(WireNames.factors(r.id), count: main.layout!.count)
@@ -128,7 +128,8 @@ public final class WorkerRuntime {
 
     /// What this worker needs in principle (set once it has joined a run).
     public var memoryBudget: MemoryBudget? {
-        descriptor.map { .worker($0.model, lora: $0.lte, heads: options.heads.count, totalHeads: $0.totalHeads, batch: $0.training.batchSize) }
+        descriptor.map { .worker($0.model, lora: $0.lte, heads: options.heads.count, totalHeads: $0.totalHeads,
+                                 batch: $0.training.batchSize, lanes: lanes?.count ?? 1) }
     }
 
     /// Trains until the run's last round; returns the final weights hash.
@@ -141,7 +142,7 @@ public final class WorkerRuntime {
             var losses = [Double](repeating: 0, count: replicas.count)
             for s in 0..<d.mergeEvery {
                 let lr = d.training.schedule.rate(at: round * d.mergeEvery + s)
-                for (i, r) in replicas.enumerated() { losses[i] += Double(r.step(lr: lr)) }
+                for (i, loss) in lanes!.step(replicas, lr: lr).enumerated() { losses[i] += Double(loss) }
             }
             let trainSeconds = (clock.now - began).seconds
             var tensors: [WireTensor] = []

@@ -7,11 +7,6 @@ import LTENumerics
 /// Wrapped layer, for this head on its own data (DESIGN.md §2):
 ///   y = W x + s·Bᵢ Aᵢ x − s·Vᵢ x,   Vᵢ = Bᵢ⁰ Aᵢ⁰ (kept as two factors, never as a dense matrix)
 /// so right after a reset-less merge the head sees exactly the merged W.
-///
-/// The correction costs four skinny products per layer and step, as much as the head's own term. A
-/// head that trains on its own copy of the weights can fold it in once per round instead
-/// (`foldCorrection`): its copy then holds W − s·Vᵢ, and each step computes only s·BᵢAᵢx. Vᵢ stays
-/// kept as its two factors (`merged`) for the merge, the wire and the history.
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -22,10 +17,6 @@ public final class LoRAHead: LinearAdapters {
     public let merged: FloatBuffer
     /// False while Vᵢ = 0, which skips the correction's products.
     public private(set) var hasCorrection = false
-    /// True once −s·Vᵢ is folded into the weights this head sits on (until Vᵢ changes).
-    public private(set) var correctionFolded = false
-    /// The correction's products run only while it is live and not folded.
-    private var computesCorrection: Bool { hasCorrection && !correctionFolded }
 
     // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
     private var rows = 0
@@ -47,7 +38,6 @@ public final class LoRAHead: LinearAdapters {
         factors.zero()
         merged.zero()
         hasCorrection = false
-        correctionFolded = false
         let r = layout.rank
         for s in layout.sites {
             let n = s.inFeatures
@@ -78,7 +68,7 @@ public final class LoRAHead: LinearAdapters {
         let f = factors.pointer, u = cache(self.u, site)
         GEMM.linear(x, f + s.a, u, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
         GEMM.linear(u, f + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: scale, ldy: ldy)
-        if computesCorrection {
+        if hasCorrection {
             let m = merged.pointer, u0 = cache(self.u0, site)
             GEMM.linear(x, m + s.a, u0, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
             GEMM.linear(u0, m + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: -scale, ldy: ldy)
@@ -94,7 +84,7 @@ public final class LoRAHead: LinearAdapters {
         GEMM.linearWeightGrad(dy, u, d + s.b, rows: rows, inFeatures: r, outFeatures: s.outFeatures, alpha: scale, lddy: lddy)
         GEMM.linearWeightGrad(g, x, d + s.a, rows: rows, inFeatures: s.inFeatures, outFeatures: r, alpha: scale, ldx: ldx)
         GEMM.linearInputGrad(g, f + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: scale, lddx: lddx)
-        if computesCorrection {
+        if hasCorrection {
             let m = merged.pointer
             GEMM.linearInputGrad(dy, m + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
             GEMM.linearInputGrad(g, m + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
@@ -103,7 +93,6 @@ public final class LoRAHead: LinearAdapters {
 
     /// After a merge this head took part in: Vᵢ ← BᵢAᵢ (reset-less), or Bᵢ ← 0 and Vᵢ = 0 (reset-B).
     public func didMerge(rule: LoRAConfig.MergeRule) {
-        correctionFolded = false
         switch rule {
         case .resetless:
             merged.copy(from: factors)
@@ -118,21 +107,6 @@ public final class LoRAHead: LinearAdapters {
     public func setMerged(from source: UnsafePointer<Float>) {
         merged.pointer.update(from: source, count: merged.count)
         hasCorrection = !Vec.allZero(merged.pointer, count: merged.count)
-        correctionFolded = false
-    }
-
-    /// Folds the correction into `params`, a model parameter buffer that holds the merged W (the
-    /// head's own copy): W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer. Call it each time the copy is
-    /// refreshed from the main weights, after this head's Vᵢ is set for the round.
-    public func foldCorrection(into params: UnsafeMutablePointer<Float>) {
-        guard hasCorrection else { return }
-        let m = merged.pointer, r = layout.rank
-        for s in layout.sites {
-            // W (out, in) −= s · B⁰ (out, r) · A⁰ (r, in)
-            GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: -scale,
-                       a: m + s.b, lda: r, b: m + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
-        }
-        correctionFolded = true
     }
 }
 

@@ -19,13 +19,20 @@ public final class Transformer {
     let attention: Attention
     /// Low-rank terms on the linear layers (LTE); nil trains the dense model.
     public var adapters: (any LinearAdapters)?
+    /// Where the frozen tensors are read, when not from `params`: another model's parameter buffer
+    /// of the same layout. The heads of a worker read W from the main weights there, so the process
+    /// holds W once; their own `params` then hold only what they train (the rest is never touched,
+    /// so never resident: FloatBuffer's large buffers are mapped lazily).
+    public let frozenSource: FloatBuffer?
 
     /// `trainable` picks the tensors that get gradients (all, by default).
-    public init(config: ModelConfig, trainable: (ParameterLayout.Tensor) -> Bool = { _ in true }) throws {
+    public init(config: ModelConfig, trainable: (ParameterLayout.Tensor) -> Bool = { _ in true }, frozenSource: FloatBuffer? = nil) throws {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)
         params = FloatBuffer(count: layout.count)
+        if let frozenSource { precondition(frozenSource.count == layout.count, "frozen weights of another layout") }
+        self.frozenSource = frozenSource
         gradLayout = layout.compacted(keeping: trainable)
         grads = FloatBuffer(count: gradLayout.count)
         rope = RoPE(headDim: config.headDim, maxPositions: config.contextLength, theta: config.ropeTheta)
@@ -52,6 +59,11 @@ public final class Transformer {
 
     private func wrapped(_ p: Projection) -> Bool { adapters?.wraps(p) ?? false }
 
+    /// A tensor's values by its offset and its gradient offset (−1 when frozen).
+    @inline(__always) private func w(_ offset: Int, _ grad: Int) -> UnsafeMutablePointer<Float> {
+        (grad < 0 ? frozenSource ?? params : params).pointer + offset
+    }
+
     // MARK: - Forward
 
     /// Runs the model on `a.tokens` (B·T ids). With targets, returns the mean cross-entropy; with
@@ -59,8 +71,7 @@ public final class Transformer {
     /// the logits are left as they are (for sampling) and the result is 0.
     @discardableResult
     public func forward(_ a: Activations, tokens: UnsafePointer<Int32>, targets: UnsafePointer<Int32>?, forTraining: Bool = true) -> Float {
-        let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim
-        let w = params.pointer
+        let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim, gl = gradLayout
         a.tokens.update(from: tokens, count: bt)
         if let targets { a.targets.update(from: targets, count: bt) } else { a.targets.update(repeating: -1, count: bt) }
 
@@ -69,15 +80,15 @@ public final class Transformer {
         for r in 0..<bt {
             let id = Int(tokens[r])
             precondition(id >= 0 && id < c.vocabSize, "token id \(id) outside the vocabulary of \(c.vocabSize)")
-            (x0 + r * d).update(from: w + layout.embed + id * d, count: d)
+            (x0 + r * d).update(from: w(layout.embed, gl.embed) + id * d, count: d)
         }
 
         for l in 0..<c.layers {
-            let blk = layout.blocks[l]
+            let blk = layout.blocks[l], gblk = gl.blocks[l]
             let x = a.residual[l].pointer, xn = a.attnNormed[l].pointer, qkv = a.qkv[l].pointer
             // Attention: xn = RMSNorm(x); qkv = xn [Wq|Wk|Wv]ᵀ (BT, D+2kvD); RoPE on q and k
-            RMSNorm.forward(x: x, gain: w + blk.attnNorm, y: xn, rstd: a.attnRstd[l].pointer, rows: bt, dim: d, eps: c.normEps)
-            GEMM.linear(xn, w + blk.wqkv, qkv, rows: bt, inFeatures: d, outFeatures: ld)
+            RMSNorm.forward(x: x, gain: w(blk.attnNorm, gblk.attnNorm), y: xn, rstd: a.attnRstd[l].pointer, rows: bt, dim: d, eps: c.normEps)
+            GEMM.linear(xn, w(blk.wqkv, gblk.wqkv), qkv, rows: bt, inFeatures: d, outFeatures: ld)
             if wrapped(.q) {
                 adapters!.forward(LinearSite(layer: l, projection: .q), x: xn, ldx: d, y: qkv, ldy: ld, rows: bt)
                 adapters!.forward(LinearSite(layer: l, projection: .k), x: xn, ldx: d, y: qkv + d, ldy: ld, rows: bt)
@@ -88,27 +99,27 @@ public final class Transformer {
             attention.forward(qkv: qkv, probs: a.probs[l].pointer, out: a.attnOut[l].pointer, batch: a.batch, seqLen: a.seqLen)
             // x' = x + att Woᵀ
             let xa = a.attnResidual[l].pointer
-            linear(.o, layer: l, a.attnOut[l].pointer, w + blk.wo, xa, rows: bt, inFeatures: d, outFeatures: d)
+            linear(.o, layer: l, a.attnOut[l].pointer, w(blk.wo, gblk.wo), xa, rows: bt, inFeatures: d, outFeatures: d)
             Vec.add(x, into: xa, count: bt * d)
 
             // MLP: hn = RMSNorm(x'); [a|u] = hn [Wg|Wu]ᵀ (BT, 2F); h = silu(a)⊙u; x'' = x' + h Wdownᵀ
             let hn = a.mlpNormed[l].pointer, gu = a.gateUp[l].pointer, h = a.hidden[l].pointer
-            RMSNorm.forward(x: xa, gain: w + blk.mlpNorm, y: hn, rstd: a.mlpRstd[l].pointer, rows: bt, dim: d, eps: c.normEps)
-            GEMM.linear(hn, w + blk.wGateUp, gu, rows: bt, inFeatures: d, outFeatures: 2 * f)
+            RMSNorm.forward(x: xa, gain: w(blk.mlpNorm, gblk.mlpNorm), y: hn, rstd: a.mlpRstd[l].pointer, rows: bt, dim: d, eps: c.normEps)
+            GEMM.linear(hn, w(blk.wGateUp, gblk.wGateUp), gu, rows: bt, inFeatures: d, outFeatures: 2 * f)
             if wrapped(.gate) {
                 adapters!.forward(LinearSite(layer: l, projection: .gate), x: hn, ldx: d, y: gu, ldy: 2 * f, rows: bt)
                 adapters!.forward(LinearSite(layer: l, projection: .up), x: hn, ldx: d, y: gu + f, ldy: 2 * f, rows: bt)
             }
             SwiGLU.forward(gateUp: gu, h: h, rows: bt, hidden: f)
             let xo = a.residual[l + 1].pointer
-            linear(.down, layer: l, h, w + blk.wDown, xo, rows: bt, inFeatures: f, outFeatures: d)
+            linear(.down, layer: l, h, w(blk.wDown, gblk.wDown), xo, rows: bt, inFeatures: f, outFeatures: d)
             Vec.add(xa, into: xo, count: bt * d)
         }
 
         // Head: logits (BT, V) = RMSNorm(x_L) W_lmᵀ
         let xl = a.residual[c.layers].pointer
-        RMSNorm.forward(x: xl, gain: w + layout.finalNorm, y: a.finalNormed.pointer, rstd: a.finalRstd.pointer, rows: bt, dim: d, eps: c.normEps)
-        linear(.lmHead, layer: 0, a.finalNormed.pointer, w + layout.lmHead, a.logits.pointer, rows: bt, inFeatures: d, outFeatures: c.vocabSize)
+        RMSNorm.forward(x: xl, gain: w(layout.finalNorm, gl.finalNorm), y: a.finalNormed.pointer, rstd: a.finalRstd.pointer, rows: bt, dim: d, eps: c.normEps)
+        linear(.lmHead, layer: 0, a.finalNormed.pointer, w(layout.lmHead, gl.lmHead), a.logits.pointer, rows: bt, inFeatures: d, outFeatures: c.vocabSize)
         guard targets != nil else { return 0 }
         return forTraining
             ? CrossEntropy.forwardBackward(logits: a.logits.pointer, targets: a.targets, rows: bt, vocab: c.vocabSize)
@@ -131,15 +142,15 @@ public final class Transformer {
     /// from the state the last `forward(…, forTraining: true)` left in `a`.
     public func backward(_ a: Activations) {
         let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim
-        let w = params.pointer, g = grads.pointer, gl = gradLayout
+        let g = grads.pointer, gl = gradLayout
         let dx = a.dResidual.pointer, dn = a.dNormed.pointer
 
         // Head: dlogits → d(final normed) → d x_L
         dn.update(repeating: 0, count: bt * d)
-        linearBackward(.lmHead, layer: 0, x: a.finalNormed.pointer, dy: a.logits.pointer, w: w + layout.lmHead, dw: gl.lmHead,
+        linearBackward(.lmHead, layer: 0, x: a.finalNormed.pointer, dy: a.logits.pointer, w: w(layout.lmHead, gl.lmHead), dw: gl.lmHead,
                        dx: dn, rows: bt, inFeatures: d, outFeatures: c.vocabSize)
         dx.update(repeating: 0, count: bt * d)
-        RMSNorm.backward(dy: dn, x: a.residual[c.layers].pointer, gain: w + layout.finalNorm, rstd: a.finalRstd.pointer,
+        RMSNorm.backward(dy: dn, x: a.residual[c.layers].pointer, gain: w(layout.finalNorm, gl.finalNorm), rstd: a.finalRstd.pointer,
                          dx: dx, dgain: g + gl.finalNorm, rows: bt, dim: d)
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
@@ -147,11 +158,11 @@ public final class Transformer {
             // dx holds ∂/∂x''. MLP branch: x'' = x' + down(swiglu(gateUp(norm(x'))))
             let dh = a.dHidden.pointer, dgu = a.dGateUp.pointer
             dh.update(repeating: 0, count: bt * f)
-            linearBackward(.down, layer: l, x: a.hidden[l].pointer, dy: dx, w: w + blk.wDown, dw: gblk.wDown,
+            linearBackward(.down, layer: l, x: a.hidden[l].pointer, dy: dx, w: w(blk.wDown, gblk.wDown), dw: gblk.wDown,
                            dx: dh, rows: bt, inFeatures: f, outFeatures: d)
             SwiGLU.backward(dh: dh, gateUp: a.gateUp[l].pointer, dGateUp: dgu, rows: bt, hidden: f)
             let hn = a.mlpNormed[l].pointer
-            GEMM.linearInputGrad(dgu, w + blk.wGateUp, dn, rows: bt, inFeatures: d, outFeatures: 2 * f)
+            GEMM.linearInputGrad(dgu, w(blk.wGateUp, gblk.wGateUp), dn, rows: bt, inFeatures: d, outFeatures: 2 * f)
             if gblk.wGateUp >= 0 {
                 GEMM.linearWeightGrad(dgu, hn, g + gblk.wGateUp, rows: bt, inFeatures: d, outFeatures: 2 * f)
             }
@@ -160,19 +171,19 @@ public final class Transformer {
                 adapters!.backward(LinearSite(layer: l, projection: .up), x: hn, ldx: d, dy: dgu + f, lddy: 2 * f, dx: dn, lddx: d, rows: bt)
             }
             // dx += RMSNorm'(dn): now ∂/∂x'
-            RMSNorm.backward(dy: dn, x: a.attnResidual[l].pointer, gain: w + blk.mlpNorm, rstd: a.mlpRstd[l].pointer,
+            RMSNorm.backward(dy: dn, x: a.attnResidual[l].pointer, gain: w(blk.mlpNorm, gblk.mlpNorm), rstd: a.mlpRstd[l].pointer,
                              dx: dx, dgain: g + gblk.mlpNorm, rows: bt, dim: d)
 
             // Attention branch: x' = x + o(attn(rope(qkv(norm(x)))))
             let dAtt = a.dAttnOut.pointer, dqkv = a.dQKV.pointer, xn = a.attnNormed[l].pointer
             dAtt.update(repeating: 0, count: bt * d)
-            linearBackward(.o, layer: l, x: a.attnOut[l].pointer, dy: dx, w: w + blk.wo, dw: gblk.wo,
+            linearBackward(.o, layer: l, x: a.attnOut[l].pointer, dy: dx, w: w(blk.wo, gblk.wo), dw: gblk.wo,
                            dx: dAtt, rows: bt, inFeatures: d, outFeatures: d)
             attention.backward(dOut: dAtt, qkv: a.qkv[l].pointer, probs: a.probs[l].pointer, dProbs: a.dProbs.pointer,
                                dQKV: dqkv, batch: a.batch, seqLen: a.seqLen)
             rope.rotate(dqkv, rows: bt, seqLen: a.seqLen, heads: c.heads, stride: ld, inverse: true)
             rope.rotate(dqkv + d, rows: bt, seqLen: a.seqLen, heads: c.kvHeads, stride: ld, inverse: true)
-            GEMM.linearInputGrad(dqkv, w + blk.wqkv, dn, rows: bt, inFeatures: d, outFeatures: ld)
+            GEMM.linearInputGrad(dqkv, w(blk.wqkv, gblk.wqkv), dn, rows: bt, inFeatures: d, outFeatures: ld)
             if gblk.wqkv >= 0 {
                 GEMM.linearWeightGrad(dqkv, xn, g + gblk.wqkv, rows: bt, inFeatures: d, outFeatures: ld)
             }
@@ -182,7 +193,7 @@ public final class Transformer {
                 adapters!.backward(LinearSite(layer: l, projection: .v), x: xn, ldx: d, dy: dqkv + d + c.kvDim, lddy: ld, dx: dn, lddx: d, rows: bt)
             }
             // dx += RMSNorm'(dn): now ∂/∂x, the block's input
-            RMSNorm.backward(dy: dn, x: a.residual[l].pointer, gain: w + blk.attnNorm, rstd: a.attnRstd[l].pointer,
+            RMSNorm.backward(dy: dn, x: a.residual[l].pointer, gain: w(blk.attnNorm, gblk.attnNorm), rstd: a.attnRstd[l].pointer,
                              dx: dx, dgain: g + gblk.attnNorm, rows: bt, dim: d)
         }
 

@@ -4,16 +4,27 @@ import Foundation
 ///
 /// Every tensor of the model (parameters, gradients, activations, optimizer moments) lives in one of
 /// these, addressed by offset: hot loops take raw pointers and nothing is allocated after set-up.
+/// Buffers of 1 MiB and more are mapped from the kernel, already zero: a page becomes resident only
+/// when first written, so a part that is never used (a head's frozen weights, read elsewhere) costs
+/// no memory.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
+    private let mappedBytes: Int   // 0 when allocated from the heap
 
     public init(count: Int) {
         precondition(count >= 0, "FloatBuffer: negative size")
         self.count = count
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        if bytes >= 1 << 20, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+            mappedBytes = bytes
+            pointer = p.bindMemory(to: Float.self, capacity: max(count, 1))
+        } else {
+            mappedBytes = 0
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+            pointer.initialize(repeating: 0, count: max(count, 1))
+        }
     }
 
     public convenience init(_ values: [Float]) {
@@ -21,7 +32,9 @@ public final class FloatBuffer: @unchecked Sendable {
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit {
+        if mappedBytes > 0 { munmap(pointer, mappedBytes) } else { pointer.deallocate() }
+    }
 
     public subscript(index: Int) -> Float {
         get { pointer[index] }

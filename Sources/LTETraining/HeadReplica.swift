@@ -15,6 +15,8 @@ public final class HeadReplica<Source: BatchSource> {
     let gradClip: Float
     public var source: Source
     let acts: Activations
+    /// Offsets and sizes of the tensors this replica trains (all of them for a dense replica).
+    let trained: [(offset: Int, count: Int)]
     let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
 
     /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
@@ -23,8 +25,11 @@ public final class HeadReplica<Source: BatchSource> {
                 lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil) throws {
         self.id = id
         let frozen = layout?.wrappedTensorNames ?? []
-        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) })
-        model.params.copy(from: weights)
+        // The wrapped weights are frozen between merges and equal to the main weights, so they are
+        // read there: a process holds W once, however many heads it trains.
+        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) }, frozenSource: frozen.isEmpty ? nil : weights)
+        trained = model.layout.tensors.filter { !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
+        for (offset, count) in trained { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
         optimizer = AdamW(model: model, config: training)
         if let lora, let layout {
             let h = LoRAHead(layout: layout, scale: lora.scale)
@@ -55,12 +60,10 @@ public final class HeadReplica<Source: BatchSource> {
 
     public var tokensPerStep: Int { acts.rows }
 
-    /// Takes the main weights after a round, once this head's Vᵢ for the round is set: its copy of
-    /// them, with the correction −s·Vᵢ folded into the wrapped layers (LoRAHead.foldCorrection), so
-    /// a step pays for the head's own low-rank term only.
+    /// Takes the main weights after a round: the tensors this replica trains are copied from them
+    /// (the frozen ones it reads there directly).
     public func adopt(_ weights: FloatBuffer) {
-        model.params.copy(from: weights)
-        head?.foldCorrection(into: model.params.pointer)
+        for (offset, count) in trained { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
     }
 
     /// One local step at learning rate `lr`: next batch, forward, backward, clip, AdamW. Returns the loss.

@@ -26,7 +26,7 @@ public struct MemoryBudget: Sendable {
                      activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
     }
 
-    public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int) -> MemoryBudget {
+    public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int, lanes: Int = 1) -> MemoryBudget {
         let layout = ParameterLayout(c)
         let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
         let frozen = sites.wrappedTensorNames
@@ -35,7 +35,7 @@ public struct MemoryBudget: Sendable {
         let cache = rows * lora.rank * (2 * sites.sites.count + 1)
         return MemoryBudget(weights: layout.count + heads * replicated, optimizer: heads * 3 * replicated,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
-                            activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
+                            activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
     }
 
     /// The parameter server: the main weights, every head's last-merged factors, and one round of

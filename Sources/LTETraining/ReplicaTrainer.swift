@@ -15,6 +15,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public let lora: LoRAConfig
     public let syncEvery: Int?
     let validation: () -> any BatchSource
+    let lanes: HeadLanes
     let evalActs: Activations
     let evalInputs: UnsafeMutablePointer<Int32>, evalTargets: UnsafeMutablePointer<Int32>
     public private(set) var tokensSeen = 0
@@ -36,16 +37,14 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         let n = mode.replicaCount(heads: lora.heads)
         let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed)
         self.main = main
-        // One set of activations for every replica and for evaluation: they run one after another.
-        var shared: Activations?
+        let sources = try (0..<n).map(makeSource)
+        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize)
+        self.lanes = lanes
         replicas = try (0..<n).map { i in
-            let source = try makeSource(i)
-            let acts = shared ?? Activations(config: model, batch: source.batchSize, seqLen: source.contextLength)
-            shared = acts
-            return try HeadReplica(id: i, model: model, weights: main.model.params, training: config,
-                                   lora: mode.usesAdapters ? lora : nil, layout: main.layout, source: source, activations: acts)
+            try HeadReplica(id: i, model: model, weights: main.model.params, training: config, lora: mode.usesAdapters ? lora : nil,
+                            layout: main.layout, source: sources[i], activations: lanes.activations(forHead: i))
         }
-        evalActs = shared!
+        evalActs = lanes.activations[0]   // evaluation runs between steps
         evalInputs = .allocate(capacity: evalActs.rows)
         evalTargets = .allocate(capacity: evalActs.rows)
     }
@@ -54,11 +53,8 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
 
     public func trainStep(iteration: Int) -> Float {
         learningRate = config.schedule.rate(at: iteration)
-        var total = 0.0
-        for r in replicas {
-            total += Double(r.step(lr: learningRate))
-            tokensSeen += r.tokensPerStep
-        }
+        let total = lanes.step(replicas, lr: learningRate).reduce(0.0) { $0 + Double($1) }
+        tokensSeen += replicas.reduce(0) { $0 + $1.tokensPerStep }
         // The last step always closes a round, so the final model holds every head's work.
         if let t = syncEvery, (iteration + 1) % t == 0 || iteration + 1 == config.iterations {
             synchronize(present: Array(replicas.indices))

@@ -1,0 +1,41 @@
+import Dispatch
+import LTEModel
+import LTENumerics
+
+/// How the heads of one process share the machine between two merges.
+///
+/// The heads are independent until the next merge, so with several threads the cheapest split is by
+/// head: each lane (thread) steps whole heads on a one-thread BLAS and serial loops, instead of every
+/// product of one head being split across threads (the rank-r products gain nothing from splitting).
+/// A lane needs its own activations; the heads of one lane share them, since they step in turn.
+public struct HeadLanes {
+    public let count: Int
+    /// One set per lane: head i uses `activations[i % count]`.
+    public let activations: [Activations]
+
+    /// Lanes for `heads` heads at the process's thread count (`Parallel.threads`).
+    public init(heads: Int, model: ModelConfig, batch: Int) {
+        count = max(1, min(Parallel.threads, heads))
+        activations = (0..<count).map { _ in Activations(config: model, batch: batch, seqLen: model.contextLength) }
+    }
+
+    public func activations(forHead index: Int) -> Activations { activations[index % count] }
+
+    /// One local step of every head at learning rate `lr`; the losses in head order. Each head's
+    /// arithmetic is the same as at one thread, whichever lane runs it.
+    public func step<Source>(_ replicas: [HeadReplica<Source>], lr: Float) -> [Float] {
+        guard count > 1 else { return replicas.map { $0.step(lr: lr) } }
+        var losses = [Float](repeating: 0, count: replicas.count)
+        let threads = Parallel.threads
+        BLASThreads.set(1)
+        Parallel.threads = 1
+        losses.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: count) { lane in
+                for i in stride(from: lane, to: replicas.count, by: count) { out[i] = replicas[i].step(lr: lr) }
+            }
+        }
+        Parallel.threads = threads
+        BLASThreads.set(threads)
+        return losses
+    }
+}
