@@ -99,7 +99,10 @@ final class TokenShardTests: XCTestCase {
         let url = try makeTemporaryDirectory().appendingPathComponent("mapped-\(UUID().uuidString).bin")
         try TokenShard.write((0..<100_000).map { Int32($0 % 300) }, vocabSize: 300, to: url)
         let shard = try TokenShard(contentsOf: url, vocabSize: 300)
-        let maps = try String(contentsOfFile: "/proc/self/maps", encoding: .utf8)
+        // Read to the end: /proc files report size 0, and a one-shot read of a large map gets cut short.
+        let handle = try XCTUnwrap(FileHandle(forReadingAtPath: "/proc/self/maps"))
+        let maps = String(decoding: try handle.readToEnd() ?? Data(), as: UTF8.self)
+        try handle.close()
         XCTAssertTrue(maps.contains(url.lastPathComponent), "token shard is not memory-mapped")
         XCTAssertEqual(shard.token(at: 99_999), 99_999 % 300)
     }
