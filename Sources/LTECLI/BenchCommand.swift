@@ -74,6 +74,8 @@ struct BenchStep: AsyncParsableCommand {
                     "mfu": (r.mfu * 1e4).rounded() / 1e4, "flops_per_token": (r.flopsPerStep / Double(r.tokensPerStep)).rounded(),
                     "peak_rss_mb": (peakRSS * 10).rounded() / 10, "baseline_rss_mb": (baselineRSS * 10).rounded() / 10,
                     "model_rss_mb": ((peakRSS - baselineRSS) * 10).rounded() / 10,
+                    "blas_kernels": BLASEnvironment.kernels,
+                    "blas_thread_timeout": ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "",
                     "theoretical_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
                 ]
                 obj.merge(extra) { a, _ in a }

@@ -9,13 +9,14 @@ struct LTE: AsyncParsableCommand {
         abstract: "Federated pretraining of language models with LoRA-the-Explorer.",
         subcommands: [DataCommand.self, TrainCommand.self, SampleCommand.self, ServerCommand.self, WorkerCommand.self, LaunchCommand.self, StatusCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, ExportCommand.self, ImportCommand.self, LogitsCommand.self, BenchCommand.self])
 
-    /// Runs the command; first, where OpenBLAS chose slower kernels than this CPU can run, starts
-    /// this process again with the better ones (BLASKernels) — once, since the variable is then set.
+    /// Runs the command; first, when an OpenBLAS setting that only the environment can carry is
+    /// missing (BLASEnvironment), starts this process again with it — once, since it is then set.
     static func main() async {
-        if let core = BLASKernels.preferredCoreType() {
-            setenv("OPENBLAS_CORETYPE", core, 1)
+        let missing = BLASEnvironment.missing()
+        if !missing.isEmpty {
+            for (name, value) in missing { setenv(name, value, 1) }
             let args = CommandLine.arguments.map { strdup($0) } + [nil]
-            execv("/proc/self/exe", args)   // returns only on failure: carry on with the current kernels
+            execv("/proc/self/exe", args)   // returns only on failure: carry on as we are
         }
         do {
             var command = try parseAsRoot()

@@ -62,32 +62,44 @@ public final class LoRAHead: LinearAdapters {
     }
 
     // y (rows, out) += s·(x Aᵀ) Bᵀ − s·(x A⁰ᵀ) B⁰ᵀ
+    // The products are rank-r thin: with several threads each takes a slab of rows on a one-thread
+    // BLAS (Parallel.slabs), which beats splitting every product over OpenBLAS's pool.
     public func forward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
         precondition(rows == self.rows, "LoRAHead.prepare(rows:) was not called for this batch shape")
-        let s = layout.site(site), r = layout.rank
-        let f = factors.pointer, u = cache(self.u, site)
-        GEMM.linear(x, f + s.a, u, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
-        GEMM.linear(u, f + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: scale, ldy: ldy)
-        if hasCorrection {
-            let m = merged.pointer, u0 = cache(self.u0, site)
-            GEMM.linear(x, m + s.a, u0, rows: rows, inFeatures: s.inFeatures, outFeatures: r, ldx: ldx)
-            GEMM.linear(u0, m + s.b, y, rows: rows, inFeatures: r, outFeatures: s.outFeatures, beta: 1, alpha: -scale, ldy: ldy)
+        let s = layout.site(site), r = layout.rank, n = s.inFeatures, m = s.outFeatures
+        let f = factors.pointer, v = merged.pointer, u = cache(self.u, site), u0 = cache(self.u0, site)
+        Parallel.slabs(rows) { i, k in
+            GEMM.linear(x + i * ldx, f + s.a, u + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
+            GEMM.linear(u + i * r, f + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: scale, ldy: ldy)
+            if hasCorrection {
+                GEMM.linear(x + i * ldx, v + s.a, u0 + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
+                GEMM.linear(u0 + i * r, v + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: -scale, ldy: ldy)
+            }
         }
     }
 
-    // g = dy B (rows, r);  dB += s·dyᵀ u;  dA += s·gᵀ x;  dx += s·g A − s·(dy B⁰) A⁰
+    // g = dy B (rows, r);  dx += s·g A;  dB += s·dyᵀ u;  dA += s·gᵀ x;  then dx −= s·(dy B⁰) A⁰
     public func backward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, dy: UnsafePointer<Float>, lddy: Int,
                          dx: UnsafeMutablePointer<Float>, lddx: Int, rows: Int) {
-        let s = layout.site(site), r = layout.rank
-        let f = factors.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
-        GEMM.linearInputGrad(dy, f + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
-        GEMM.linearWeightGrad(dy, u, d + s.b, rows: rows, inFeatures: r, outFeatures: s.outFeatures, alpha: scale, lddy: lddy)
-        GEMM.linearWeightGrad(g, x, d + s.a, rows: rows, inFeatures: s.inFeatures, outFeatures: r, alpha: scale, ldx: ldx)
-        GEMM.linearInputGrad(g, f + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: scale, lddx: lddx)
+        let s = layout.site(site), r = layout.rank, n = s.inFeatures, m = s.outFeatures
+        let f = factors.pointer, v = merged.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
+        Parallel.slabs(rows) { i, k in
+            GEMM.linearInputGrad(dy + i * lddy, f + s.b, g + i * r, rows: k, inFeatures: r, outFeatures: m, lddy: lddy)
+            GEMM.linearInputGrad(g + i * r, f + s.a, dx + i * lddx, rows: k, inFeatures: n, outFeatures: r, beta: 1, alpha: scale, lddx: lddx)
+        }
+        // The factor gradients sum over all rows: slabs of dB's rows and of dA's columns instead.
+        Parallel.slabs(m) { o, k in
+            GEMM.linearWeightGrad(dy + o, u, d + s.b + o * r, rows: rows, inFeatures: r, outFeatures: k, alpha: scale, lddy: lddy)
+        }
+        Parallel.slabs(n) { c, k in
+            GEMM.sgemm(transA: true, transB: false, m: r, n: k, k: rows, alpha: scale, a: g, lda: r, b: x + c, ldb: ldx,
+                       beta: 1, c: d + s.a + c, ldc: n)
+        }
         if hasCorrection {
-            let m = merged.pointer
-            GEMM.linearInputGrad(dy, m + s.b, g, rows: rows, inFeatures: r, outFeatures: s.outFeatures, lddy: lddy)
-            GEMM.linearInputGrad(g, m + s.a, dx, rows: rows, inFeatures: s.inFeatures, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
+            Parallel.slabs(rows) { i, k in
+                GEMM.linearInputGrad(dy + i * lddy, v + s.b, g + i * r, rows: k, inFeatures: r, outFeatures: m, lddy: lddy)
+                GEMM.linearInputGrad(g + i * r, v + s.a, dx + i * lddx, rows: k, inFeatures: n, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
+            }
         }
     }
 

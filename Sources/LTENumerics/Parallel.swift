@@ -13,4 +13,18 @@ public enum Parallel {
             DispatchQueue.concurrentPerform(iterations: count, execute: body)
         }
     }
+
+    /// Splits 0..<count into one contiguous slab per thread, `body(start, length)`, each running on
+    /// a one-thread BLAS: for products too thin (rank-r) to gain from OpenBLAS's own threads. One
+    /// thread makes one call over the whole range.
+    public static func slabs(_ count: Int, _ body: (_ start: Int, _ length: Int) -> Void) {
+        let n = min(threads, count)
+        guard n > 1 else { body(0, count); return }
+        BLASThreads.set(1)
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            let start = count * i / n
+            body(start, count * (i + 1) / n - start)
+        }
+        BLASThreads.set(threads)
+    }
 }
