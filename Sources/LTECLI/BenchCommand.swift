@@ -42,24 +42,26 @@ struct BenchStep: AsyncParsableCommand {
             // What the process holds before any model: the runtime, OpenBLAS, the sgemm operands.
             let baselineRSS = Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576
             let t = cfg.training
-            let full = mode == "full" || baseline ? try measureFull(model, t) : nil
-            var r: StepBenchmark.Result
+            var candidates = [StepBenchmark.Candidate]()
+            if mode == "full" || baseline { candidates.append(try fullRank(model, t)) }
             var budget = MemoryBudget.full(model, batch: t.batchSize)
             var extra: [String: Any] = [:]
             switch mode {
             case "lte", "lora":
                 var lora = cfg.lte
                 lora.heads = mode == "lora" ? 1 : (heads ?? lora.heads)
-                r = try measureAdapters(model, t, lora)
+                candidates.append(try adapters(model, t, lora))
                 budget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize,
                                  lanes: min(threads, lora.heads))
                 extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery]
             case "forward":
-                r = try measureForward(model, t)
+                candidates.append(try forwardOnly(model, t))
                 budget = .forward(model, batch: t.batchSize)
             default:
-                r = full!
+                break
             }
+            let results = StepBenchmark.time(candidates, threads: threads, warmup: warmup, steps: steps)
+            let r = results.last!, full = results.first { $0.mode == "full" }
             if let full, mode != "full" {
                 extra["full_tokens_per_s"] = (full.tokensPerSecond * 10).rounded() / 10
                 extra["speedup_vs_full"] = (r.tokensPerSecond / full.tokensPerSecond * 1000).rounded() / 1000
@@ -95,48 +97,43 @@ struct BenchStep: AsyncParsableCommand {
     }
 
     /// One worker's heads on frozen W: every head steps on its own batch, merged every T steps.
-    private func measureAdapters(_ model: ModelConfig, _ t: TrainingConfig, _ lora: LoRAConfig) throws -> StepBenchmark.Result {
+    private func adapters(_ model: ModelConfig, _ t: TrainingConfig, _ lora: LoRAConfig) throws -> StepBenchmark.Candidate {
         let run = try ReplicaTrainer(
             mode: mode == "lora" ? .lora : .lte, model: model, config: t, lora: lora,
             makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
             validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
-        let (seconds, cpu, peak) = StepBenchmark.timeSteps(run, warmup: warmup, steps: steps)
         let tokens = t.batchSize * model.contextLength * lora.heads
-        return StepBenchmark.Result(mode: mode, threads: threads, params: run.main.model.layout.count, tokensPerStep: tokens,
-                                    secondsPerStep: seconds, cpuSecondsPerStep: cpu,
-                                    flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens, seqLen: model.contextLength),
-                                    sgemmPeak: peak)
+        return .init(mode: mode, params: run.main.model.layout.count, tokensPerStep: tokens,
+                     flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens, seqLen: model.contextLength)) {
+            _ = run.trainStep(iteration: $0)
+        }
     }
 
     /// Forward pass and loss only, as evaluation and sampling run it.
-    private func measureForward(_ model: ModelConfig, _ t: TrainingConfig) throws -> StepBenchmark.Result {
+    private func forwardOnly(_ model: ModelConfig, _ t: TrainingConfig) throws -> StepBenchmark.Candidate {
         let transformer = try Transformer(config: model, trainable: { _ in false })
         transformer.initialize(seed: t.seed)
         var source = RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 1)
         let acts = Activations(config: model, batch: t.batchSize, seqLen: model.contextLength)
+        // Kept for the process's lifetime, as the model is.
         let inputs = UnsafeMutablePointer<Int32>.allocate(capacity: acts.rows), targets = UnsafeMutablePointer<Int32>.allocate(capacity: acts.rows)
-        defer { inputs.deallocate(); targets.deallocate() }
-        let (seconds, cpu, peak) = StepBenchmark.timeSteps(warmup: warmup, steps: steps) { _ in
+        return .init(mode: "forward", params: transformer.layout.count, tokensPerStep: acts.rows,
+                     flopsPerStep: StepBenchmark.forwardFlops(model, tokens: acts.rows, seqLen: model.contextLength)) { _ in
             source.next(inputs: inputs, targets: targets)
             transformer.forward(acts, tokens: inputs, targets: targets, forTraining: false)
         }
-        return StepBenchmark.Result(mode: "forward", threads: threads, params: transformer.layout.count, tokensPerStep: acts.rows,
-                                    secondsPerStep: seconds, cpuSecondsPerStep: cpu,
-                                    flopsPerStep: StepBenchmark.forwardFlops(model, tokens: acts.rows, seqLen: model.contextLength),
-                                    sgemmPeak: peak)
     }
 
     /// The dense baseline: every mode reports against it, measured in the same process.
-    private func measureFull(_ model: ModelConfig, _ t: TrainingConfig) throws -> StepBenchmark.Result {
+    private func fullRank(_ model: ModelConfig, _ t: TrainingConfig) throws -> StepBenchmark.Candidate {
         let transformer = try Transformer(config: model)
         transformer.initialize(seed: t.seed)
         let source = RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 1)
         let trainer = Trainer(model: transformer, config: t, source: source, validation: { source })
-        let (seconds, cpu, peak) = StepBenchmark.timeSteps(trainer, warmup: warmup, steps: steps)
         let tokens = t.batchSize * model.contextLength
-        return StepBenchmark.Result(mode: "full", threads: threads, params: transformer.layout.count, tokensPerStep: tokens,
-                                    secondsPerStep: seconds, cpuSecondsPerStep: cpu,
-                                    flopsPerStep: StepBenchmark.fullRankFlops(model, tokens: tokens, seqLen: model.contextLength),
-                                    sgemmPeak: peak)
+        return .init(mode: "full", params: transformer.layout.count, tokensPerStep: tokens,
+                     flopsPerStep: StepBenchmark.fullRankFlops(model, tokens: tokens, seqLen: model.contextLength)) {
+            _ = trainer.trainStep(iteration: $0)
+        }
     }
 }

@@ -112,7 +112,8 @@ public final class WorkerRuntime {
                                                       contextLength: d.model.contextLength, seed: t.seed)
                 source.skip(batches: w.round * d.mergeEvery)
                 return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
-                                       layout: main.layout, source: source, activations: lanes!.activations(forHead: i))
+                                       layout: main.layout, source: source, activations: lanes!.activations(forHead: i),
+                                       foldsCorrection: lanes!.foldsCorrection)
             }
             for r in replicas where w.tensors.has(WireNames.factors(r.id)) {
                 let f = try w.tensors.flat(WireNames.factors(r.id), count: main.layout!.count)
@@ -142,7 +143,7 @@ public final class WorkerRuntime {
             var losses = [Double](repeating: 0, count: replicas.count)
             for s in 0..<d.mergeEvery {
                 let lr = d.training.schedule.rate(at: round * d.mergeEvery + s)
-                for (i, loss) in lanes!.step(replicas, lr: lr).enumerated() { losses[i] += Double(loss) }
+                lanes!.step(replicas, lr: lr, addingLossesTo: &losses)
             }
             let trainSeconds = (clock.now - began).seconds
             var tensors: [WireTensor] = []

@@ -38,7 +38,7 @@ struct Attention {
     /// Causal blocks: the products below run over blocks of `block` query rows (or key columns), each
     /// only as far as causality reaches, skipping the upper triangle — a quarter of the work at two
     /// blocks. Entries past the diagonal inside a block are computed and then masked by the softmax.
-    var block = 64
+    var block = 32
 
     /// qkv (BT, ld) → probs (B, H, T, T), out (BT, D).
     func forward(qkv: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, seqLen t: Int) {

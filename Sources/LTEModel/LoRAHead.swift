@@ -7,6 +7,11 @@ import LTENumerics
 /// Wrapped layer, for this head on its own data (DESIGN.md §2):
 ///   y = W x + s·Bᵢ Aᵢ x − s·Vᵢ x,   Vᵢ = Bᵢ⁰ Aᵢ⁰ (kept as two factors, never as a dense matrix)
 /// so right after a reset-less merge the head sees exactly the merged W.
+///
+/// The correction costs four rank-r products per layer and step, as many as the head's own term. A
+/// head that trains on a weight copy of its own can fold it in once per round instead
+/// (`foldCorrection`): the copy then holds W − s·Vᵢ and each step computes only s·BᵢAᵢx. Vᵢ stays kept
+/// as its two factors (`merged`) for the merge, the wire and the history.
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -17,6 +22,10 @@ public final class LoRAHead: LinearAdapters {
     public let merged: FloatBuffer
     /// False while Vᵢ = 0, which skips the correction's products.
     public private(set) var hasCorrection = false
+    /// True once −s·Vᵢ is folded into the weights this head sits on (until Vᵢ changes).
+    public private(set) var correctionFolded = false
+    /// The correction's products run only while it is live and not folded.
+    private var computesCorrection: Bool { hasCorrection && !correctionFolded }
 
     // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
     private var rows = 0
@@ -38,6 +47,7 @@ public final class LoRAHead: LinearAdapters {
         factors.zero()
         merged.zero()
         hasCorrection = false
+        correctionFolded = false
         let r = layout.rank
         for s in layout.sites {
             let n = s.inFeatures
@@ -71,7 +81,7 @@ public final class LoRAHead: LinearAdapters {
         Parallel.slabs(rows) { i, k in
             GEMM.linear(x + i * ldx, f + s.a, u + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
             GEMM.linear(u + i * r, f + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: scale, ldy: ldy)
-            if hasCorrection {
+            if computesCorrection {
                 GEMM.linear(x + i * ldx, v + s.a, u0 + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
                 GEMM.linear(u0 + i * r, v + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: -scale, ldy: ldy)
             }
@@ -95,7 +105,7 @@ public final class LoRAHead: LinearAdapters {
             GEMM.sgemm(transA: true, transB: false, m: r, n: k, k: rows, alpha: scale, a: g, lda: r, b: x + c, ldb: ldx,
                        beta: 1, c: d + s.a + c, ldc: n)
         }
-        if hasCorrection {
+        if computesCorrection {
             Parallel.slabs(rows) { i, k in
                 GEMM.linearInputGrad(dy + i * lddy, v + s.b, g + i * r, rows: k, inFeatures: r, outFeatures: m, lddy: lddy)
                 GEMM.linearInputGrad(g + i * r, v + s.a, dx + i * lddx, rows: k, inFeatures: n, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
@@ -105,6 +115,7 @@ public final class LoRAHead: LinearAdapters {
 
     /// After a merge this head took part in: Vᵢ ← BᵢAᵢ (reset-less), or Bᵢ ← 0 and Vᵢ = 0 (reset-B).
     public func didMerge(rule: LoRAConfig.MergeRule) {
+        correctionFolded = false
         switch rule {
         case .resetless:
             merged.copy(from: factors)
@@ -119,6 +130,21 @@ public final class LoRAHead: LinearAdapters {
     public func setMerged(from source: UnsafePointer<Float>) {
         merged.pointer.update(from: source, count: merged.count)
         hasCorrection = !Vec.allZero(merged.pointer, count: merged.count)
+        correctionFolded = false
+    }
+
+    /// Folds the correction into `params`, a model parameter buffer that holds the merged W (the
+    /// head's own copy): W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer. Call it each time the copy is
+    /// refreshed from the main weights, after this head's Vᵢ is set for the round.
+    public func foldCorrection(into params: UnsafeMutablePointer<Float>) {
+        guard hasCorrection else { return }
+        let m = merged.pointer, r = layout.rank
+        for s in layout.sites {
+            // W (out, in) −= s · B⁰ (out, r) · A⁰ (r, in)
+            GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: -scale,
+                       a: m + s.b, lda: r, b: m + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
+        }
+        correctionFolded = true
     }
 }
 

@@ -15,21 +15,26 @@ public final class HeadReplica<Source: BatchSource> {
     let gradClip: Float
     public var source: Source
     let acts: Activations
-    /// Offsets and sizes of the tensors this replica trains (all of them for a dense replica).
-    let trained: [(offset: Int, count: Int)]
+    /// Offsets and sizes of the tensors this replica copies from the main weights.
+    let copied: [(offset: Int, count: Int)]
     let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
 
     /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
-    /// `activations` may be shared by every replica of a process, since they step one at a time.
+    /// `activations` may be shared by replicas that step one at a time. With `foldsCorrection` the
+    /// head keeps a weight copy of its own with its correction folded in (faster steps, P more floats);
+    /// otherwise it reads the frozen weights from `weights`.
     public init(id: Int, model config: ModelConfig, weights: FloatBuffer, training: TrainingConfig,
-                lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil) throws {
+                lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil,
+                foldsCorrection: Bool = false) throws {
         self.id = id
         let frozen = layout?.wrappedTensorNames ?? []
-        // The wrapped weights are frozen between merges and equal to the main weights, so they are
-        // read there: a process holds W once, however many heads it trains.
-        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) }, frozenSource: frozen.isEmpty ? nil : weights)
-        trained = model.layout.tensors.filter { !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
-        for (offset, count) in trained { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
+        // The wrapped weights are frozen between merges and equal to the main weights, so unless the
+        // head folds its correction into a copy they are read there: W is held once, however many
+        // heads a process trains.
+        let shares = !frozen.isEmpty && !(foldsCorrection && lora != nil)
+        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) }, frozenSource: shares ? weights : nil)
+        copied = model.layout.tensors.filter { !shares || !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
+        for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
         optimizer = AdamW(model: model, config: training)
         if let lora, let layout {
             let h = LoRAHead(layout: layout, scale: lora.scale)
@@ -60,10 +65,11 @@ public final class HeadReplica<Source: BatchSource> {
 
     public var tokensPerStep: Int { acts.rows }
 
-    /// Takes the main weights after a round: the tensors this replica trains are copied from them
-    /// (the frozen ones it reads there directly).
+    /// Takes the main weights after a round, once this head's Vᵢ for the round is set: copies what it
+    /// holds of them (what it trains, or everything when it folds) and folds its correction in.
     public func adopt(_ weights: FloatBuffer) {
-        for (offset, count) in trained { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
+        for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
+        if model.frozenSource == nil { head?.foldCorrection(into: model.params.pointer) }
     }
 
     /// One local step at learning rate `lr`: next batch, forward, backward, clip, AdamW. Returns the loss.

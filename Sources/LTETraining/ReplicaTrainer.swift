@@ -16,6 +16,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public let syncEvery: Int?
     let validation: () -> any BatchSource
     let lanes: HeadLanes
+    private var stepLosses: [Double]
     let evalActs: Activations
     let evalInputs: UnsafeMutablePointer<Int32>, evalTargets: UnsafeMutablePointer<Int32>
     public private(set) var tokensSeen = 0
@@ -42,9 +43,11 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         self.lanes = lanes
         replicas = try (0..<n).map { i in
             try HeadReplica(id: i, model: model, weights: main.model.params, training: config, lora: mode.usesAdapters ? lora : nil,
-                            layout: main.layout, source: sources[i], activations: lanes.activations(forHead: i))
+                            layout: main.layout, source: sources[i], activations: lanes.activations(forHead: i),
+                            foldsCorrection: lanes.foldsCorrection)
         }
         evalActs = lanes.activations[0]   // evaluation runs between steps
+        stepLosses = Array(repeating: 0, count: n)
         evalInputs = .allocate(capacity: evalActs.rows)
         evalTargets = .allocate(capacity: evalActs.rows)
     }
@@ -53,7 +56,9 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
 
     public func trainStep(iteration: Int) -> Float {
         learningRate = config.schedule.rate(at: iteration)
-        let total = lanes.step(replicas, lr: learningRate).reduce(0.0) { $0 + Double($1) }
+        for i in stepLosses.indices { stepLosses[i] = 0 }
+        lanes.step(replicas, lr: learningRate, addingLossesTo: &stepLosses)
+        let total = stepLosses.reduce(0, +)
         tokensSeen += replicas.reduce(0) { $0 + $1.tokensPerStep }
         // The last step always closes a round, so the final model holds every head's work.
         if let t = syncEvery, (iteration + 1) % t == 0 || iteration + 1 == config.iterations {

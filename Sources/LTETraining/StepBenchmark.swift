@@ -32,34 +32,41 @@ public struct StepBenchmark {
         return Double(tokens) * (6 * p + 12 * Double(c.layers) * Double(c.dim) * Double(seqLen))
     }
 
-    /// Runs `warmup` untimed then `steps` timed steps of `run`, each followed by one timed sgemm, and
-    /// returns the median step time, the median CPU time of a step (all threads; on a busy machine
-    /// it tracks the work done better than wall time, which also counts time spent descheduled) and the
-    /// median sgemm rate. Interleaving puts the step and the peak it is divided by under the same
-    /// conditions (another process on the machine slows both).
-    public static func timeSteps(_ run: TrainingRun, warmup: Int, steps: Int) -> (seconds: Double, cpuSeconds: Double, peak: Double) {
-        timeSteps(warmup: warmup, steps: steps) { _ = run.trainStep(iteration: $0) }
-    }
-
-    public static func timeSteps(warmup: Int, steps: Int, _ step: (Int) -> Void) -> (seconds: Double, cpuSeconds: Double, peak: Double) {
-        for i in 0..<warmup { step(i) }
-        let clock = ContinuousClock()
-        var times: [Double] = [], cpu: [Double] = [], peaks: [Double] = []
-        for i in 0..<steps {
-            let t0 = clock.now, c0 = processCPUSeconds()
-            step(warmup + i)
-            times.append((clock.now - t0).seconds)
-            cpu.append(processCPUSeconds() - c0)
-            peaks.append(SgemmPeak.sample())
-        }
-        times.sort(); cpu.sort(); peaks.sort()
-        return (times[times.count / 2], cpu[cpu.count / 2], peaks[peaks.count / 2])
-    }
-
     static func processCPUSeconds() -> Double {
         var t = timespec()
         clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
         return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+    }
+
+    /// A step to time: what it is, and its model FLOPs.
+    public struct Candidate {
+        public var mode: String, params: Int, tokensPerStep: Int, flopsPerStep: Double
+        public var step: (Int) -> Void
+        public init(mode: String, params: Int, tokensPerStep: Int, flopsPerStep: Double, step: @escaping (Int) -> Void) {
+            self.mode = mode; self.params = params; self.tokensPerStep = tokensPerStep; self.flopsPerStep = flopsPerStep; self.step = step
+        }
+    }
+
+    /// Times several candidates in turn, step by step (a, b, a, b, …, each step followed by one sgemm
+    /// sample), so that their ratio holds even when the machine's speed drifts during the run.
+    public static func time(_ candidates: [Candidate], threads: Int, warmup: Int, steps: Int) -> [Result] {
+        for i in 0..<warmup { for c in candidates { c.step(i) } }
+        let clock = ContinuousClock()
+        var times = candidates.map { _ in [Double]() }, cpu = times, peaks = times
+        for i in 0..<steps {
+            for (k, c) in candidates.enumerated() {
+                let t0 = clock.now, c0 = processCPUSeconds()
+                c.step(warmup + i)
+                times[k].append((clock.now - t0).seconds)
+                cpu[k].append(processCPUSeconds() - c0)
+                peaks[k].append(SgemmPeak.sample())
+            }
+        }
+        func median(_ x: [Double]) -> Double { x.sorted()[x.count / 2] }
+        return candidates.enumerated().map { k, c in
+            Result(mode: c.mode, threads: threads, params: c.params, tokensPerStep: c.tokensPerStep, secondsPerStep: median(times[k]),
+                   cpuSecondsPerStep: median(cpu[k]), flopsPerStep: c.flopsPerStep, sgemmPeak: median(peaks[k]))
+        }
     }
 
     /// Model FLOPs of a forward pass: 2·P per token for the products and attention's 4·L·D·T.

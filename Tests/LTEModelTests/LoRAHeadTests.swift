@@ -76,6 +76,36 @@ final class LoRAHeadTests: XCTestCase {
         XCTAssertEqual(withHead, without, accuracy: 1e-5)
     }
 
+    /// Folding −s·V into a weight copy gives the loss and the factor gradients of computing it.
+    func testFoldedCorrectionEqualsComputedCorrection() throws {
+        let c = Self.config
+        func run(fold: Bool) throws -> (loss: Float, grads: [Float], dx: [Float]) {
+            let frozen = try GradientCheckTests.makeModel(c)
+            let layout = LoRALayout(model: c, layout: frozen.layout, rank: 2, wrapLMHead: false)
+            let model = try Transformer(config: c, trainable: { !layout.wrappedTensorNames.contains($0.name) })
+            model.params.copy(from: frozen.params)
+            let head = LoRAHead(layout: layout, scale: 3)
+            Self.randomFill(head.factors, std: 0.5, seed: 8)
+            head.didMerge(rule: .resetless)                    // V = the factors now
+            Self.randomFill(head.factors, std: 0.5, seed: 9)   // the head moves on: BA ≠ V
+            if fold { head.foldCorrection(into: model.params.pointer) }
+            XCTAssertEqual(head.correctionFolded, fold)
+            model.adapters = head
+            head.prepare(rows: 6)
+            let acts = Activations(config: c, batch: 1, seqLen: 6)
+            let (tokens, targets) = GradientCheckTests.batch(c, b: 1, t: 6, seed: 2)
+            let loss = model.forward(acts, tokens: tokens, targets: targets)
+            model.zeroGrad(); head.grads.zero()
+            model.backward(acts)
+            return (loss, head.grads.array, model.grads.array)
+        }
+        let computed = try run(fold: false), folded = try run(fold: true)
+        XCTAssertEqual(computed.loss, folded.loss, accuracy: 1e-5)
+        XCTAssertLessThan(zip(computed.grads, folded.grads).map { abs($0 - $1) }.max()!, 1e-4)
+        XCTAssertLessThan(zip(computed.dx, folded.dx).map { abs($0 - $1) }.max()!, 1e-4)
+        XCTAssertGreaterThan(computed.grads.map(abs).max()!, 1e-3)   // not trivially zero
+    }
+
     func makeHeads(_ n: Int, layout: LoRALayout, seed: UInt64) -> [LoRAHead] {
         (0..<n).map { i in
             let h = LoRAHead(layout: layout, scale: 2.5)
