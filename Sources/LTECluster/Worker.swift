@@ -77,6 +77,35 @@ public final class WorkerRuntime {
 
     /// Joins (or rejoins) the run: weights, every head's factors at its last merge, this worker's heads.
     func handshake(keepFactors: Bool) throws {
+        let joined = try welcome(keepFactors: keepFactors)
+        let d = descriptor!
+        if replicas.isEmpty || !keepFactors {
+            let t = d.training
+            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize)
+            replicas = try options.heads.enumerated().map { i, h in
+                var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
+                                                      contextLength: d.model.contextLength, seed: t.seed)
+                source.skip(batches: joined.round * d.mergeEvery)
+                return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
+                                       layout: main.layout, source: source, activations: lanes!.activations(forHead: i),
+                                       foldsCorrection: lanes!.foldsCorrection)
+            }
+            for r in replicas {
+                guard let f = joined.factors[r.id] else { continue }
+                f.withUnsafeBufferPointer { r.head!.factors.pointer.update(from: $0.baseAddress!, count: f.count) }
+            }
+        }
+        for r in replicas {
+            if let m = main.lastMerged[r.id] { r.head!.setMerged(from: m.pointer) }
+            r.adopt(main.model.params)
+        }
+        log("worker \(options.id): joined run \(joined.runId) at round \(joined.round) with heads \(options.heads)")
+    }
+
+    /// Says hello and takes the welcome: the run's settings, the main weights and last-merged
+    /// factors (into `main`), and this worker's heads' current factors. Returning drops the message,
+    /// as large as the weights, before the heads' own memory is allocated (the worker's peak RSS).
+    private func welcome(keepFactors: Bool) throws -> (runId: String, round: Int, factors: [Int: [Float]]) {
         let reply = try exchange {
             .hello(HelloMessage(workerId: options.id, headIds: options.heads,
                                 configFingerprint: options.fingerprint ?? Data(count: 32), nonce: ReplayGuard.freshNonce()))
@@ -104,27 +133,11 @@ public final class WorkerRuntime {
         baseCommit = w.baseCommit
         // The weights it now holds, e.g. the final ones when it rejoins a run that ended meanwhile.
         lastHash = weightsHash(main.model)
-        if replicas.isEmpty || !keepFactors {
-            let t = d.training
-            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize)
-            replicas = try options.heads.enumerated().map { i, h in
-                var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
-                                                      contextLength: d.model.contextLength, seed: t.seed)
-                source.skip(batches: w.round * d.mergeEvery)
-                return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
-                                       layout: main.layout, source: source, activations: lanes!.activations(forHead: i),
-                                       foldsCorrection: lanes!.foldsCorrection)
-            }
-            for r in replicas where w.tensors.has(WireNames.factors(r.id)) {
-                let f = try w.tensors.flat(WireNames.factors(r.id), count: main.layout!.count)
-                f.withUnsafeBufferPointer { r.head!.factors.pointer.update(from: $0.baseAddress!, count: f.count) }
-            }
+        var factors: [Int: [Float]] = [:]
+        for h in options.heads where w.tensors.has(WireNames.factors(h)) {
+            factors[h] = try w.tensors.flat(WireNames.factors(h), count: main.layout!.count)
         }
-        for r in replicas {
-            if let m = main.lastMerged[r.id] { r.head!.setMerged(from: m.pointer) }
-            r.adopt(main.model.params)
-        }
-        log("worker \(options.id): joined run \(w.runId) at round \(w.round) with heads \(options.heads)")
+        return (w.runId, w.round, factors)
     }
 
     /// What this worker needs in principle (set once it has joined a run).
