@@ -143,7 +143,7 @@ public final class WorkerRuntime {
     /// What this worker needs in principle (set once it has joined a run).
     public var memoryBudget: MemoryBudget? {
         descriptor.map { .worker($0.model, lora: $0.lte, heads: options.heads.count, totalHeads: $0.totalHeads,
-                                 batch: $0.training.batchSize, lanes: lanes?.count ?? 1) }
+                                 batch: $0.training.batchSize, lanes: lanes?.count ?? 1, foldsCorrection: lanes?.foldsCorrection ?? false) }
     }
 
     /// Trains until the run's last round; returns the final weights hash.

@@ -44,7 +44,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         replicas = try (0..<n).map { i in
             try HeadReplica(id: i, model: model, weights: main.model.params, training: config, lora: mode.usesAdapters ? lora : nil,
                             layout: main.layout, source: sources[i], activations: lanes.activations(forHead: i),
-                            foldsCorrection: lanes.foldsCorrection)
+                            foldsCorrection: lanes.foldsCorrection && mode.syncInterval(mergeEvery: lora.mergeEvery) != nil)
         }
         evalActs = lanes.activations[0]   // evaluation runs between steps
         stepLosses = Array(repeating: 0, count: n)
