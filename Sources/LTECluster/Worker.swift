@@ -81,14 +81,15 @@ public final class WorkerRuntime {
         let d = descriptor!
         if replicas.isEmpty || !keepFactors {
             let t = d.training
-            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize)
+            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize, main: main.model.params,
+                              frozen: main.frozenSpans, folds: true)
             replicas = try options.heads.enumerated().map { i, h in
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
                                                       contextLength: d.model.contextLength, seed: t.seed)
                 source.skip(batches: joined.round * d.mergeEvery)
                 return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
                                        layout: main.layout, source: source, activations: lanes!.activations(forHead: i),
-                                       foldsCorrection: lanes!.foldsCorrection)
+                                       frozenSource: lanes!.frozenSource(forHead: i))
             }
             for r in replicas {
                 guard let f = joined.factors[r.id] else { continue }
@@ -99,6 +100,7 @@ public final class WorkerRuntime {
             if let m = main.lastMerged[r.id] { r.head!.setMerged(from: m.pointer) }
             r.adopt(main.model.params)
         }
+        lanes!.invalidate()
         log("worker \(options.id): joined run \(joined.runId) at round \(joined.round) with heads \(options.heads)")
     }
 
@@ -211,6 +213,7 @@ public final class WorkerRuntime {
             }
             r.adopt(main.model.params)
         }
+        lanes!.invalidate()
         round = result.round + 1
     }
 }

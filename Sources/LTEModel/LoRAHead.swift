@@ -9,9 +9,9 @@ import LTENumerics
 /// so right after a reset-less merge the head sees exactly the merged W.
 ///
 /// The correction costs four rank-r products per layer and step, as many as the head's own term. A
-/// head that trains on a weight copy of its own can fold it in once per round instead
-/// (`foldCorrection`): the copy then holds W − s·Vᵢ and each step computes only s·BᵢAᵢx. Vᵢ stays kept
-/// as its two factors (`merged`) for the merge, the wire and the history.
+/// head that trains on a weight copy it may write can fold it in instead (`foldCorrection`, see
+/// HeadLanes): the copy then holds W − s·Vᵢ and each step computes only s·BᵢAᵢx. Vᵢ stays kept as
+/// its two factors (`merged`) for the merge, the wire and the history.
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -136,6 +136,9 @@ public final class LoRAHead: LinearAdapters {
     /// Folds the correction into `params`, a model parameter buffer that holds the merged W (the
     /// head's own copy): W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer. Call it each time the copy is
     /// refreshed from the main weights, after this head's Vᵢ is set for the round.
+    /// The weights this head sits on no longer hold its folded correction: compute it again.
+    public func forgetFold() { correctionFolded = false }
+
     public func foldCorrection(into params: UnsafeMutablePointer<Float>) {
         guard hasCorrection else { return }
         let m = merged.pointer, r = layout.rank

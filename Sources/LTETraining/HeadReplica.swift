@@ -20,19 +20,17 @@ public final class HeadReplica<Source: BatchSource> {
     let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
 
     /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
-    /// `activations` may be shared by replicas that step one at a time. With `foldsCorrection` the
-    /// head keeps a weight copy of its own with its correction folded in (faster steps, P more floats);
-    /// otherwise it reads the frozen weights from `weights`.
+    /// `activations` may be shared by replicas that step one at a time. The wrapped weights are
+    /// frozen between merges, so they are read from `frozenSource` (the main weights, or a lane's
+    /// working copy with the correction folded in, HeadLanes) rather than copied: a process holds W
+    /// once per lane at most, however many heads it trains.
     public init(id: Int, model config: ModelConfig, weights: FloatBuffer, training: TrainingConfig,
                 lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil,
-                foldsCorrection: Bool = false) throws {
+                frozenSource: FloatBuffer? = nil) throws {
         self.id = id
         let frozen = layout?.wrappedTensorNames ?? []
-        // The wrapped weights are frozen between merges and equal to the main weights, so unless the
-        // head folds its correction into a copy they are read there: W is held once, however many
-        // heads a process trains.
-        let shares = !frozen.isEmpty && !(foldsCorrection && lora != nil)
-        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) }, frozenSource: shares ? weights : nil)
+        let shares = !frozen.isEmpty
+        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) }, frozenSource: shares ? frozenSource ?? weights : nil)
         copied = model.layout.tensors.filter { !shares || !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
         for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
         optimizer = AdamW(model: model, config: training)
@@ -65,11 +63,10 @@ public final class HeadReplica<Source: BatchSource> {
 
     public var tokensPerStep: Int { acts.rows }
 
-    /// Takes the main weights after a round, once this head's Vᵢ for the round is set: copies what it
-    /// holds of them (what it trains, or everything when it folds) and folds its correction in.
+    /// Takes the main weights after a round: copies the tensors this replica trains (the frozen ones
+    /// it reads in place; a lane refolds them, HeadLanes.invalidate).
     public func adopt(_ weights: FloatBuffer) {
         for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
-        if model.frozenSource == nil { head?.foldCorrection(into: model.params.pointer) }
     }
 
     /// One local step at learning rate `lr`: next batch, forward, backward, clip, AdamW. Returns the loss.

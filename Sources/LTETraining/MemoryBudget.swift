@@ -11,8 +11,8 @@ import LTENumerics
 ///   gradient and moments (4·R), its factors with gradient, last-merged copy and moments (5·F) and the
 ///   low-rank forward cache; the last-merged factors of every head of the run (the merge needs them);
 ///   one batch's activations per lane (`HeadLanes`: the heads of a lane step one after another);
-///   and with `foldsCorrection` (every lane has a single head, and the run merges), each head's own
-///   copy of the wrapped weights, into which it folds its correction. Both trade memory for speed.
+///   and with `foldsCorrection` (a run that merges), each lane's working copy of the wrapped weights,
+///   into which it folds the correction of the head it steps. Both trade memory for speed.
 public struct MemoryBudget: Sendable {
     public let weights: Int, optimizer: Int, adapters: Int, activations: Int
     public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
@@ -36,7 +36,7 @@ public struct MemoryBudget: Sendable {
         let replicated = layout.tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.count }
         let rows = batch * c.contextLength
         let cache = rows * lora.rank * (2 * sites.sites.count + 1)
-        let folded = foldsCorrection ? heads * (layout.count - replicated) : 0
+        let folded = foldsCorrection ? lanes * (layout.count - replicated) : 0
         return MemoryBudget(weights: layout.count + heads * replicated + folded, optimizer: heads * 3 * replicated,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
                             activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))

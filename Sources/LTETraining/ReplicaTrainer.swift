@@ -39,12 +39,13 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed)
         self.main = main
         let sources = try (0..<n).map(makeSource)
-        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize)
+        let folds = mode.usesAdapters && mode.syncInterval(mergeEvery: lora.mergeEvery) != nil
+        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, frozen: main.frozenSpans, folds: folds)
         self.lanes = lanes
         replicas = try (0..<n).map { i in
             try HeadReplica(id: i, model: model, weights: main.model.params, training: config, lora: mode.usesAdapters ? lora : nil,
                             layout: main.layout, source: sources[i], activations: lanes.activations(forHead: i),
-                            foldsCorrection: lanes.foldsCorrection && mode.syncInterval(mergeEvery: lora.mergeEvery) != nil)
+                            frozenSource: lanes.frozenSource(forHead: i))
         }
         evalActs = lanes.activations[0]   // evaluation runs between steps
         stepLosses = Array(repeating: 0, count: n)
@@ -76,6 +77,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         })
         for i in present { replicas[i].head?.didMerge(rule: lora.merge) }
         for r in replicas { r.adopt(main.model.params) }
+        lanes.invalidate()
         bytesCommunicated += main.roundBytes(present: present.count)
     }
 
