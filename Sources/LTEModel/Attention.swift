@@ -40,6 +40,11 @@ struct Attention {
     /// blocks. Entries past the diagonal inside a block are computed and then masked by the softmax.
     var block = 32
 
+    /// `body(start, end)` for each block of rows (or columns) [start, end) of a T×T matrix.
+    @inline(__always) private func blocks(_ t: Int, _ body: (Int, Int) -> Void) {
+        for start in stride(from: 0, to: t, by: block) { body(start, min(t, start + block)) }
+    }
+
     /// qkv (BT, ld) → probs (B, H, T, T), out (BT, D).
     func forward(qkv: UnsafeMutablePointer<Float>, probs: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, batch: Int, seqLen t: Int) {
         perHead(batch * heads) { bh in
@@ -47,15 +52,13 @@ struct Attention {
             let s = probs + bh * t * t
             let q = q(qkv, b, t, h), k = k(qkv, b, t, h), v = v(qkv, b, t, h), o = out + b * t * dim + h * headDim
             // S = Q Kᵀ  (T, T): query rows [i0, i1) against keys [0, i1)
-            for i0 in stride(from: 0, to: t, by: block) {
-                let i1 = min(t, i0 + block)
+            blocks(t) { i0, i1 in
                 GEMM.sgemm(transA: false, transB: true, m: i1 - i0, n: i1, k: headDim,
                            a: q + i0 * ld, lda: ld, b: k, ldb: ld, c: s + i0 * t, ldc: t)
             }
             Softmax.causalForward(s, seqLen: t, scale: scale)
             // O = P V  (T, hd), written into the head's columns of out
-            for i0 in stride(from: 0, to: t, by: block) {
-                let i1 = min(t, i0 + block)
+            blocks(t) { i0, i1 in
                 GEMM.sgemm(transA: false, transB: false, m: i1 - i0, n: headDim, k: i1,
                            a: s + i0 * t, lda: t, b: v, ldb: ld, c: o + i0 * dim, ldc: dim)
             }
@@ -76,31 +79,25 @@ struct Attention {
                 let q = q(qkv, b, t, h), k = k(qkv, b, t, h), v = v(qkv, b, t, h)
                 let dQ = self.q(dQKV, b, t, h), dK = self.k(dQKV, b, t, h), dV = self.v(dQKV, b, t, h)
                 let beta: Float = h == g * group ? 0 : 1   // the group's first head overwrites dK, dV
-                for i0 in stride(from: 0, to: t, by: block) {
-                    let i1 = min(t, i0 + block)
+                // Block i0..<i1 is a block of query rows for dP and dQ, and of key columns for dV and dK
+                // (keys [i0, i1) receive from queries [i0, T)).
+                blocks(t) { i0, i1 in
                     // dP = dO Vᵀ  (T, T), rows [i0, i1) against keys [0, i1)
                     GEMM.sgemm(transA: false, transB: true, m: i1 - i0, n: i1, k: headDim,
                                a: dO + i0 * dim, lda: dim, b: v, ldb: ld, c: dp + i0 * t, ldc: t)
-                }
-                // dV (+)= Pᵀ dO  (T, hd): keys [j0, j1) receive from queries [j0, T)
-                for j0 in stride(from: 0, to: t, by: block) {
-                    let j1 = min(t, j0 + block)
-                    GEMM.sgemm(transA: true, transB: false, m: j1 - j0, n: headDim, k: t - j0,
-                               a: p + j0 * t + j0, lda: t, b: dO + j0 * dim, ldb: dim, beta: beta, c: dV + j0 * ld, ldc: ld)
+                    // dV (+)= Pᵀ dO  (T, hd)
+                    GEMM.sgemm(transA: true, transB: false, m: i1 - i0, n: headDim, k: t - i0,
+                               a: p + i0 * t + i0, lda: t, b: dO + i0 * dim, ldb: dim, beta: beta, c: dV + i0 * ld, ldc: ld)
                 }
                 // dS = scale · P ⊙ (dP − rowsum(dP ⊙ P))
                 Softmax.causalBackward(p: p, dp: dp, seqLen: t, scale: scale)
-                for i0 in stride(from: 0, to: t, by: block) {
-                    let i1 = min(t, i0 + block)
+                blocks(t) { i0, i1 in
                     // dQ = dS K  (T, hd)
                     GEMM.sgemm(transA: false, transB: false, m: i1 - i0, n: headDim, k: i1,
                                a: dp + i0 * t, lda: t, b: k, ldb: ld, c: dQ + i0 * ld, ldc: ld)
-                }
-                for j0 in stride(from: 0, to: t, by: block) {
-                    let j1 = min(t, j0 + block)
                     // dK (+)= dSᵀ Q  (T, hd)
-                    GEMM.sgemm(transA: true, transB: false, m: j1 - j0, n: headDim, k: t - j0,
-                               a: dp + j0 * t + j0, lda: t, b: q + j0 * ld, ldb: ld, beta: beta, c: dK + j0 * ld, ldc: ld)
+                    GEMM.sgemm(transA: true, transB: false, m: i1 - i0, n: headDim, k: t - i0,
+                               a: dp + i0 * t + i0, lda: t, b: q + i0 * ld, ldb: ld, beta: beta, c: dK + i0 * ld, ldc: ld)
                 }
             }
         }

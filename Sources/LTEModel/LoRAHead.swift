@@ -133,12 +133,12 @@ public final class LoRAHead: LinearAdapters {
         correctionFolded = false
     }
 
-    /// Folds the correction into `params`, a model parameter buffer that holds the merged W (the
-    /// head's own copy): W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer. Call it each time the copy is
-    /// refreshed from the main weights, after this head's Vᵢ is set for the round.
     /// The weights this head sits on no longer hold its folded correction: compute it again.
     public func forgetFold() { correctionFolded = false }
 
+    /// Folds the correction into `params`, a parameter buffer holding a fresh copy of the merged W
+    /// that this head reads its wrapped layers from (a lane's working copy, HeadLanes):
+    /// W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer, after this head's Vᵢ is set for the round.
     public func foldCorrection(into params: UnsafeMutablePointer<Float>) {
         guard hasCorrection else { return }
         let m = merged.pointer, r = layout.rank

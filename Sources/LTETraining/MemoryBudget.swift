@@ -30,10 +30,7 @@ public struct MemoryBudget: Sendable {
 
     public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int, lanes: Int = 1,
                               foldsCorrection: Bool = false) -> MemoryBudget {
-        let layout = ParameterLayout(c)
-        let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
-        let frozen = sites.wrappedTensorNames
-        let replicated = layout.tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.count }
+        let (layout, sites, replicated) = split(c, lora)
         let rows = batch * c.contextLength
         let cache = rows * lora.rank * (2 * sites.sites.count + 1)
         let folded = foldsCorrection ? lanes * (layout.count - replicated) : 0
@@ -45,12 +42,17 @@ public struct MemoryBudget: Sendable {
     /// The parameter server: the main weights, every head's last-merged factors, and one round of
     /// pushes (factors and replicated tensors of every head) held until the round closes.
     public static func server(_ c: ModelConfig, lora: LoRAConfig, totalHeads: Int) -> MemoryBudget {
+        let (layout, sites, replicated) = split(c, lora)
+        return MemoryBudget(weights: layout.count, optimizer: 0,
+                            adapters: totalHeads * sites.count + totalHeads * (sites.count + replicated), activations: 0)
+    }
+
+    /// The model's parameters, its adapter sites, and how many parameters are replicated (not wrapped).
+    private static func split(_ c: ModelConfig, _ lora: LoRAConfig) -> (ParameterLayout, LoRALayout, Int) {
         let layout = ParameterLayout(c)
         let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
         let frozen = sites.wrappedTensorNames
-        let replicated = layout.tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.count }
-        return MemoryBudget(weights: layout.count, optimizer: 0,
-                            adapters: totalHeads * sites.count + totalHeads * (sites.count + replicated), activations: 0)
+        return (layout, sites, layout.tensors.filter { !frozen.contains($0.name) }.reduce(0) { $0 + $1.count })
     }
 
     public var megabytes: Double { Double(bytes) / 1_048_576 }

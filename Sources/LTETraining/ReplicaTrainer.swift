@@ -39,7 +39,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed)
         self.main = main
         let sources = try (0..<n).map(makeSource)
-        let folds = mode.usesAdapters && mode.syncInterval(mergeEvery: lora.mergeEvery) != nil
+        let folds = mode.usesAdapters && syncEvery != nil
         let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, frozen: main.frozenSpans, folds: folds)
         self.lanes = lanes
         replicas = try (0..<n).map { i in
