@@ -52,7 +52,7 @@ struct BenchStep: AsyncParsableCommand {
                 lora.heads = mode == "lora" ? 1 : (heads ?? lora.heads)
                 candidates.append(try adapters(model, t, lora))
                 budget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize,
-                                 lanes: min(threads, lora.heads), foldsCorrection: mode == "lte")
+                                 lanes: min(threads, lora.heads), folds: mode == "lte")
                 extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery]
             case "forward":
                 candidates.append(try forwardOnly(model, t))

@@ -100,7 +100,6 @@ public final class WorkerRuntime {
             if let m = main.lastMerged[r.id] { r.head!.setMerged(from: m.pointer) }
             r.adopt(main.model.params)
         }
-        lanes!.invalidate()
         log("worker \(options.id): joined run \(joined.runId) at round \(joined.round) with heads \(options.heads)")
     }
 
@@ -145,7 +144,7 @@ public final class WorkerRuntime {
     /// What this worker needs in principle (set once it has joined a run).
     public var memoryBudget: MemoryBudget? {
         descriptor.map { .worker($0.model, lora: $0.lte, heads: options.heads.count, totalHeads: $0.totalHeads,
-                                 batch: $0.training.batchSize, lanes: lanes?.count ?? 1, foldsCorrection: lanes?.foldsCorrection ?? false) }
+                                 batch: $0.training.batchSize, lanes: lanes?.count ?? 1, folds: lanes?.folds ?? false) }
     }
 
     /// Trains until the run's last round; returns the final weights hash.
@@ -213,7 +212,6 @@ public final class WorkerRuntime {
             }
             r.adopt(main.model.params)
         }
-        lanes!.invalidate()
         round = result.round + 1
     }
 }

@@ -8,10 +8,14 @@ import LTENumerics
 ///   y = W x + s·Bᵢ Aᵢ x − s·Vᵢ x,   Vᵢ = Bᵢ⁰ Aᵢ⁰ (kept as two factors, never as a dense matrix)
 /// so right after a reset-less merge the head sees exactly the merged W.
 ///
-/// The correction costs four rank-r products per layer and step, as many as the head's own term. A
-/// head that trains on a weight copy it may write can fold it in instead (`foldCorrection`, see
-/// HeadLanes): the copy then holds W − s·Vᵢ and each step computes only s·BᵢAᵢx. Vᵢ stays kept as
-/// its two factors (`merged`) for the merge, the wire and the history.
+/// Computed as written, the term and the correction cost eight rank-r products per layer and step
+/// beside W's own. A head that trains on a weight copy it may write folds both in before each step
+/// instead (`fold`, see HeadLanes): the copy then holds the head's effective weight
+///   Wᵢ = W + s·BᵢAᵢ − s·Vᵢ
+/// so W's products give y and dx whole, and the head computes only what its gradients need:
+/// u = x Aᵢᵀ for dBᵢ and g = dy Bᵢ for dAᵢ. The fold is one rank-2r product per layer and step (a pass
+/// over W), against four rank-r products over the batch. Vᵢ stays kept as its two factors
+/// (`merged`) for the merge, the wire and the history.
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -22,14 +26,19 @@ public final class LoRAHead: LinearAdapters {
     public let merged: FloatBuffer
     /// False while Vᵢ = 0, which skips the correction's products.
     public private(set) var hasCorrection = false
-    /// True once −s·Vᵢ is folded into the weights this head sits on (until Vᵢ changes).
-    public private(set) var correctionFolded = false
+    /// True while the weights this head sits on hold its effective weight (from `fold` until the
+    /// factors move: `unfold`).
+    public private(set) var isFolded = false
     /// The correction's products run only while it is live and not folded.
-    private var computesCorrection: Bool { hasCorrection && !correctionFolded }
+    private var computesCorrection: Bool { hasCorrection && !isFolded }
 
     // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
     private var rows = 0
     private var u: FloatBuffer, u0: FloatBuffer, g: FloatBuffer
+    /// A rank that is a multiple of 8 takes ThinProducts' kernels for the four products the factor
+    /// gradients need; those read their thin operand as (k × r), so Aᵀ and dAᵀ go through `aT`.
+    private let thin: Bool
+    private let aT: FloatBuffer
 
     public init(layout: LoRALayout, scale: Float) {
         self.layout = layout
@@ -38,6 +47,8 @@ public final class LoRAHead: LinearAdapters {
         grads = FloatBuffer(count: layout.count)
         merged = FloatBuffer(count: layout.count)
         u = FloatBuffer(count: 0); u0 = FloatBuffer(count: 0); g = FloatBuffer(count: 0)
+        thin = ThinProducts.fits(width: layout.rank)
+        aT = FloatBuffer(count: thin ? layout.rank * (layout.sites.map(\.inFeatures).max() ?? 0) : 0)
     }
 
     /// Bᵢ = 0; Aᵢ with orthonormal rows (a different draw per head), scaled by √(n/r) (official code)
@@ -47,7 +58,7 @@ public final class LoRAHead: LinearAdapters {
         factors.zero()
         merged.zero()
         hasCorrection = false
-        correctionFolded = false
+        isFolded = false
         let r = layout.rank
         for s in layout.sites {
             let n = s.inFeatures
@@ -62,7 +73,8 @@ public final class LoRAHead: LinearAdapters {
         guard rows != self.rows else { return }
         self.rows = rows
         let n = rows * layout.rank * layout.sites.count
-        u = FloatBuffer(count: n); u0 = FloatBuffer(count: n); g = FloatBuffer(count: rows * layout.rank)
+        // u⁰ is only written by a head that computes its correction (one that is not folded).
+        u = FloatBuffer(count: n); u0 = FloatBuffer(count: n, lazily: true); g = FloatBuffer(count: rows * layout.rank)
     }
 
     public func wraps(_ p: Projection) -> Bool { layout.projections.contains(p) }
@@ -71,15 +83,21 @@ public final class LoRAHead: LinearAdapters {
         buf.pointer + layout.position(s) * rows * layout.rank
     }
 
-    // y (rows, out) += s·(x Aᵀ) Bᵀ − s·(x A⁰ᵀ) B⁰ᵀ
+    // u = x Aᵀ (rows, r), kept for dB;  y (rows, out) += s·u Bᵀ − s·(x A⁰ᵀ) B⁰ᵀ unless folded into W
     // The products are rank-r thin: with several threads each takes a slab of rows on a one-thread
     // BLAS (Parallel.slabs), which beats splitting every product over OpenBLAS's pool.
     public func forward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
         precondition(rows == self.rows, "LoRAHead.prepare(rows:) was not called for this batch shape")
         let s = layout.site(site), r = layout.rank, n = s.inFeatures, m = s.outFeatures
-        let f = factors.pointer, v = merged.pointer, u = cache(self.u, site), u0 = cache(self.u0, site)
+        let f = factors.pointer, v = merged.pointer, u = cache(self.u, site), u0 = cache(self.u0, site), aT = aT.pointer
+        if thin { transpose(f + s.a, rows: r, columns: n, into: aT) }
         Parallel.slabs(rows) { i, k in
-            GEMM.linear(x + i * ldx, f + s.a, u + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
+            if thin {
+                ThinProducts.panel(x + i * ldx, ldx: ldx, rows: k, inner: n, aT, width: r, into: u + i * r)
+            } else {
+                GEMM.linear(x + i * ldx, f + s.a, u + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
+            }
+            if isFolded { return }
             GEMM.linear(u + i * r, f + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: scale, ldy: ldy)
             if computesCorrection {
                 GEMM.linear(x + i * ldx, v + s.a, u0 + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
@@ -88,22 +106,39 @@ public final class LoRAHead: LinearAdapters {
         }
     }
 
-    // g = dy B (rows, r);  dx += s·g A;  dB += s·dyᵀ u;  dA += s·gᵀ x;  then dx −= s·(dy B⁰) A⁰
+    // g = dy B (rows, r);  dB += s·dyᵀ u;  dA += s·gᵀ x;  unless folded into W: dx += s·g A − s·(dy B⁰) A⁰
     public func backward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, dy: UnsafePointer<Float>, lddy: Int,
                          dx: UnsafeMutablePointer<Float>, lddx: Int, rows: Int) {
         let s = layout.site(site), r = layout.rank, n = s.inFeatures, m = s.outFeatures
         let f = factors.pointer, v = merged.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
+        let aT = aT.pointer
         Parallel.slabs(rows) { i, k in
-            GEMM.linearInputGrad(dy + i * lddy, f + s.b, g + i * r, rows: k, inFeatures: r, outFeatures: m, lddy: lddy)
+            if thin {
+                ThinProducts.panel(dy + i * lddy, ldx: lddy, rows: k, inner: m, f + s.b, width: r, into: g + i * r)
+            } else {
+                GEMM.linearInputGrad(dy + i * lddy, f + s.b, g + i * r, rows: k, inFeatures: r, outFeatures: m, lddy: lddy)
+            }
+            if isFolded { return }
             GEMM.linearInputGrad(g + i * r, f + s.a, dx + i * lddx, rows: k, inFeatures: n, outFeatures: r, beta: 1, alpha: scale, lddx: lddx)
         }
         // The factor gradients sum over all rows: slabs of dB's rows and of dA's columns instead.
         Parallel.slabs(m) { o, k in
-            GEMM.linearWeightGrad(dy + o, u, d + s.b + o * r, rows: rows, inFeatures: r, outFeatures: k, alpha: scale, lddy: lddy)
+            if thin {
+                ThinProducts.gather(dy + o, ldx: lddy, rows: rows, inner: k, u, width: r, alpha: scale, into: d + s.b + o * r)
+            } else {
+                GEMM.linearWeightGrad(dy + o, u, d + s.b + o * r, rows: rows, inFeatures: r, outFeatures: k, alpha: scale, lddy: lddy)
+            }
         }
         Parallel.slabs(n) { c, k in
-            GEMM.sgemm(transA: true, transB: false, m: r, n: k, k: rows, alpha: scale, a: g, lda: r, b: x + c, ldb: ldx,
-                       beta: 1, c: d + s.a + c, ldc: n)
+            if thin {
+                // dAᵀ (k × r) = s·xᵀ g into the scratch, then added to dA (r × n) transposed
+                (aT + c * r).update(repeating: 0, count: k * r)
+                ThinProducts.gather(x + c, ldx: ldx, rows: rows, inner: k, g, width: r, alpha: scale, into: aT + c * r)
+                for j in 0..<r { for t in 0..<k { d[s.a + j * n + c + t] += aT[(c + t) * r + j] } }
+            } else {
+                GEMM.sgemm(transA: true, transB: false, m: r, n: k, k: rows, alpha: scale, a: g, lda: r, b: x + c, ldb: ldx,
+                           beta: 1, c: d + s.a + c, ldc: n)
+            }
         }
         if computesCorrection {
             Parallel.slabs(rows) { i, k in
@@ -115,7 +150,7 @@ public final class LoRAHead: LinearAdapters {
 
     /// After a merge this head took part in: Vᵢ ← BᵢAᵢ (reset-less), or Bᵢ ← 0 and Vᵢ = 0 (reset-B).
     public func didMerge(rule: LoRAConfig.MergeRule) {
-        correctionFolded = false
+        isFolded = false
         switch rule {
         case .resetless:
             merged.copy(from: factors)
@@ -130,25 +165,34 @@ public final class LoRAHead: LinearAdapters {
     public func setMerged(from source: UnsafePointer<Float>) {
         merged.pointer.update(from: source, count: merged.count)
         hasCorrection = !Vec.allZero(merged.pointer, count: merged.count)
-        correctionFolded = false
+        isFolded = false
     }
 
-    /// The weights this head sits on no longer hold its folded correction: compute it again.
-    public func forgetFold() { correctionFolded = false }
-
-    /// Folds the correction into `params`, a parameter buffer holding a fresh copy of the merged W
-    /// that this head reads its wrapped layers from (a lane's working copy, HeadLanes):
-    /// W ← W − s·Bᵢ⁰Aᵢ⁰ on every wrapped layer, after this head's Vᵢ is set for the round.
-    public func foldCorrection(into params: UnsafeMutablePointer<Float>) {
-        guard hasCorrection else { return }
-        let m = merged.pointer, r = layout.rank
+    /// Makes `params` hold this head's effective weight on every wrapped layer, from the fresh copy
+    /// of the merged W it holds: W ← W + s·BᵢAᵢ − s·Bᵢ⁰Aᵢ⁰. `params` must be the buffer the head
+    /// reads its wrapped layers from (a lane's working copy, HeadLanes), and the fold lasts until the
+    /// factors move: call `unfold` after the optimizer step.
+    public func fold(into params: UnsafeMutablePointer<Float>) {
+        let f = factors.pointer, v = merged.pointer, r = layout.rank
         for s in layout.sites {
-            // W (out, in) −= s · B⁰ (out, r) · A⁰ (r, in)
-            GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: -scale,
-                       a: m + s.b, lda: r, b: m + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
+            // W (out, in) += s · B (out, r) · A (r, in)  −  s · B⁰ · A⁰
+            GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: scale,
+                       a: f + s.b, lda: r, b: f + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
+            if hasCorrection {
+                GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: -scale,
+                           a: v + s.b, lda: r, b: v + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
+            }
         }
-        correctionFolded = true
+        isFolded = true
     }
+
+    /// The factors moved (or the weights were overwritten): the effective weight is no longer there.
+    public func unfold() { isFolded = false }
+}
+
+/// t (columns × rows) = aᵀ, a (rows × columns) row-major.
+func transpose(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into t: UnsafeMutablePointer<Float>) {
+    for i in 0..<rows { for j in 0..<columns { t[j * rows + i] = a[i * columns + j] } }
 }
 
 /// Fills `rows`×`columns` (rows ≤ columns) with a Gaussian draw whose rows are then made orthonormal

@@ -6,17 +6,17 @@ import Foundation
 /// these, addressed by offset: hot loops take raw pointers and nothing is allocated after set-up.
 /// Buffers of 1 MiB and more are mapped from the kernel, already zero: a page becomes resident only
 /// when first written, so a part that is never used (a head's frozen weights, read elsewhere) costs
-/// no memory.
+/// no memory. `lazily` maps a smaller one the same way, for scratch that may never be used.
 public final class FloatBuffer: @unchecked Sendable {
     public let count: Int
     public let pointer: UnsafeMutablePointer<Float>
     private let mappedBytes: Int   // 0 when allocated from the heap
 
-    public init(count: Int) {
+    public init(count: Int, lazily: Bool = false) {
         precondition(count >= 0, "FloatBuffer: negative size")
         self.count = count
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
-        if bytes >= 1 << 20, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
+        if bytes >= 1 << 20 || lazily, let p = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED {
             mappedBytes = bytes
             pointer = p.bindMemory(to: Float.self, capacity: max(count, 1))
         } else {

@@ -9,10 +9,11 @@ import LTENumerics
 /// product of one head being split across threads (the rank-r products gain nothing from splitting).
 /// A lane needs its own activations; the heads of one lane share them, since they step in turn.
 ///
-/// A lane of a run that merges also holds a working copy of the wrapped weights, W − s·Vᵢ for the
-/// head it is stepping: the head's correction folded in, so its steps skip the correction's four
-/// products per layer. The copy is refolded from the main weights when the lane moves to another
-/// head or a merge changes W or Vᵢ (`invalidate`); a lane of one head refolds once per round.
+/// A lane of a run that merges also holds a working copy of the wrapped weights, made before every
+/// step into the effective weight W + s·BᵢAᵢ − s·Vᵢ of the head it steps (LoRAHead.fold): W's own
+/// products then carry the head's term and its correction, and the head computes only the two
+/// rank-r products its gradients need. The copy is made anew from the main weights each step, so a
+/// head's arithmetic does not depend on which lane ran it before, nor on what the lane ran.
 public final class HeadLanes {
     public let count: Int
     /// One set per lane: head i uses `activations[i % count]`.
@@ -21,9 +22,6 @@ public final class HeadLanes {
     public let working: [FloatBuffer]?
     private let main: FloatBuffer
     private let frozen: [(offset: Int, count: Int)]
-    /// Per lane, the head whose correction its working copy holds (−1: to be refolded). Raw memory,
-    /// since the lanes write their own entries from their own threads.
-    private let folded: UnsafeMutablePointer<Int>
 
     /// Lanes for `heads` heads at the process's thread count (`Parallel.threads`). `main` holds the
     /// main weights; `frozen` the spans of the wrapped layers, which a lane folds when `folds`.
@@ -33,27 +31,22 @@ public final class HeadLanes {
         self.main = main
         self.frozen = frozen
         working = folds && !frozen.isEmpty ? (0..<count).map { _ in FloatBuffer(count: main.count) } : nil
-        folded = .allocate(capacity: count)
-        folded.initialize(repeating: -1, count: count)
     }
 
-    deinit { folded.deallocate() }
-
-    public var foldsCorrection: Bool { working != nil }
+    public var folds: Bool { working != nil }
     public func activations(forHead index: Int) -> Activations { activations[index % count] }
     /// The buffer head `index` reads its frozen weights from.
     public func frozenSource(forHead index: Int) -> FloatBuffer { working?[index % count] ?? main }
 
-    /// The main weights or some head's Vᵢ changed (a merge, a rejoin): every lane refolds.
-    public func invalidate() { folded.update(repeating: -1, count: count) }
-
-    /// Makes lane `lane`'s working copy hold W − s·Vᵢ for `replicas[i]`.
-    private func fold<Source>(_ replicas: [HeadReplica<Source>], _ i: Int, lane: Int) {
-        guard let working, folded[lane] != i else { return }
-        if folded[lane] >= 0 { replicas[folded[lane]].head?.forgetFold() }
-        for (offset, n) in frozen { (working[lane].pointer + offset).update(from: main.pointer + offset, count: n) }
-        replicas[i].head?.foldCorrection(into: working[lane].pointer)
-        folded[lane] = i
+    /// One step of `replica` on `lane`: into the lane's working copy go the main weights and then the
+    /// head's term and correction; the optimizer step moves the factors, which ends the fold.
+    private func step<Source>(_ replica: HeadReplica<Source>, lane: Int, lr: Float) -> Float {
+        guard let working, let head = replica.head else { return replica.step(lr: lr) }
+        let copy = working[lane].pointer
+        for (offset, n) in frozen { (copy + offset).update(from: main.pointer + offset, count: n) }
+        head.fold(into: copy)
+        defer { head.unfold() }
+        return replica.step(lr: lr)
     }
 
     /// One local step of every head at learning rate `lr`, each head's loss added to `losses[i]`
@@ -61,10 +54,7 @@ public final class HeadLanes {
     public func step<Source>(_ replicas: [HeadReplica<Source>], lr: Float, addingLossesTo losses: inout [Double]) {
         precondition(losses.count == replicas.count, "one loss slot per head")
         guard count > 1 else {
-            for (i, r) in replicas.enumerated() {
-                fold(replicas, i, lane: 0)
-                losses[i] += Double(r.step(lr: lr))
-            }
+            for (i, r) in replicas.enumerated() { losses[i] += Double(step(r, lane: 0, lr: lr)) }
             return
         }
         let threads = Parallel.threads
@@ -73,8 +63,7 @@ public final class HeadLanes {
         losses.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: count) { lane in
                 for i in stride(from: lane, to: replicas.count, by: count) {
-                    fold(replicas, i, lane: lane)
-                    out[i] += Double(replicas[i].step(lr: lr))
+                    out[i] += Double(step(replicas[i], lane: lane, lr: lr))
                 }
             }
         }

@@ -22,7 +22,7 @@ public final class HeadReplica<Source: BatchSource> {
     /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
     /// `activations` may be shared by replicas that step one at a time. The wrapped weights are
     /// frozen between merges, so they are read from `frozenSource` (the main weights, or a lane's
-    /// working copy with the correction folded in, HeadLanes) rather than copied: a process holds W
+    /// working copy holding the head's effective weight, HeadLanes) rather than copied: a process holds W
     /// once per lane at most, however many heads it trains.
     public init(id: Int, model config: ModelConfig, weights: FloatBuffer, training: TrainingConfig,
                 lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil,
@@ -64,7 +64,7 @@ public final class HeadReplica<Source: BatchSource> {
     public var tokensPerStep: Int { acts.rows }
 
     /// Takes the main weights after a round: copies the tensors this replica trains (the frozen ones
-    /// it reads in place; a lane refolds them, HeadLanes.invalidate).
+    /// it reads in place, and a lane refolds them before every step).
     public func adopt(_ weights: FloatBuffer) {
         for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
     }

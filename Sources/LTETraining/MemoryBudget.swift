@@ -11,8 +11,9 @@ import LTENumerics
 ///   gradient and moments (4·R), its factors with gradient, last-merged copy and moments (5·F) and the
 ///   low-rank forward cache; the last-merged factors of every head of the run (the merge needs them);
 ///   one batch's activations per lane (`HeadLanes`: the heads of a lane step one after another);
-///   and with `foldsCorrection` (a run that merges), each lane's working copy of the wrapped weights,
-///   into which it folds the correction of the head it steps. Both trade memory for speed.
+///   and with `folds` (a run that merges), each lane's working copy of the wrapped weights, which
+///   holds the effective weight of the head it steps. Both trade memory for speed. A head that
+///   folds keeps u = x Aᵀ per site; one that does not also keeps u⁰ = x A⁰ᵀ for its correction.
 public struct MemoryBudget: Sendable {
     public let weights: Int, optimizer: Int, adapters: Int, activations: Int
     public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
@@ -29,11 +30,11 @@ public struct MemoryBudget: Sendable {
     }
 
     public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int, lanes: Int = 1,
-                              foldsCorrection: Bool = false) -> MemoryBudget {
+                              folds: Bool = false) -> MemoryBudget {
         let (layout, sites, replicated) = split(c, lora)
         let rows = batch * c.contextLength
-        let cache = rows * lora.rank * (2 * sites.sites.count + 1)
-        let folded = foldsCorrection ? lanes * (layout.count - replicated) : 0
+        let cache = rows * lora.rank * ((folds ? 1 : 2) * sites.sites.count + 1)
+        let folded = folds ? lanes * (layout.count - replicated) : 0
         return MemoryBudget(weights: layout.count + heads * replicated + folded, optimizer: heads * 3 * replicated,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
                             activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))

@@ -77,7 +77,6 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         })
         for i in present { replicas[i].head?.didMerge(rule: lora.merge) }
         for r in replicas { r.adopt(main.model.params) }
-        lanes.invalidate()
         bytesCommunicated += main.roundBytes(present: present.count)
     }
 

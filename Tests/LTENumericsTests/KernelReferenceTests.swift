@@ -44,6 +44,27 @@ final class KernelReferenceTests: XCTestCase {
         assertClose(dw, rdw, tol: 1e-5, "linearWeightGrad")
     }
 
+    /// Both thin kernels over shapes with remainders (rows and k not multiples of 8), a leading
+    /// dimension wider than k, widths 8 and 16, and C accumulating onto what it held.
+    func testThinProductsAgainstTripleLoop() {
+        for (rows, k, w, ldx) in [(19, 13, 8, 13), (8, 16, 16, 21), (3, 7, 8, 7), (300, 9, 8, 11)] {
+            let x = randoms(rows * ldx), p = randoms(k * w), y = randoms(rows * w)
+            let c0 = randoms(k * w), alpha: Float = 0.75
+            var out = [Float](repeating: .nan, count: rows * w), c = c0
+            ThinProducts.panel(x, ldx: ldx, rows: rows, inner: k, p, width: w, into: &out)
+            ThinProducts.gather(x, ldx: ldx, rows: rows, inner: k, y, width: w, alpha: alpha, into: &c)
+            var refOut = [Double](), refC = [Double]()
+            for i in 0..<rows { for j in 0..<w { refOut.append((0..<k).reduce(0.0) { $0 + Double(x[i * ldx + $1]) * Double(p[$1 * w + j]) }) } }
+            for t in 0..<k { for j in 0..<w {
+                refC.append(Double(c0[t * w + j]) + Double(alpha) * (0..<rows).reduce(0.0) { $0 + Double(x[$1 * ldx + t]) * Double(y[$1 * w + j]) })
+            } }
+            assertClose(out, refOut, tol: 1e-5, "panel \(rows)×\(k)·\(k)×\(w)")
+            assertClose(c, refC, tol: 1e-4, "gather \(k)×\(w) over \(rows) rows")
+        }
+        XCTAssertFalse(ThinProducts.fits(width: 12))
+        XCTAssertTrue(ThinProducts.fits(width: 64))
+    }
+
     func testRMSNormForwardAndBackward() {
         let (rows, dim) = (3, 37)
         let x = randoms(rows * dim), g = randoms(dim), dy = randoms(rows * dim)

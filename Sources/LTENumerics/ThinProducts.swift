@@ -1,0 +1,99 @@
+/// The two products a low-rank adapter's gradients need, for widths that are a multiple of 8 (the
+/// rank r): one AVX2 register holds a row of the thin operand.
+///
+///   panel:  out (rows × w) = X (rows × k) · P (k × w)            u = x Aᵀ,  g = dy B
+///   gather: C (k × w) += α · Xᵀ (k × rows) · Y (rows × w)        dB = s·dyᵀ u,  dAᵀ = s·xᵀ g
+///
+/// OpenBLAS packs X, the large operand, into panels before every product, and for w = 8 that copy
+/// costs about as much as the 16 flops each element then takes part in: these run at about 75–80 %
+/// of the sgemm peak there. Here X is read in place, each element broadcast once against a register
+/// of the thin operand, with eight independent accumulators to cover the FMA latency: about 100 GF/s
+/// on one Zen core, against 125 for the big products (experiments/results/profile-lte.md).
+public enum ThinProducts {
+    public typealias Row = SIMD8<Float>
+
+    /// Whether a thin operand of width `w` takes these kernels (else: GEMM).
+    @inline(__always) public static func fits(width w: Int) -> Bool { w > 0 && w % 8 == 0 }
+
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Row {
+        UnsafeRawPointer(p).loadUnaligned(as: Row.self)
+    }
+
+    @inline(__always) static func store(_ v: Row, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Row.self)
+    }
+
+    /// out (rows × w, ld w) = X (rows × k, ld ldx) · P (k × w, ld w).
+    public static func panel(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inner k: Int,
+                             _ p: UnsafePointer<Float>, width w: Int, into out: UnsafeMutablePointer<Float>) {
+        precondition(fits(width: w), "ThinProducts: width \(w) is not a multiple of 8")
+        for c in stride(from: 0, to: w, by: 8) {
+            var i = 0
+            // Eight rows at a time: eight accumulators, one panel row loaded per step of k. Pointers
+            // step by themselves (no index products, no overflow checks in the loop).
+            while i + 8 <= rows {
+                let x0 = x + i &* ldx, x1 = x0 + ldx, x2 = x1 + ldx, x3 = x2 + ldx
+                let x4 = x3 + ldx, x5 = x4 + ldx, x6 = x5 + ldx, x7 = x6 + ldx
+                var a0 = Row(), a1 = Row(), a2 = Row(), a3 = Row(), a4 = Row(), a5 = Row(), a6 = Row(), a7 = Row()
+                var pt = p + c
+                var t = 0
+                while t < k {
+                    let pr = load(pt)
+                    a0.addProduct(pr, x0[t]); a1.addProduct(pr, x1[t]); a2.addProduct(pr, x2[t]); a3.addProduct(pr, x3[t])
+                    a4.addProduct(pr, x4[t]); a5.addProduct(pr, x5[t]); a6.addProduct(pr, x6[t]); a7.addProduct(pr, x7[t])
+                    pt += w
+                    t &+= 1
+                }
+                let o = out + i &* w + c
+                store(a0, o); store(a1, o + w); store(a2, o + 2 &* w); store(a3, o + 3 &* w)
+                store(a4, o + 4 &* w); store(a5, o + 5 &* w); store(a6, o + 6 &* w); store(a7, o + 7 &* w)
+                i &+= 8
+            }
+            while i < rows {
+                let xi = x + i * ldx
+                var a = Row()
+                for t in 0..<k { a.addProduct(load(p + t * w + c), xi[t]) }
+                store(a, out + i * w + c)
+                i += 1
+            }
+        }
+    }
+
+    /// C (k × w, ld w) += α · Xᵀ Y, X (rows × k, ld ldx), Y (rows × w, ld w): a sum over the rows.
+    /// The rows go in blocks, so a block of X stays in cache while every group of eight of its
+    /// columns sweeps it; each block's sum is added to C (a fixed order: the same bits every time).
+    public static func gather(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inner k: Int,
+                              _ y: UnsafePointer<Float>, width w: Int, alpha: Float, into cOut: UnsafeMutablePointer<Float>) {
+        precondition(fits(width: w), "ThinProducts: width \(w) is not a multiple of 8")
+        let block = 128
+        for i0 in stride(from: 0, to: rows, by: block) {
+            let i1 = min(rows, i0 + block)
+            for c in stride(from: 0, to: w, by: 8) {
+                var j = 0
+                while j + 8 <= k {
+                    var a0 = Row(), a1 = Row(), a2 = Row(), a3 = Row(), a4 = Row(), a5 = Row(), a6 = Row(), a7 = Row()
+                    var xi = x + i0 &* ldx + j, yi = y + i0 &* w + c
+                    for _ in i0..<i1 {
+                        let yr = load(yi)
+                        a0.addProduct(yr, xi[0]); a1.addProduct(yr, xi[1]); a2.addProduct(yr, xi[2]); a3.addProduct(yr, xi[3])
+                        a4.addProduct(yr, xi[4]); a5.addProduct(yr, xi[5]); a6.addProduct(yr, xi[6]); a7.addProduct(yr, xi[7])
+                        xi += ldx
+                        yi += w
+                    }
+                    let o = cOut + j * w + c
+                    store(load(o) + alpha * a0, o); store(load(o + w) + alpha * a1, o + w)
+                    store(load(o + 2 * w) + alpha * a2, o + 2 * w); store(load(o + 3 * w) + alpha * a3, o + 3 * w)
+                    store(load(o + 4 * w) + alpha * a4, o + 4 * w); store(load(o + 5 * w) + alpha * a5, o + 5 * w)
+                    store(load(o + 6 * w) + alpha * a6, o + 6 * w); store(load(o + 7 * w) + alpha * a7, o + 7 * w)
+                    j += 8
+                }
+                while j < k {
+                    var a = Row()
+                    for i in i0..<i1 { a.addProduct(load(y + i * w + c), x[i * ldx + j]) }
+                    store(load(cOut + j * w + c) + alpha * a, cOut + j * w + c)
+                    j += 1
+                }
+            }
+        }
+    }
+}
