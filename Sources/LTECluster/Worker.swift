@@ -81,8 +81,7 @@ public final class WorkerRuntime {
         let d = descriptor!
         if replicas.isEmpty || !keepFactors {
             let t = d.training
-            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize, main: main.model.params,
-                              frozen: main.frozenSpans, folds: true)
+            lanes = HeadLanes(heads: options.heads.count, model: d.model, batch: t.batchSize, main: main.model.params, folds: true)
             replicas = try options.heads.enumerated().map { i, h in
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
                                                       contextLength: d.model.contextLength, seed: t.seed)

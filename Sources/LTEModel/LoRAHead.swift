@@ -14,7 +14,7 @@ import LTENumerics
 ///   Wᵢ = W + s·BᵢAᵢ − s·Vᵢ
 /// so W's products give y and dx whole, and the head computes only what its gradients need:
 /// u = x Aᵢᵀ for dBᵢ and g = dy Bᵢ for dAᵢ. The fold is one rank-2r product per layer and step (a pass
-/// over W), against four rank-r products over the batch. Vᵢ stays kept as its two factors
+/// over W), against two rank-r products over the batch. Vᵢ stays kept as its two factors
 /// (`merged`) for the merge, the wire and the history.
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
@@ -39,6 +39,8 @@ public final class LoRAHead: LinearAdapters {
     /// gradients need; those read their thin operand as (k × r), so Aᵀ and dAᵀ go through `aT`.
     private let thin: Bool
     private let aT: FloatBuffer
+    /// The fold's stacked factors for one layer (allocated on the first fold).
+    private lazy var stacked = FloatBuffer(count: 2 * layout.rank * (layout.sites.map { $0.inFeatures + $0.outFeatures }.max() ?? 0))
 
     public init(layout: LoRALayout, scale: Float) {
         self.layout = layout
@@ -168,20 +170,34 @@ public final class LoRAHead: LinearAdapters {
         isFolded = false
     }
 
-    /// Makes `params` hold this head's effective weight on every wrapped layer, from the fresh copy
-    /// of the merged W it holds: W ← W + s·BᵢAᵢ − s·Bᵢ⁰Aᵢ⁰. `params` must be the buffer the head
-    /// reads its wrapped layers from (a lane's working copy, HeadLanes), and the fold lasts until the
-    /// factors move: call `unfold` after the optimizer step.
-    public func fold(into params: UnsafeMutablePointer<Float>) {
-        let f = factors.pointer, v = merged.pointer, r = layout.rank
+    /// Makes `params` hold this head's effective weight on every wrapped layer, from the merged W in
+    /// `main` (same layout): W ← W + s·BᵢAᵢ − s·Bᵢ⁰Aᵢ⁰. `params` must be the buffer the head reads its
+    /// wrapped layers from (a lane's working copy, HeadLanes), and the fold lasts until the factors
+    /// move: call `unfold` after the optimizer step.
+    ///
+    /// With a correction, the two terms are one product of rank 2r, [B | −B⁰] · [A ; A⁰], staged in
+    /// `stacked`: one pass over W instead of two. Each layer is copied right before its product, so
+    /// the product finds it in cache.
+    public func fold(from main: UnsafePointer<Float>, into params: UnsafeMutablePointer<Float>) {
+        let f = factors.pointer, v = merged.pointer, r = layout.rank, st = stacked.pointer
         for s in layout.sites {
-            // W (out, in) += s · B (out, r) · A (r, in)  −  s · B⁰ · A⁰
-            GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: scale,
-                       a: f + s.b, lda: r, b: f + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
-            if hasCorrection {
-                GEMM.sgemm(transA: false, transB: false, m: s.outFeatures, n: s.inFeatures, k: r, alpha: -scale,
-                           a: v + s.b, lda: r, b: v + s.a, ldb: s.inFeatures, beta: 1, c: params + s.weight, ldc: s.inFeatures)
+            let m = s.outFeatures, n = s.inFeatures, w = params + s.weight
+            w.update(from: main + s.weight, count: m * n)
+            guard hasCorrection else {
+                // W (out, in) += s · B (out, r) · A (r, in)
+                GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: r, alpha: scale, a: f + s.b, lda: r,
+                           b: f + s.a, ldb: n, beta: 1, c: w, ldc: n)
+                continue
             }
+            // stacked: [A ; A⁰] (2r, in), then [B | −B⁰] (out, 2r)
+            let q = st, p = st + 2 * r * n
+            q.update(from: f + s.a, count: r * n)
+            (q + r * n).update(from: v + s.a, count: r * n)
+            for o in 0..<m {
+                for j in 0..<r { p[o * 2 * r + j] = f[s.b + o * r + j]; p[o * 2 * r + r + j] = -v[s.b + o * r + j] }
+            }
+            GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: 2 * r, alpha: scale, a: p, lda: 2 * r,
+                       b: q, ldb: n, beta: 1, c: w, ldc: n)
         }
         isFolded = true
     }

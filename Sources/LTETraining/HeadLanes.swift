@@ -21,16 +21,15 @@ public final class HeadLanes {
     /// Per lane, the weights its heads read their wrapped layers from (nil: the main weights).
     public let working: [FloatBuffer]?
     private let main: FloatBuffer
-    private let frozen: [(offset: Int, count: Int)]
 
     /// Lanes for `heads` heads at the process's thread count (`Parallel.threads`). `main` holds the
-    /// main weights; `frozen` the spans of the wrapped layers, which a lane folds when `folds`.
-    public init(heads: Int, model: ModelConfig, batch: Int, main: FloatBuffer, frozen: [(offset: Int, count: Int)], folds: Bool) {
+    /// main weights; with `folds`, each lane keeps a working copy of them for its heads' folds.
+    public init(heads: Int, model: ModelConfig, batch: Int, main: FloatBuffer, folds: Bool) {
         count = max(1, min(Parallel.threads, heads))
         activations = (0..<count).map { _ in Activations(config: model, batch: batch, seqLen: model.contextLength) }
         self.main = main
-        self.frozen = frozen
-        working = folds && !frozen.isEmpty ? (0..<count).map { _ in FloatBuffer(count: main.count) } : nil
+        // Only the wrapped layers of a copy are ever written (the fold), so only they become resident.
+        working = folds ? (0..<count).map { _ in FloatBuffer(count: main.count) } : nil
     }
 
     public var folds: Bool { working != nil }
@@ -42,9 +41,7 @@ public final class HeadLanes {
     /// head's term and correction; the optimizer step moves the factors, which ends the fold.
     private func step<Source>(_ replica: HeadReplica<Source>, lane: Int, lr: Float) -> Float {
         guard let working, let head = replica.head else { return replica.step(lr: lr) }
-        let copy = working[lane].pointer
-        for (offset, n) in frozen { (copy + offset).update(from: main.pointer + offset, count: n) }
-        head.fold(into: copy)
+        head.fold(from: main.pointer, into: working[lane].pointer)
         defer { head.unfold() }
         return replica.step(lr: lr)
     }

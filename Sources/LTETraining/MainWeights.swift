@@ -13,8 +13,6 @@ public final class MainWeights {
     /// Offsets and sizes of the tensors every replica trains and each round averages.
     public let replicatedSpans: [(offset: Int, count: Int)]
     public var replicatedCount: Int { replicatedSpans.reduce(0) { $0 + $1.count } }
-    /// Offsets and sizes of the wrapped weights, frozen between merges (none for dense replicas).
-    public let frozenSpans: [(offset: Int, count: Int)]
     /// Factors of head i at its last merge; nil before its first (reset-B: always nil, V = 0).
     public private(set) var lastMerged: [FloatBuffer?]
     public private(set) var round = 0
@@ -30,7 +28,6 @@ public final class MainWeights {
         self.layout = layout
         let frozen = layout?.wrappedTensorNames ?? []
         replicatedSpans = model.layout.tensors.filter { !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
-        frozenSpans = model.layout.tensors.filter { frozen.contains($0.name) }.map { ($0.offset, $0.count) }
         lastMerged = Array(repeating: nil, count: totalHeads)
     }
 

@@ -40,7 +40,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         self.main = main
         let sources = try (0..<n).map(makeSource)
         let folds = mode.usesAdapters && syncEvery != nil
-        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, frozen: main.frozenSpans, folds: folds)
+        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, folds: folds)
         self.lanes = lanes
         replicas = try (0..<n).map { i in
             try HeadReplica(id: i, model: model, weights: main.model.params, training: config, lora: mode.usesAdapters ? lora : nil,

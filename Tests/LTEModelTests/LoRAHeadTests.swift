@@ -85,11 +85,10 @@ final class LoRAHeadTests: XCTestCase {
     /// Folding the head into a weight copy (W + s·BA − s·V) gives the loss, the factor gradients and
     /// the replicated tensors' gradients of computing its term and correction beside W.
     func testFoldedHeadEqualsComputedHead() throws {
-        try checkFold(rank: 2)
-        try checkFold(rank: 8)
+        for rank in [2, 8] { for correction in [false, true] { try checkFold(rank: rank, correction: correction) } }
     }
 
-    func checkFold(rank: Int) throws {
+    func checkFold(rank: Int, correction: Bool) throws {
         let c = Self.config
         func run(fold: Bool) throws -> (loss: Float, grads: [Float], dx: [Float]) {
             let frozen = try GradientCheckTests.makeModel(c)
@@ -98,9 +97,10 @@ final class LoRAHeadTests: XCTestCase {
             model.params.copy(from: frozen.params)
             let head = LoRAHead(layout: layout, scale: 3)
             Self.randomFill(head.factors, std: 0.5, seed: 8)
-            head.didMerge(rule: .resetless)                    // V = the factors now
+            if correction { head.didMerge(rule: .resetless) }  // V = the factors now
             Self.randomFill(head.factors, std: 0.5, seed: 9)   // the head moves on: BA ≠ V
-            if fold { head.fold(into: model.params.pointer) }
+            XCTAssertEqual(head.hasCorrection, correction)
+            if fold { head.fold(from: frozen.params.pointer, into: model.params.pointer) }
             XCTAssertEqual(head.isFolded, fold)
             model.adapters = head
             head.prepare(rows: 6)
@@ -115,8 +115,8 @@ final class LoRAHeadTests: XCTestCase {
         XCTAssertEqual(computed.loss, folded.loss, accuracy: 1e-5)
         // Relative to the largest gradient: folded, W + s·BA − s·V rounds differently (here |s·BA| ≫ |W|).
         func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! / max(1, a.map(abs).max()!) }
-        XCTAssertLessThan(worst(computed.grads, folded.grads), 1e-4, "rank \(rank): factor gradients")
-        XCTAssertLessThan(worst(computed.dx, folded.dx), 1e-4, "rank \(rank): replicated tensors' gradients")
+        XCTAssertLessThan(worst(computed.grads, folded.grads), 1e-4, "rank \(rank), correction \(correction): factor gradients")
+        XCTAssertLessThan(worst(computed.dx, folded.dx), 1e-4, "rank \(rank), correction \(correction): replicated tensors' gradients")
         XCTAssertGreaterThan(computed.grads.map(abs).max()!, 1e-3)   // not trivially zero
     }
 
