@@ -22,10 +22,11 @@ let package = Package(
     targets: [
         // C shims: module maps over the system libraries (DESIGN.md §3, lowest layer).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CMalloc", path: "Sources/CMalloc"),
         .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
         .systemLibrary(name: "CGit2", path: "Sources/CGit2", pkgConfig: "libgit2"),
 
-        .target(name: "LTENumerics", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "LTENumerics", dependencies: ["CBLAS", "CMalloc"], swiftSettings: fastMath),
         .target(name: "LTEModel", dependencies: ["LTENumerics"], swiftSettings: fastMath),
         .target(name: "LTETraining", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
         .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics", "CGit2",

@@ -18,6 +18,7 @@ struct LTE: AsyncParsableCommand {
             let args = CommandLine.arguments.map { strdup($0) } + [nil]
             execv("/proc/self/exe", args)   // returns only on failure: carry on as we are
         }
+        ProcessMemory.returnFreedMemoryPromptly()
         do {
             var command = try parseAsRoot()
             if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }

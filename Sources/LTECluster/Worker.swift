@@ -63,8 +63,8 @@ public final class WorkerRuntime {
         var lastError = ""
         while clock.now < deadline {
             do {
-                let reply = try socket.request(try codec.encode(message()))
-                return try codec.decode(reply)
+                let frame = try codec.encode(message())
+                return try codec.decode(try socket.request(frame))
             } catch let e as NNGError {
                 lastError = e.reason
                 Thread.sleep(forTimeInterval: 0.2)
@@ -159,16 +159,18 @@ public final class WorkerRuntime {
                 lanes!.step(replicas, lr: lr, addingLossesTo: &losses)
             }
             let trainSeconds = (clock.now - began).seconds
-            var tensors: [WireTensor] = []
-            for r in replicas {
-                if let h = r.head { tensors.append(WireTensor(name: WireNames.factors(r.id), buffer: h.factors)) }
-                tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: main.packReplicated(r.model.params.pointer)))
-            }
+            // The push's tensors are made inside the closure, so they are gone once it is encoded:
+            // the round's peak holds the frame and nng's copy of it, not a third copy besides.
             let reply = try exchange {
-                .push(PushMessage(workerId: options.id, round: round, baseCommit: baseCommit, headIds: options.heads,
-                                  headLosses: losses.map { Float($0 / Double(d.mergeEvery)) },
-                                  tokens: replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
-                                  nonce: ReplayGuard.freshNonce(), tensors: tensors))
+                var tensors: [WireTensor] = []
+                for r in replicas {
+                    if let h = r.head { tensors.append(WireTensor(name: WireNames.factors(r.id), buffer: h.factors)) }
+                    tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: main.packReplicated(r.model.params.pointer)))
+                }
+                return .push(PushMessage(workerId: options.id, round: round, baseCommit: baseCommit, headIds: options.heads,
+                                         headLosses: losses.map { Float($0 / Double(d.mergeEvery)) },
+                                         tokens: replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
+                                         nonce: ReplayGuard.freshNonce(), tensors: tensors))
             }
             switch reply {
             case .roundResult(let result):
