@@ -1,6 +1,39 @@
 /// Small vector kernels shared by the layers: residual adds, scaling, reductions.
 /// Plain pointer loops: with -O and a target CPU, LLVM turns each into AVX2 code.
 public enum Vec {
+    /// Eight floats from `p` as one AVX register (no alignment needed), and back.
+    @inline(__always)
+    public static func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    public static func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+    }
+
+    /// Σ xᵢ and max xᵢ in eight lanes: with one accumulator a float reduction stays scalar (the
+    /// compiler may not reassociate it), and so would every loop that carries one.
+    @inline(__always)
+    public static func total(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var i = 0
+        while i + 8 <= n { acc += load8(x + i); i += 8 }
+        var s = acc.sum()
+        while i < n { s += x[i]; i += 1 }
+        return s
+    }
+
+    @inline(__always)
+    public static func maximum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+        var acc = SIMD8<Float>(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= n { acc = pointwiseMax(acc, load8(x + i)); i += 8 }
+        var m = acc.max()
+        while i < n { m = max(m, x[i]); i += 1 }
+        return m
+    }
+
     /// y += x
     @inline(__always)
     public static func add(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, count n: Int) {

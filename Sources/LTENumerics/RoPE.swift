@@ -40,11 +40,21 @@ public struct RoPE {
             let c = cos.pointer + pos * half, s = sin.pointer + pos * half
             for h in 0..<heads {
                 let v = x + r * stride + h * headDim
-                for i in 0..<half {
+                var i = 0
+                // Eight pairs at a time (the compiler will not, as v[i] and v[i + half] share a base).
+                while i + 8 <= half {
+                    let a = Vec.load8(v + i), b = Vec.load8(v + i + half)
+                    let ci = Vec.load8(c + i), si = sign * Vec.load8(s + i)
+                    Vec.store8(a * ci - b * si, v + i)
+                    Vec.store8(b * ci + a * si, v + i + half)
+                    i += 8
+                }
+                while i < half {
                     let a = v[i], b = v[i + half]
                     let si = sign * s[i]
                     v[i] = a * c[i] - b * si
                     v[i + half] = b * c[i] + a * si
+                    i += 1
                 }
             }
         }

@@ -4,16 +4,13 @@ import Foundation
 public enum Softmax {
     /// In place over one row of n values: p = exp(x − max) / Σ exp(x − max).
     /// Returns log Σ exp(x), taken before normalising, for an exact cross-entropy.
+    /// Four passes over the row (max, exp, sum, scale), each vectorized: the row is in L1, and a
+    /// pass that carried the sum beside the exponentials would run one lane at a time.
     @inline(__always) @discardableResult
     public static func row(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float {
-        var m = -Float.infinity
-        for j in 0..<n { m = max(m, x[j]) }
-        var sum: Float = 0
-        for j in 0..<n {
-            let e = fastExp(x[j] - m)
-            x[j] = e
-            sum += e
-        }
+        let m = Vec.maximum(x, count: n)
+        for j in 0..<n { x[j] = fastExp(x[j] - m) }
+        let sum = Vec.total(x, count: n)
         let inv = 1 / sum
         for j in 0..<n { x[j] *= inv }
         return m + log(sum)

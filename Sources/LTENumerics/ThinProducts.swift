@@ -15,13 +15,8 @@ public enum ThinProducts {
     /// Whether a thin operand of width `w` takes these kernels (else: GEMM).
     @inline(__always) public static func fits(width w: Int) -> Bool { w > 0 && w % 8 == 0 }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Row {
-        UnsafeRawPointer(p).loadUnaligned(as: Row.self)
-    }
-
-    @inline(__always) static func store(_ v: Row, _ p: UnsafeMutablePointer<Float>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: Row.self)
-    }
+    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Row { Vec.load8(p) }
+    @inline(__always) static func store(_ v: Row, _ p: UnsafeMutablePointer<Float>) { Vec.store8(v, p) }
 
     /// out (rows × w, ld w) = X (rows × k, ld ldx) · P (k × w, ld w).
     public static func panel(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inner k: Int,
