@@ -5,10 +5,10 @@
 ///   gather: C (k × w) += α · Xᵀ (k × rows) · Y (rows × w)        dB = s·dyᵀ u,  dAᵀ = s·xᵀ g
 ///
 /// OpenBLAS packs X, the large operand, into panels before every product, and for w = 8 that copy
-/// costs about as much as the 16 flops each element then takes part in: these run at about 75–80 %
-/// of the sgemm peak there. Here X is read in place, each element broadcast once against a register
-/// of the thin operand, with eight independent accumulators to cover the FMA latency: about 100 GF/s
-/// on one Zen core, against 125 for the big products (experiments/results/profile-lte.md).
+/// costs about as much as the 16 flops each element then takes part in: there these run at 72–83
+/// GF/s, against a peak of 125. Here X is read in place, each element broadcast once against a
+/// register of the thin operand, with eight independent accumulators to cover the FMA latency:
+/// 103–109 GF/s on one Zen core (README, Performance).
 public enum ThinProducts {
     public typealias Row = SIMD8<Float>
 
