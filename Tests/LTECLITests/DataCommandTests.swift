@@ -3,13 +3,6 @@ import XCTest
 
 /// `lte data prepare` through the release binary: directories, BPE, progress lines, bad flags.
 final class DataCommandTests: XCTestCase {
-    private func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lte-cli-data-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
     func testPrepareBPEFromADirectoryThenSample() throws {
         let dir = try temporaryDirectory()
         let corpus = dir.appendingPathComponent("corpus")

@@ -4,13 +4,6 @@ import XCTest
 /// `lte export`, `lte import` and `lte logits` through the release binary, on an `lte train`
 /// checkpoint (the history side, and transformers / peft, are in experiments/hf-parity).
 final class ExportCommandTests: XCTestCase {
-    private func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lte-export-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
     private func logits(_ dir: URL, _ tokens: String) throws -> [[Double]] {
         let out = try LTEBinary.succeed(["logits", "--checkpoint", dir.path, "--tokens", tokens]).stdout
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [String: Any])

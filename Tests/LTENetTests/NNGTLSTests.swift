@@ -1,60 +1,14 @@
 import Foundation
 import LTENet
+import LTETestSupport
 import XCTest
 
 /// Mutual TLS over tls+tcp:// with throwaway certificates made by `openssl` at test time.
 final class NNGTLSTests: XCTestCase {
-    /// A throwaway CA that issues leaf certificates into a temporary directory.
-    struct TestCA {
-        let dir: URL
-        let name: String
-        var certFile: String { dir.appendingPathComponent("\(name).pem").path }
-        var keyFile: String { dir.appendingPathComponent("\(name).key").path }
-
-        init(_ name: String, in dir: URL) throws {
-            self.dir = dir
-            self.name = name
-            try NNGTLSTests.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                     "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=LTE test \(name)"])
-        }
-
-        /// A leaf certificate for `commonName`, valid for 127.0.0.1 and localhost.
-        func issue(_ leaf: String) throws -> (cert: String, key: String) {
-            let key = dir.appendingPathComponent("\(leaf).key").path
-            let csr = dir.appendingPathComponent("\(leaf).csr").path
-            let cert = dir.appendingPathComponent("\(leaf).pem").path
-            let ext = dir.appendingPathComponent("\(leaf).ext")
-            try "subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n".write(to: ext, atomically: true, encoding: .utf8)
-            try NNGTLSTests.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-                                     "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
-            try NNGTLSTests.openssl(["x509", "-req", "-in", csr, "-CA", certFile, "-CAkey", keyFile, "-CAcreateserial",
-                                     "-out", cert, "-days", "1", "-extfile", ext.path])
-            return (cert, key)
-        }
-    }
-
-    static func openssl(_ args: [String]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        p.arguments = args
-        p.standardOutput = FileHandle.nullDevice
-        let err = Pipe()
-        p.standardError = err
-        try p.run()
-        let message = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else {
-            throw NSError(domain: "openssl", code: Int(p.terminationStatus),
-                          userInfo: [NSLocalizedDescriptionKey: "openssl \(args.joined(separator: " ")): \(String(decoding: message, as: UTF8.self))"])
-        }
-    }
-
     var dir: URL!
 
     override func setUpWithError() throws {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else {
-            throw XCTSkip("openssl not installed: cannot make test certificates")
-        }
+        if let why = TestCA.missingOpenSSL { throw XCTSkip(why) }
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("lte-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }

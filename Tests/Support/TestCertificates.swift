@@ -1,24 +1,23 @@
 import Foundation
-import XCTest
 
 /// A throwaway certificate authority made with the `openssl` command at test time; it issues leaf
-/// certificates (EC P-256, one day) valid for 127.0.0.1 and localhost into its directory.
-struct TestCA {
-    static let openssl = "/usr/bin/openssl"
+/// certificates (EC P-256, one day) valid for 127.0.0.1 and localhost into its directory. Shared by
+/// the TLS tests of LTENet and of the CLI (a test target cannot read another's files).
+public struct TestCA {
+    public static let openssl = "/usr/bin/openssl"
 
-    let dir: URL
-    let name: String
-    var certFile: String { dir.appendingPathComponent("\(name).pem").path }
-    var keyFile: String { dir.appendingPathComponent("\(name).key").path }
-
-    /// Skips the calling test when there is no openssl to make certificates with.
-    static func requireOpenSSL() throws {
-        guard FileManager.default.isExecutableFile(atPath: openssl) else {
-            throw XCTSkip("\(openssl) is not installed: cannot make test certificates for the TLS tests")
-        }
+    /// Why the TLS tests must be skipped on this machine, or nil when openssl is there.
+    public static var missingOpenSSL: String? {
+        FileManager.default.isExecutableFile(atPath: openssl)
+            ? nil : "\(openssl) is not installed: cannot make test certificates for the TLS tests"
     }
 
-    init(_ name: String, in dir: URL) throws {
+    public let dir: URL
+    public let name: String
+    public var certFile: String { dir.appendingPathComponent("\(name).pem").path }
+    public var keyFile: String { dir.appendingPathComponent("\(name).key").path }
+
+    public init(_ name: String, in dir: URL) throws {
         self.dir = dir
         self.name = name
         try Self.run(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
@@ -26,7 +25,7 @@ struct TestCA {
     }
 
     /// A leaf certificate and its key, signed by this CA.
-    func issue(_ leaf: String) throws -> (cert: String, key: String) {
+    public func issue(_ leaf: String) throws -> (cert: String, key: String) {
         let key = dir.appendingPathComponent("\(leaf).key").path
         let csr = dir.appendingPathComponent("\(leaf).csr").path
         let cert = dir.appendingPathComponent("\(leaf).pem").path
