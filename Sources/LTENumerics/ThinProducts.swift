@@ -15,9 +15,6 @@ public enum ThinProducts {
     /// Whether a thin operand of width `w` takes these kernels (else: GEMM).
     @inline(__always) public static func fits(width w: Int) -> Bool { w > 0 && w % 8 == 0 }
 
-    @inline(__always) static func load(_ p: UnsafePointer<Float>) -> Row { Vec.load8(p) }
-    @inline(__always) static func store(_ v: Row, _ p: UnsafeMutablePointer<Float>) { Vec.store8(v, p) }
-
     /// out (rows × w, ld w) = X (rows × k, ld ldx) · P (k × w, ld w).
     public static func panel(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inner k: Int,
                              _ p: UnsafePointer<Float>, width w: Int, into out: UnsafeMutablePointer<Float>) {
@@ -33,22 +30,22 @@ public enum ThinProducts {
                 var pt = p + c
                 var t = 0
                 while t < k {
-                    let pr = load(pt)
+                    let pr = Vec.load8(pt)
                     a0.addProduct(pr, x0[t]); a1.addProduct(pr, x1[t]); a2.addProduct(pr, x2[t]); a3.addProduct(pr, x3[t])
                     a4.addProduct(pr, x4[t]); a5.addProduct(pr, x5[t]); a6.addProduct(pr, x6[t]); a7.addProduct(pr, x7[t])
                     pt += w
                     t &+= 1
                 }
                 let o = out + i &* w + c
-                store(a0, o); store(a1, o + w); store(a2, o + 2 &* w); store(a3, o + 3 &* w)
-                store(a4, o + 4 &* w); store(a5, o + 5 &* w); store(a6, o + 6 &* w); store(a7, o + 7 &* w)
+                Vec.store8(a0, o); Vec.store8(a1, o + w); Vec.store8(a2, o + 2 &* w); Vec.store8(a3, o + 3 &* w)
+                Vec.store8(a4, o + 4 &* w); Vec.store8(a5, o + 5 &* w); Vec.store8(a6, o + 6 &* w); Vec.store8(a7, o + 7 &* w)
                 i &+= 8
             }
             while i < rows {
                 let xi = x + i * ldx
                 var a = Row()
-                for t in 0..<k { a.addProduct(load(p + t * w + c), xi[t]) }
-                store(a, out + i * w + c)
+                for t in 0..<k { a.addProduct(Vec.load8(p + t * w + c), xi[t]) }
+                Vec.store8(a, out + i * w + c)
                 i += 1
             }
         }
@@ -69,23 +66,23 @@ public enum ThinProducts {
                     var a0 = Row(), a1 = Row(), a2 = Row(), a3 = Row(), a4 = Row(), a5 = Row(), a6 = Row(), a7 = Row()
                     var xi = x + i0 &* ldx + j, yi = y + i0 &* w + c
                     for _ in i0..<i1 {
-                        let yr = load(yi)
+                        let yr = Vec.load8(yi)
                         a0.addProduct(yr, xi[0]); a1.addProduct(yr, xi[1]); a2.addProduct(yr, xi[2]); a3.addProduct(yr, xi[3])
                         a4.addProduct(yr, xi[4]); a5.addProduct(yr, xi[5]); a6.addProduct(yr, xi[6]); a7.addProduct(yr, xi[7])
                         xi += ldx
                         yi += w
                     }
                     let o = cOut + j * w + c
-                    store(load(o) + alpha * a0, o); store(load(o + w) + alpha * a1, o + w)
-                    store(load(o + 2 * w) + alpha * a2, o + 2 * w); store(load(o + 3 * w) + alpha * a3, o + 3 * w)
-                    store(load(o + 4 * w) + alpha * a4, o + 4 * w); store(load(o + 5 * w) + alpha * a5, o + 5 * w)
-                    store(load(o + 6 * w) + alpha * a6, o + 6 * w); store(load(o + 7 * w) + alpha * a7, o + 7 * w)
+                    Vec.store8(Vec.load8(o) + alpha * a0, o); Vec.store8(Vec.load8(o + w) + alpha * a1, o + w)
+                    Vec.store8(Vec.load8(o + 2 * w) + alpha * a2, o + 2 * w); Vec.store8(Vec.load8(o + 3 * w) + alpha * a3, o + 3 * w)
+                    Vec.store8(Vec.load8(o + 4 * w) + alpha * a4, o + 4 * w); Vec.store8(Vec.load8(o + 5 * w) + alpha * a5, o + 5 * w)
+                    Vec.store8(Vec.load8(o + 6 * w) + alpha * a6, o + 6 * w); Vec.store8(Vec.load8(o + 7 * w) + alpha * a7, o + 7 * w)
                     j += 8
                 }
                 while j < k {
                     var a = Row()
-                    for i in i0..<i1 { a.addProduct(load(y + i * w + c), x[i * ldx + j]) }
-                    store(load(cOut + j * w + c) + alpha * a, cOut + j * w + c)
+                    for i in i0..<i1 { a.addProduct(Vec.load8(y + i * w + c), x[i * ldx + j]) }
+                    Vec.store8(Vec.load8(cOut + j * w + c) + alpha * a, cOut + j * w + c)
                     j += 1
                 }
             }

@@ -79,8 +79,9 @@ public struct StepBenchmark {
 extension StepBenchmark {
     /// Model FLOPs of one LTE/LoRA step with W frozen: forward 2·P and input gradients 2·P per token
     /// (no dW), the adapters' own products 6·r·(n + m) per wrapped layer per token (forward u = xAᵀ
-    /// and uBᵀ; backward dyB, dB, dA, dx), and attention. The correction term's products are overhead
-    /// of the method, not model FLOPs, and are not counted.
+    /// and uBᵀ; backward dyB, dB, dA, dx), and attention. uBᵀ and dx count although a lane folds them
+    /// into W's products (HeadLanes); the correction term's products are overhead of the method, not
+    /// model FLOPs, and are not counted.
     public static func adapterFlops(_ c: ModelConfig, lora: LoRAConfig, tokens: Int, seqLen: Int) -> Double {
         let layout = ParameterLayout(c)
         let sites = LoRALayout(model: c, layout: layout, rank: lora.rank, wrapLMHead: lora.wrapLMHead)
