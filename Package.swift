@@ -44,11 +44,11 @@ let package = Package(
             swiftSettings: fastMath),
 
         // Test helpers more than one test target needs (a test target cannot read another's files).
-        .target(name: "LTETestSupport", path: "Tests/Support"),
+        .target(name: "LTETestSupport", dependencies: ["LTENumerics"], path: "Tests/Support"),
         .testTarget(name: "LTENumericsTests", dependencies: ["LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEModelTests", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
-        .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
-        .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel"], swiftSettings: fastMath),
+        .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics", "LTETestSupport"], swiftSettings: fastMath),
+        .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel", "LTETestSupport"], swiftSettings: fastMath),
         .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics", "LTETestSupport"], swiftSettings: fastMath),
         .testTarget(name: "LTEClusterTests", dependencies: ["LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics"],
                     swiftSettings: fastMath),

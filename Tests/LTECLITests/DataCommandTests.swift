@@ -1,10 +1,11 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// `lte data prepare` through the release binary: directories, BPE, progress lines, bad flags.
 final class DataCommandTests: XCTestCase {
     func testPrepareBPEFromADirectoryThenSample() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let corpus = dir.appendingPathComponent("corpus")
         try FileManager.default.createDirectory(at: corpus, withIntermediateDirectories: true)
         let line = "the quick brown fox jumps over the lazy dog; it's a dog's life.\n"
@@ -27,7 +28,7 @@ final class DataCommandTests: XCTestCase {
     }
 
     func testBadFlagsFailWithOneErrorLine() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let text = dir.appendingPathComponent("t.txt")
         try Data("hello there\n".utf8).write(to: text)
         let out = dir.appendingPathComponent("out").path

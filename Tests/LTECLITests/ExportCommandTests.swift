@@ -1,4 +1,5 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// `lte export`, `lte import` and `lte logits` through the release binary, on an `lte train`
@@ -11,7 +12,7 @@ final class ExportCommandTests: XCTestCase {
     }
 
     func testExportImportRoundTripIsByteExactAndLogitsAgree() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let data = dir.appendingPathComponent("data"), run = dir.appendingPathComponent("run")
         try LTEBinary.succeed(["data", "synth", "--out", data.path, "--bytes", "50000", "--seed", "3"])
         let trained = try LTEBinary.succeed(["train", "--config", packageRoot.appendingPathComponent("configs/tiny.json").path, "--data", data.path,
@@ -43,7 +44,7 @@ final class ExportCommandTests: XCTestCase {
     }
 
     func testBadInputGivesOneErrorLine() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         try LTEBinary.fail(["export", "--from", dir.appendingPathComponent("nothing").path, "--out", dir.appendingPathComponent("o").path], "not a directory")
         try LTEBinary.fail(["export", "--from", dir.path, "--out", dir.appendingPathComponent("o").path, "--format", "peft"], "--run")
         try LTEBinary.fail(["export", "--run", dir.path, "--out", dir.appendingPathComponent("o").path], "not a run directory")

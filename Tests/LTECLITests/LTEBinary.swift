@@ -92,13 +92,3 @@ enum LTEBinary {
 }
 
 struct LTEBinaryMissing: Error {}
-
-extension XCTestCase {
-    /// A fresh directory under the system's temporary one, removed when the test ends.
-    func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lte-cli-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// `lte data synth` → `lte train` → `lte sample`, resuming, and every way of getting it wrong, driven
@@ -34,7 +35,7 @@ final class TrainCommandTests: XCTestCase {
 
     func testTrainLogsMetricsWritesACheckpointAndSamples() throws {
         let data = try dataDirectory()
-        let run = try temporaryDirectory().appendingPathComponent("run")
+        let run = try makeTemporaryDirectory().appendingPathComponent("run")
         let result = try LTEBinary.succeed(train(data, run, ["--iterations", "40"]))
         XCTAssertTrue(result.stdout.hasPrefix("training full | "), result.stdout)
         XCTAssertTrue(result.stdout.contains("parameters") && result.stdout.contains("256 tokens/step"), result.stdout)
@@ -75,7 +76,7 @@ final class TrainCommandTests: XCTestCase {
 
     func testResumedRunEndsBitIdenticalToAnUninterruptedOne() throws {
         let data = try dataDirectory()
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let whole = dir.appendingPathComponent("whole"), split = dir.appendingPathComponent("split")
         // The schedule must not depend on --iterations for the two runs to be comparable.
         let schedule = ["--set", "training.decay_iterations=60", "--set", "training.eval_interval=20"]
@@ -112,7 +113,7 @@ final class TrainCommandTests: XCTestCase {
 
     func testBadInputFailsWithOneErrorLine() throws {
         let data = try dataDirectory()
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         func run(_ name: String) -> URL { dir.appendingPathComponent(name) }
 
         try LTEBinary.fail(train(dir.appendingPathComponent("missing-data").path, run("a"), []), "missing-data does not exist", "lte data prepare")

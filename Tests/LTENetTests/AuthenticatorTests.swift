@@ -1,6 +1,7 @@
 import Foundation
 import LTENet
 import LTENumerics
+import LTETestSupport
 import XCTest
 
 final class AuthenticatorTests: XCTestCase {
@@ -9,14 +10,6 @@ final class AuthenticatorTests: XCTestCase {
         try contents.write(to: url)
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url.path
-    }
-
-    func assertLTEError(_ body: @autoclosure () throws -> Any, contains fragment: String, line: UInt = #line) {
-        XCTAssertThrowsError(try body(), line: line) { e in
-            guard let e = e as? LTEError else { return XCTFail("not an LTEError: \(e)", line: line) }
-            XCTAssertTrue(e.message.contains(fragment), "\"\(e.message)\" lacks \"\(fragment)\"", line: line)
-            XCTAssertFalse(e.message.contains("\n"), line: line)
-        }
     }
 
     func testHMACMatchesRFC4231TestCase1() {

@@ -3,17 +3,11 @@ import LTEModel
 import LTENumerics
 @testable import LTEStore
 import LTETraining
+import LTETestSupport
 import XCTest
 
 final class CheckpointTests: XCTestCase {
     private let config = ModelConfig(vocabSize: 23, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, contextLength: 16)
-
-    private func temporaryDirectory() throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lte-ckpt-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        return dir
-    }
 
     /// A model and optimizer after a few real steps, so moments and weights are all non-trivial.
     private func trained(_ c: ModelConfig, steps: Int = 3) throws -> Trainer<RandomBatches> {
@@ -27,28 +21,13 @@ final class CheckpointTests: XCTestCase {
         return trainer
     }
 
-    private func assertRejected<T>(_ body: @autoclosure () throws -> T, _ fragments: String...,
-                                file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try body()
-            XCTFail("expected an LTEError containing \(fragments)", file: file, line: line)
-        } catch let error as LTEError {
-            for f in fragments {
-                XCTAssertTrue(error.message.contains(f), "\"\(error.message)\" lacks \"\(f)\"", file: file, line: line)
-            }
-            XCTAssertFalse(error.message.contains("\n"), "not one line: \(error.message)", file: file, line: line)
-        } catch {
-            XCTFail("expected an LTEError, got \(error)", file: file, line: line)
-        }
-    }
-
     private func bits(_ b: FloatBuffer) -> [UInt32] { b.array.map(\.bitPattern) }
 
     // MARK: round trip
 
     func testRoundTripIsBitExactForWeightsOptimizerStateAndTokenizer() throws {
         let trainer = try trained(config)
-        let url = try temporaryDirectory().appendingPathComponent("checkpoint")
+        let url = try makeTemporaryDirectory().appendingPathComponent("checkpoint")
         let tokenizer = try CharTokenizer(corpus: "abcdefg hij\n")
         let runConfig = Data(#"{"model":{"hidden_size":32},"training":{"seed":7}}"#.utf8)
         let state = TrainerState(step: 3, tokens: 48, seed: 7, runConfig: runConfig)
@@ -78,7 +57,7 @@ final class CheckpointTests: XCTestCase {
 
     func testModelFileUsesHuggingFaceNamesShapesAndFormatMetadata() throws {
         let trainer = try trained(config, steps: 1)
-        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        let url = try makeTemporaryDirectory().appendingPathComponent("ckpt")
         try Checkpoint.save(model: trainer.model, to: url)
         let file = try SafeTensorsFile(contentsOf: url.appendingPathComponent(Checkpoint.modelFile))
         XCTAssertEqual(file.metadata["format"], "pt")
@@ -93,14 +72,14 @@ final class CheckpointTests: XCTestCase {
         // A weights-only checkpoint cannot be resumed, and says so.
         let checkpoint = try Checkpoint(at: url)
         XCTAssertFalse(checkpoint.isResumable)
-        assertRejected(try checkpoint.loadOptimizer(into: trainer.optimizer, for: trainer.model), "no optimizer.safetensors", "cannot be resumed")
-        assertRejected(try checkpoint.trainerState(), "no trainer_state.json")
-        assertRejected(try checkpoint.tokenizer(), "no tokenizer.json")
+        assertLTEError(try checkpoint.loadOptimizer(into: trainer.optimizer, for: trainer.model), contains: "no optimizer.safetensors", "cannot be resumed")
+        assertLTEError(try checkpoint.trainerState(), contains: "no trainer_state.json")
+        assertLTEError(try checkpoint.tokenizer(), contains: "no tokenizer.json")
     }
 
     func testConfigJSONHasTheLlamaConfigFieldsTransformersNeeds() throws {
         let trainer = try trained(config, steps: 0)
-        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        let url = try makeTemporaryDirectory().appendingPathComponent("ckpt")
         try Checkpoint.save(model: trainer.model, to: url)
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: url.appendingPathComponent("config.json"))) as! [String: Any]
         XCTAssertEqual(json["architectures"] as? [String], ["LlamaForCausalLM"])
@@ -118,7 +97,7 @@ final class CheckpointTests: XCTestCase {
     }
 
     func testSavingReplacesTheOldCheckpointAndLeavesNothingBehind() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let url = dir.appendingPathComponent("checkpoint")
         let first = try trained(config, steps: 1), second = try trained(config, steps: 2)
         try Checkpoint.save(model: first.model, optimizer: first.optimizer, state: TrainerState(step: 1, tokens: 16, seed: 1), to: url)
@@ -138,46 +117,46 @@ final class CheckpointTests: XCTestCase {
     func testRejectsACheckpointOfAnotherShapeNamingTheTensor() throws {
         var other = config
         other.ffnDim = 40
-        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        let url = try makeTemporaryDirectory().appendingPathComponent("ckpt")
         try Checkpoint.save(model: try trained(other, steps: 0).model, to: url)
         let model = try Transformer(config: config)
-        assertRejected(try Checkpoint(at: url).load(into: model),
-                       "checkpoint \(url.path) was made for a different model: model.layers.0.mlp.gate_proj.weight has shape [40, 32], this config expects [48, 32]")
+        assertLTEError(try Checkpoint(at: url).load(into: model),
+                       contains: "checkpoint \(url.path) was made for a different model: model.layers.0.mlp.gate_proj.weight has shape [40, 32], this config expects [48, 32]")
     }
 
     func testRejectsMissingAndExtraTensors() throws {
         var deeper = config
         deeper.layers = 3
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let shallowURL = dir.appendingPathComponent("shallow"), deepURL = dir.appendingPathComponent("deep")
         try Checkpoint.save(model: try trained(config, steps: 0).model, to: shallowURL)
         try Checkpoint.save(model: try trained(deeper, steps: 0).model, to: deepURL)
-        assertRejected(try Checkpoint(at: shallowURL).load(into: try Transformer(config: deeper)),
-                       "was made for a different model: it has no model.layers.2.self_attn.q_proj.weight, which this config expects")
-        assertRejected(try Checkpoint(at: deepURL).load(into: try Transformer(config: config)),
-                       "was made for a different model: it has model.layers.2.", "which this config does not")
+        assertLTEError(try Checkpoint(at: shallowURL).load(into: try Transformer(config: deeper)),
+                       contains: "was made for a different model: it has no model.layers.2.self_attn.q_proj.weight, which this config expects")
+        assertLTEError(try Checkpoint(at: deepURL).load(into: try Transformer(config: config)),
+                       contains: "was made for a different model: it has model.layers.2.", "which this config does not")
 
         // An extra tensor that is no layer at all.
         let model = try trained(config, steps: 0).model
         var file = try SafeTensorsFile(contentsOf: shallowURL.appendingPathComponent(Checkpoint.modelFile))
         file.tensors["model.rotary_emb.inv_freq"] = SafeTensor(shape: [4], values: [1, 2, 3, 4])
         try file.write(to: shallowURL.appendingPathComponent(Checkpoint.modelFile))
-        assertRejected(try Checkpoint(at: shallowURL).load(into: model), "it has model.rotary_emb.inv_freq, which this config does not")
+        assertLTEError(try Checkpoint(at: shallowURL).load(into: model), contains: "it has model.rotary_emb.inv_freq, which this config does not")
     }
 
     func testRejectsSameShapesButAnotherConfig() throws {
         var other = config
         other.ropeTheta = 500_000
-        let url = try temporaryDirectory().appendingPathComponent("ckpt")
+        let url = try makeTemporaryDirectory().appendingPathComponent("ckpt")
         try Checkpoint.save(model: try trained(other, steps: 0).model, to: url)
-        assertRejected(try Checkpoint(at: url).load(into: try Transformer(config: config)),
-                       "was made for a different model: its config.json has rope_theta 500000.0, this config has 10000.0")
+        assertLTEError(try Checkpoint(at: url).load(into: try Transformer(config: config)),
+                       contains: "was made for a different model: its config.json has rope_theta 500000.0, this config has 10000.0")
     }
 
     func testRejectsOptimizerStateOfAnotherModel() throws {
         var other = config
         other.vocabSize = 30
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let url = dir.appendingPathComponent("ckpt")
         let trainer = try trained(config)
         try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, to: url)
@@ -187,35 +166,35 @@ final class CheckpointTests: XCTestCase {
         try Checkpoint.save(model: foreign.model, optimizer: foreign.optimizer, to: foreignURL)
         try FileManager.default.removeItem(at: url.appendingPathComponent(Checkpoint.optimizerFile))
         try FileManager.default.copyItem(at: foreignURL.appendingPathComponent(Checkpoint.optimizerFile), to: url.appendingPathComponent(Checkpoint.optimizerFile))
-        assertRejected(try Checkpoint(at: url).loadOptimizer(into: trainer.optimizer, for: trainer.model),
-                       "(optimizer.safetensors): m.model.embed_tokens.weight has shape [30, 32], this config expects [23, 32]")
+        assertLTEError(try Checkpoint(at: url).loadOptimizer(into: trainer.optimizer, for: trainer.model),
+                       contains: "(optimizer.safetensors): m.model.embed_tokens.weight has shape [30, 32], this config expects [23, 32]")
     }
 
     func testRejectsMissingDirectoryAndFiles() throws {
-        let dir = try temporaryDirectory()
-        assertRejected(try Checkpoint(at: dir.appendingPathComponent("nope")), "checkpoint \(dir.path)/nope does not exist")
+        let dir = try makeTemporaryDirectory()
+        assertLTEError(try Checkpoint(at: dir.appendingPathComponent("nope")), contains: "checkpoint \(dir.path)/nope does not exist")
         let url = dir.appendingPathComponent("ckpt")
         try Checkpoint.save(model: try trained(config, steps: 0).model, to: url)
         try FileManager.default.removeItem(at: url.appendingPathComponent("config.json"))
-        assertRejected(try Checkpoint(at: url), "has no config.json")
+        assertLTEError(try Checkpoint(at: url), contains: "has no config.json")
         try Checkpoint.save(model: try trained(config, steps: 0).model, to: url)
         try FileManager.default.removeItem(at: url.appendingPathComponent("model.safetensors"))
-        assertRejected(try Checkpoint(at: url), "has no model.safetensors")
+        assertLTEError(try Checkpoint(at: url), contains: "has no model.safetensors")
     }
 
     func testRejectsNonFiniteWeightsAndGarbledFiles() throws {
-        let dir = try temporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let url = dir.appendingPathComponent("ckpt")
         let model = try trained(config, steps: 0).model
         model.params[model.layout.lmHead + 5] = .nan
         try Checkpoint.save(model: model, to: url)
-        assertRejected(try Checkpoint(at: url).load(into: try Transformer(config: config)), "lm_head.weight holds NaN or infinite values")
+        assertLTEError(try Checkpoint(at: url).load(into: try Transformer(config: config)), contains: "lm_head.weight holds NaN or infinite values")
 
         try Data("not safetensors".utf8).write(to: url.appendingPathComponent(Checkpoint.modelFile))
-        assertRejected(try Checkpoint(at: url).load(into: try Transformer(config: config)), "safetensors file", "model.safetensors")
+        assertLTEError(try Checkpoint(at: url).load(into: try Transformer(config: config)), contains: "safetensors file", "model.safetensors")
 
         try Data("{\"step\": \"three\"}".utf8).write(to: url.appendingPathComponent(Checkpoint.stateFile))
-        assertRejected(try Checkpoint(at: url).trainerState(), "trainer_state.json is not valid")
+        assertLTEError(try Checkpoint(at: url).trainerState(), contains: "trainer_state.json is not valid")
     }
 
     // MARK: config.json reading
@@ -240,15 +219,15 @@ final class CheckpointTests: XCTestCase {
             _ = try LlamaConfigFile.decode(try JSONSerialization.data(withJSONObject: merged), source: "c.json")
         }
         XCTAssertNoThrow(try decode(", \"num_key_value_heads\": 2"))
-        assertRejected(try decode(#", "tie_word_embeddings": true"#), "model config c.json", "tie_word_embeddings", "untied")
-        assertRejected(try decode(#", "attention_bias": true"#), "attention_bias")
-        assertRejected(try decode(#", "hidden_act": "gelu""#), "hidden_act", "silu")
-        assertRejected(try decode(#", "model_type": "mistral""#), "model_type")
-        assertRejected(try decode(#", "rope_scaling": {"type": "linear", "factor": 2.0}"#), "rope_scaling")
-        assertRejected(try decode(#", "num_key_value_heads": 3"#), "not a multiple of num_key_value_heads 3")
-        assertRejected(try decode(#", "head_dim": 16"#), "head_dim 16")
-        assertRejected(try decode(#", "vocab_size": "many""#), "\"vocab_size\" must be an integer")
-        assertRejected(try LlamaConfigFile.decode(Data(#"{"hidden_size": 64}"#.utf8), source: "c.json"), "missing \"num_attention_heads\"")
-        assertRejected(try LlamaConfigFile.decode(Data("[1]".utf8), source: "c.json"), "not a JSON object")
+        assertLTEError(try decode(#", "tie_word_embeddings": true"#), contains: "model config c.json", "tie_word_embeddings", "untied")
+        assertLTEError(try decode(#", "attention_bias": true"#), contains: "attention_bias")
+        assertLTEError(try decode(#", "hidden_act": "gelu""#), contains: "hidden_act", "silu")
+        assertLTEError(try decode(#", "model_type": "mistral""#), contains: "model_type")
+        assertLTEError(try decode(#", "rope_scaling": {"type": "linear", "factor": 2.0}"#), contains: "rope_scaling")
+        assertLTEError(try decode(#", "num_key_value_heads": 3"#), contains: "not a multiple of num_key_value_heads 3")
+        assertLTEError(try decode(#", "head_dim": 16"#), contains: "head_dim 16")
+        assertLTEError(try decode(#", "vocab_size": "many""#), contains: "\"vocab_size\" must be an integer")
+        assertLTEError(try LlamaConfigFile.decode(Data(#"{"hidden_size": 64}"#.utf8), source: "c.json"), contains: "missing \"num_attention_heads\"")
+        assertLTEError(try LlamaConfigFile.decode(Data("[1]".utf8), source: "c.json"), contains: "not a JSON object")
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 import LTENumerics
 @testable import LTEStore
+import LTETestSupport
 import XCTest
 
 /// The libgit2 wrapper on real repositories, checked against the `git` command line.
 final class GitRepositoryTests: XCTestCase {
     func testBlobsTreesCommitsAndRefs() throws {
-        let url = try makeStoreTemporaryDirectory().appendingPathComponent("r.git")
+        let url = try makeTemporaryDirectory().appendingPathComponent("r.git")
         let repo = try GitRepository.createBare(at: url)
         let a = try repo.writeBlob(Data("alpha\n".utf8))
         XCTAssertEqual(a, try repo.writeBlob(Data("alpha\n".utf8)), "same bytes, same blob")
@@ -20,7 +21,7 @@ final class GitRepositoryTests: XCTestCase {
         XCTAssertEqual(try repo.blobID(at: "weights/model.safetensors", inTree: tree), b)
         XCTAssertNil(try repo.blobID(at: "weights/none", inTree: tree))
         XCTAssertEqual(try repo.readBlob(b), Data([0, 1, 2, 255]))
-        assertThrowsLTEError(try repo.writeTree(["x": a, "x/y": b]), "both a file and a directory")
+        assertLTEError(try repo.writeTree(["x": a, "x/y": b]), contains: "both a file and a directory")
 
         let root = try repo.commit(tree: tree, parents: [], message: "root\n", updating: "refs/heads/main", expected: nil)
         let side1 = try repo.commit(tree: tree, parents: [root], message: "side 1\n", updating: "refs/heads/s1", expected: nil)
@@ -36,9 +37,9 @@ final class GitRepositoryTests: XCTestCase {
         XCTAssertEqual(try git(url, "rev-list", "--parents", "-n", "1", "main").split(separator: " ").count, 4)
 
         // The ref only moves from the value it is expected at.
-        assertThrowsLTEError(try repo.commit(tree: tree, parents: [root], message: "stale\n", updating: "refs/heads/main", expected: root),
-                             "refs/heads/main", "expected at \(root.short)")
-        assertThrowsLTEError(try repo.updateReference("refs/heads/s1", to: root, expected: nil, message: "x"), "expected not to exist")
+        assertLTEError(try repo.commit(tree: tree, parents: [root], message: "stale\n", updating: "refs/heads/main", expected: root),
+                             contains: "refs/heads/main", "expected at \(root.short)")
+        assertLTEError(try repo.updateReference("refs/heads/s1", to: root, expected: nil, message: "x"), contains: "expected not to exist")
         XCTAssertEqual(try repo.referenceTarget("refs/heads/main"), merge)
         XCTAssertNil(try repo.referenceTarget("refs/heads/none"))
         XCTAssertEqual(try repo.references(matching: "refs/heads/s*").map(\.name), ["refs/heads/s1", "refs/heads/s2"])
@@ -46,7 +47,7 @@ final class GitRepositoryTests: XCTestCase {
         // Tags and revision strings.
         try repo.createTag("snapshot/one", target: root, message: "annotated\n")
         try repo.createTag("light", target: side1, message: nil)
-        assertThrowsLTEError(try repo.createTag("light", target: side2, message: nil), "light")
+        assertLTEError(try repo.createTag("light", target: side2, message: nil), contains: "light")
         XCTAssertEqual(try git(url, "cat-file", "-t", "snapshot/one").trimmingCharacters(in: .whitespacesAndNewlines), "tag")
         XCTAssertEqual(try repo.resolveCommit("snapshot/one"), root)
         XCTAssertEqual(try repo.resolveCommit("light"), side1)
@@ -69,11 +70,11 @@ final class GitRepositoryTests: XCTestCase {
     }
 
     func testCreateRefusesAnExistingRepositoryAndOpenNeedsOne() throws {
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let url = dir.appendingPathComponent("r.git")
         _ = try GitRepository.createBare(at: url)
-        assertThrowsLTEError(try GitRepository.createBare(at: url), "cannot create git repository at \(url.path)")
-        assertThrowsLTEError(try GitRepository.open(at: dir.appendingPathComponent("none")), "cannot open git repository")
+        assertLTEError(try GitRepository.createBare(at: url), contains: "cannot create git repository at \(url.path)")
+        assertLTEError(try GitRepository.open(at: dir.appendingPathComponent("none")), contains: "cannot open git repository")
     }
 
     /// Durability is not something a test can observe from inside the process, so this runs the
@@ -82,7 +83,7 @@ final class GitRepositoryTests: XCTestCase {
     /// honoured), then the ref the same way.
     func testCommitsAreFsyncedBeforeTheyReturn() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/strace") else { throw XCTSkip("strace is not installed") }
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let log = dir.appendingPathComponent("strace.log")
         let exe = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
         let r = try runProgram("/usr/bin/strace", ["-f", "-y", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2,link,linkat", "-o", log.path,

@@ -2,13 +2,14 @@ import Foundation
 import LTEModel
 import LTENumerics
 @testable import LTEStore
+import LTETestSupport
 import XCTest
 
 /// fsck reads every object, follows every ref and replays every round; damage of any kind is one
 /// clear error.
 final class HistoryFsckTests: XCTestCase {
     private func standardRun() throws -> SimulatedServer {
-        try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
+        try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
     }
 
     /// The loose file holding object `id`, made writable (git writes them read-only).
@@ -37,10 +38,10 @@ final class HistoryFsckTests: XCTestCase {
         var bytes = try Data(contentsOf: url)
         bytes[bytes.count / 2] ^= 0x5a
         try bytes.write(to: url)
-        assertThrowsLTEError(try s.history.fsck(), "fsck:", "object \(blob) is corrupt")
+        assertLTEError(try s.history.fsck(), contains: "fsck:", "object \(blob) is corrupt")
         XCTAssertNotEqual(try runProgram("/usr/bin/git", ["--git-dir", s.history.url.path, "fsck", "--strict"]).status, 0, "git agrees")
         let reopened = try MergeHistory.open(at: s.history.url, modelConfig: SimulatedServer.model)
-        assertThrowsLTEError(try reopened.replay(to: "3"), blob.prefix(7).description)
+        assertLTEError(try reopened.replay(to: "3"), contains: blob.prefix(7).description)
     }
 
     func testTruncatedObjectIsReported() throws {
@@ -48,14 +49,14 @@ final class HistoryFsckTests: XCTestCase {
         let blob = try s.history.show("6").files["weights/model.safetensors"]!
         let url = try objectFile(s.history, blob)
         try Data(try Data(contentsOf: url).prefix(100)).write(to: url)
-        assertThrowsLTEError(try s.history.fsck(), "object \(blob) is corrupt")
+        assertLTEError(try s.history.fsck(), contains: "object \(blob) is corrupt")
     }
 
     func testMissingObjectIsReported() throws {
         let s = try standardRun()
         let blob = try s.history.show("5").files["replicated.safetensors"]!
         try FileManager.default.removeItem(at: try objectFile(s.history, blob))
-        assertThrowsLTEError(try s.history.fsck(), "fsck:", "object \(blob) (replicated.safetensors in commit \(s.committed[5]!.commit.prefix(7))) is missing")
+        assertLTEError(try s.history.fsck(), contains: "fsck:", "object \(blob) (replicated.safetensors in commit \(s.committed[5]!.commit.prefix(7))) is missing")
     }
 
     func testWrongRecordedHashIsReportedWithItsRound() throws {
@@ -63,6 +64,6 @@ final class HistoryFsckTests: XCTestCase {
         s.main.params[s.main.layout.blocks[1].wo] += 0.5   // a server whose weights drifted from its merges
         try s.history.commitMerge(round: 8, workerCommits: [try s.pushOnly("a")], metadata: RoundMetadata(),
                                   weights: s.main.params.pointer, snapshot: false)
-        assertThrowsLTEError(try s.history.fsck(), "fsck:", "replay of round 8", "but the round recorded")
+        assertLTEError(try s.history.fsck(), contains: "fsck:", "replay of round 8", "but the round recorded")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LTEModel
 import LTENumerics
 @testable import LTEStore
+import LTETestSupport
 import XCTest
 
 /// Replay rebuilds, bit for bit, the weights a server held after each round.
@@ -24,7 +25,7 @@ final class HistoryReplayTests: XCTestCase {
     }
 
     func testReplayIsBitExactForEveryRound() throws {
-        let s = try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
+        let s = try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
         XCTAssertEqual(s.weightsAfter.count, 8)
         try assertReplaysEveryRound(s)
         // The same round by its commit id, short id and (snapshot rounds) tag.
@@ -38,7 +39,7 @@ final class HistoryReplayTests: XCTestCase {
     }
 
     func testReplayGivesTheSameBitsOnOneAndTwoThreads() throws {
-        let s = try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
+        let s = try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
         Parallel.threads = 1
         let one = try s.history.replay(to: "7").weights
         Parallel.threads = 2
@@ -50,13 +51,13 @@ final class HistoryReplayTests: XCTestCase {
     /// A server that merged with two threads is replayed with one, and the other way round.
     func testServerThreadsDoNotMatterEither() throws {
         Parallel.threads = 2
-        let s = try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
+        let s = try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
         Parallel.threads = 1
         try assertReplaysEveryRound(s)
     }
 
     func testResetBRuleAndWrappedLMHeadReplayBitExactly() throws {
-        let s = try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"),
+        let s = try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"),
                                                 rule: .resetB, wrapLMHead: true)
         XCTAssertFalse(s.history.replicatedSlots.contains { $0.name == "lm_head.weight" })
         XCTAssertEqual(try s.history.show("3").round?.merge.rule, .resetB)
@@ -64,24 +65,24 @@ final class HistoryReplayTests: XCTestCase {
     }
 
     func testReplayChecksTheRecordedHash() throws {
-        let s = try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
+        let s = try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
         // A server bug: it commits round 8 without having merged head 2's push into W.
         s.main.params[s.main.layout.blocks[0].wqkv] += 1
         try s.history.commitMerge(round: 8, workerCommits: [try s.pushOnly("b")], metadata: RoundMetadata(),
                                   weights: s.main.params.pointer, snapshot: false)
-        assertThrowsLTEError(try s.history.replay(to: "8"), "replay of round 8", "but the round recorded")
+        assertLTEError(try s.history.replay(to: "8"), contains: "replay of round 8", "but the round recorded")
         XCTAssertEqual(bits(try s.history.replay(to: "7").weights), bits(s.weightsAfter[7]!))
     }
 
     func testReplayRefusesWorkerPushesAndWrongBuffers() throws {
-        let s = try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
-        assertThrowsLTEError(try s.history.replay(to: "workers/a"), "is a worker push, not a round")
-        assertThrowsLTEError(try s.history.replay(to: "1", into: FloatBuffer(count: 3)), "buffer holds 3 floats")
+        let s = try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
+        assertLTEError(try s.history.replay(to: "workers/a"), contains: "is a worker push, not a round")
+        assertLTEError(try s.history.replay(to: "1", into: FloatBuffer(count: 3)), contains: "buffer holds 3 floats")
     }
 
     /// FedAvg: no adapters, so every tensor is replicated and each round records the average.
     func testRunWithoutAdaptersReplaysItsAverages() throws {
-        let url = try makeStoreTemporaryDirectory().appendingPathComponent("history.git")
+        let url = try makeTemporaryDirectory().appendingPathComponent("history.git")
         let model = try Transformer(config: SimulatedServer.model)
         model.initialize(seed: 5)
         let history = try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil,
@@ -102,7 +103,7 @@ final class HistoryReplayTests: XCTestCase {
     }
 
     func testWeightsHashIsSHA256OfTheLittleEndianTensorBytes() throws {
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let model = try Transformer(config: SimulatedServer.model)
         model.initialize(seed: 3)
         let raw = dir.appendingPathComponent("weights.bin")

@@ -2,12 +2,13 @@ import Foundation
 import LTEModel
 import LTENumerics
 @testable import LTEStore
+import LTETestSupport
 import XCTest
 
 /// The history as git sees it, as readers and a restarted server use it, and its guard rails.
 final class HistoryTests: XCTestCase {
     private func standardRun() throws -> SimulatedServer {
-        try SimulatedServer.standardRun(at: try makeStoreTemporaryDirectory().appendingPathComponent("history.git"))
+        try SimulatedServer.standardRun(at: try makeTemporaryDirectory().appendingPathComponent("history.git"))
     }
 
     func testGitLogAndFsckUnderstandTheHistory() throws {
@@ -73,10 +74,10 @@ final class HistoryTests: XCTestCase {
         XCTAssertEqual(try h.resolve("main"), s.committed[7]!.commit)
         XCTAssertEqual(try h.resolve("main~4"), c3)
         XCTAssertEqual(try h.show("0").round?.round, 0)
-        assertThrowsLTEError(try h.resolve("no-such-rev"), "unknown revision \"no-such-rev\"", "round number")
-        assertThrowsLTEError(try h.resolve("99"), "unknown revision \"99\"")
-        assertThrowsLTEError(try h.resolve(""), "unknown revision")
-        assertThrowsLTEError(try h.resolve("--help"), "unknown revision")
+        assertLTEError(try h.resolve("no-such-rev"), contains: "unknown revision \"no-such-rev\"", "round number")
+        assertLTEError(try h.resolve("99"), contains: "unknown revision \"99\"")
+        assertLTEError(try h.resolve(""), contains: "unknown revision")
+        assertLTEError(try h.resolve("--help"), contains: "unknown revision")
     }
 
     func testLogAndShow() throws {
@@ -104,24 +105,24 @@ final class HistoryTests: XCTestCase {
         let s = try standardRun()
         var other = SimulatedServer.model
         other.dim = 32
-        assertThrowsLTEError(try MergeHistory.open(at: s.history.url, modelConfig: other), "different model config",
+        assertLTEError(try MergeHistory.open(at: s.history.url, modelConfig: other), contains: "different model config",
                              "hidden_size: 16 in the history, 32 given")
         XCTAssertNoThrow(try MergeHistory.open(at: s.history.url, modelConfig: SimulatedServer.model))
-        assertThrowsLTEError(try MergeHistory.open(at: s.history.url, modelConfig: SimulatedServer.model, branch: "nope"), "no branch \"nope\"")
-        assertThrowsLTEError(try MergeHistory.create(at: s.history.url, config: Data(), tokenizer: nil, initialWeights: Data(),
-                                                     modelConfig: SimulatedServer.model, lora: nil), "already exists")
+        assertLTEError(try MergeHistory.open(at: s.history.url, modelConfig: SimulatedServer.model, branch: "nope"), contains: "no branch \"nope\"")
+        assertLTEError(try MergeHistory.create(at: s.history.url, config: Data(), tokenizer: nil, initialWeights: Data(),
+                                                     modelConfig: SimulatedServer.model, lora: nil), contains: "already exists")
     }
 
     func testCreateChecksItsInputsBeforeMakingAnything() throws {
-        let url = try makeStoreTemporaryDirectory().appendingPathComponent("history.git")
-        assertThrowsLTEError(try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil, initialWeights: Data([1, 2, 3]),
-                                                     modelConfig: SimulatedServer.model, lora: nil), "initial weights", "too short")
+        let url = try makeTemporaryDirectory().appendingPathComponent("history.git")
+        assertLTEError(try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil, initialWeights: Data([1, 2, 3]),
+                                                     modelConfig: SimulatedServer.model, lora: nil), contains: "initial weights", "too short")
         var bigger = SimulatedServer.model
         bigger.dim = 32
         let other = try Transformer(config: bigger)
         let weights = try TensorSlot.encode(TensorSlot.weights(other.layout), from: other.params.pointer)
-        assertThrowsLTEError(try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil, initialWeights: weights,
-                                                     modelConfig: SimulatedServer.model, lora: nil), "initial weights", "has shape [32, 32], expected [32, 16]")
+        assertLTEError(try MergeHistory.create(at: url, config: Data("{}".utf8), tokenizer: nil, initialWeights: weights,
+                                                     modelConfig: SimulatedServer.model, lora: nil), contains: "initial weights", "has shape [32, 32], expected [32, 16]")
         XCTAssertFalse(FileManager.default.fileExists(atPath: url.path), "nothing was created")
     }
 
@@ -150,8 +151,8 @@ final class HistoryTests: XCTestCase {
     func testBranchContinuesFromAPastRound() throws {
         let s = try standardRun()
         XCTAssertEqual(try s.history.branch(from: "3", name: "lr-sweep"), s.committed[3]!.commit)
-        assertThrowsLTEError(try s.history.branch(from: "3", name: "lr-sweep"), "refs/heads/lr-sweep")
-        assertThrowsLTEError(try s.history.branch(from: "3", name: "bad..name"), "not a usable branch name")
+        assertLTEError(try s.history.branch(from: "3", name: "lr-sweep"), contains: "refs/heads/lr-sweep")
+        assertLTEError(try s.history.branch(from: "3", name: "bad..name"), contains: "not a usable branch name")
         let line = try MergeHistory.open(at: s.history.url, modelConfig: SimulatedServer.model, branch: "lr-sweep")
         let fork = try SimulatedServer(resuming: line)
         XCTAssertEqual(bits(fork.main.params), bits(s.weightsAfter[3]!))
@@ -167,23 +168,23 @@ final class HistoryTests: XCTestCase {
         let s = try standardRun()
         let h = s.history
         let good = try HeadFactors.encode(s.heads[0].factors.pointer, layout: s.layout)
-        assertThrowsLTEError(try h.commitPush(worker: "x/y", round: 8, baseCommit: "main", heads: [0: good]), "worker name \"x/y\"")
-        assertThrowsLTEError(try h.commitPush(worker: "x", round: 8, baseCommit: "main", heads: [3: good]), "head 3 is outside 0..<3")
-        assertThrowsLTEError(try h.commitPush(worker: "x", round: 8, baseCommit: "nope", heads: [0: good]), "unknown revision \"nope\"")
+        assertLTEError(try h.commitPush(worker: "x/y", round: 8, baseCommit: "main", heads: [0: good]), contains: "worker name \"x/y\"")
+        assertLTEError(try h.commitPush(worker: "x", round: 8, baseCommit: "main", heads: [3: good]), contains: "head 3 is outside 0..<3")
+        assertLTEError(try h.commitPush(worker: "x", round: 8, baseCommit: "nope", heads: [0: good]), contains: "unknown revision \"nope\"")
         let wrong = try HeadFactors.encode(s.heads[0].factors.pointer,
                                            layout: LoRALayout(model: SimulatedServer.model, layout: s.main.layout, rank: 2, wrapLMHead: false))
-        assertThrowsLTEError(try h.commitPush(worker: "x", round: 8, baseCommit: "main", heads: [0: wrong]), "head 0", "has shape [2, 16], expected [4, 16]")
+        assertLTEError(try h.commitPush(worker: "x", round: 8, baseCommit: "main", heads: [0: wrong]), contains: "head 0", "has shape [2, 16], expected [4, 16]")
         let p1 = try h.commitPush(worker: "x", round: 8, baseCommit: "main", heads: [0: good])
         let p2 = try h.commitPush(worker: "y", round: 8, baseCommit: "main", heads: [0: good])
         let w = s.main.params.pointer
-        assertThrowsLTEError(try h.commitMerge(round: 9, workerCommits: [p1], metadata: .init(), weights: w, snapshot: false),
-                             "round 9 does not follow round 7")
-        assertThrowsLTEError(try h.commitMerge(round: 8, workerCommits: [p1, p2], metadata: .init(), weights: w, snapshot: false),
-                             "head 0 is in two pushes")
-        assertThrowsLTEError(try h.commitMerge(round: 8, workerCommits: [s.committed[7]!.commit], metadata: .init(), weights: w, snapshot: false),
-                             "is not a worker push")
-        assertThrowsLTEError(try h.commitMerge(round: 8, workerCommits: [p1], metadata: .init(headOrder: [0, 1]), weights: w, snapshot: false),
-                             "head order [0, 1] does not list exactly the heads pushed, [0]")
+        assertLTEError(try h.commitMerge(round: 9, workerCommits: [p1], metadata: .init(), weights: w, snapshot: false),
+                             contains: "round 9 does not follow round 7")
+        assertLTEError(try h.commitMerge(round: 8, workerCommits: [p1, p2], metadata: .init(), weights: w, snapshot: false),
+                             contains: "head 0 is in two pushes")
+        assertLTEError(try h.commitMerge(round: 8, workerCommits: [s.committed[7]!.commit], metadata: .init(), weights: w, snapshot: false),
+                             contains: "is not a worker push")
+        assertLTEError(try h.commitMerge(round: 8, workerCommits: [p1], metadata: .init(headOrder: [0, 1]), weights: w, snapshot: false),
+                             contains: "head order [0, 1] does not list exactly the heads pushed, [0]")
         XCTAssertEqual(try h.head().round, 7, "nothing was committed")
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LTEModel
 import LTENumerics
 @testable import LTEStore
+import LTETestSupport
 import XCTest
 
 /// Hugging Face model directories (export, import) and PEFT adapters of a round's delta, on a real
@@ -10,7 +11,7 @@ final class HuggingFaceExportTests: XCTestCase {
     private func bytes(_ b: FloatBuffer) -> Data { Data(buffer: b.buffer) }
 
     func testExportThenImportIsBitExactAndKeepsTheWeightsHash() throws {
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let server = try SimulatedServer.standardRun(at: dir.appendingPathComponent("history.git"))
         let (weights, result) = try server.history.replay(to: "5")
         let exported = dir.appendingPathComponent("hf"), imported = dir.appendingPathComponent("imported")
@@ -46,7 +47,7 @@ final class HuggingFaceExportTests: XCTestCase {
     }
 
     func testImportRejectsWhatThisDecoderCannotRun() throws {
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let c = SimulatedServer.model
         let good = dir.appendingPathComponent("good")
         let weights = FloatBuffer(count: ParameterLayout(c).count)
@@ -65,25 +66,25 @@ final class HuggingFaceExportTests: XCTestCase {
             let text = String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"F32\"", with: "\"F16\"")
             try Data(text.utf8).write(to: url.appendingPathComponent("model.safetensors"))
         }
-        assertThrowsLTEError(try HuggingFaceModel.read(from: f16), "F16", "torch.float32")
+        assertLTEError(try HuggingFaceModel.read(from: f16), contains: "F16", "torch.float32")
         let tied = try variant("tied") { url in
             let config = url.appendingPathComponent("config.json")
             let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "\"tie_word_embeddings\": false", with: "\"tie_word_embeddings\": true")
             try text.write(to: config, atomically: true, encoding: .utf8)
         }
-        assertThrowsLTEError(try HuggingFaceModel.read(from: tied), "tie_word_embeddings")
+        assertLTEError(try HuggingFaceModel.read(from: tied), contains: "tie_word_embeddings")
         let sharded = try variant("sharded") { url in
             try FileManager.default.moveItem(at: url.appendingPathComponent("model.safetensors"), to: url.appendingPathComponent("model-00001-of-00002.safetensors"))
             try Data("{}".utf8).write(to: url.appendingPathComponent("model.safetensors.index.json"))
         }
-        assertThrowsLTEError(try HuggingFaceModel.read(from: sharded), "sharded")
+        assertLTEError(try HuggingFaceModel.read(from: sharded), contains: "sharded")
         let other = try variant("other-model") { url in
             var bigger = c
             bigger.vocabSize += 1
             try LlamaConfigFile.encode(bigger).write(to: url.appendingPathComponent("config.json"))
         }
-        assertThrowsLTEError(try HuggingFaceModel.read(from: other), "model.embed_tokens.weight", "shape")
-        assertThrowsLTEError(try HuggingFaceModel.read(from: dir.appendingPathComponent("missing")), "not a directory")
+        assertLTEError(try HuggingFaceModel.read(from: other), contains: "model.embed_tokens.weight", "shape")
+        assertLTEError(try HuggingFaceModel.read(from: dir.appendingPathComponent("missing")), contains: "not a directory")
     }
 
     /// Round 3 of the standard run merges heads 0, 1 (rejoining after a missed round: their delta
@@ -97,7 +98,7 @@ final class HuggingFaceExportTests: XCTestCase {
     }
 
     private func checkRoundAdapter(rule: LoRAConfig.MergeRule, round: Int, wrapLMHead: Bool, expectedTerms: Int) throws {
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let server = try SimulatedServer.standardRun(at: dir.appendingPathComponent("history.git"), rule: rule, wrapLMHead: wrapLMHead)
         let delta = try server.history.roundDelta(String(round))
         XCTAssertEqual(delta.terms.count, expectedTerms)
@@ -152,9 +153,9 @@ final class HuggingFaceExportTests: XCTestCase {
     }
 
     func testRoundZeroHasNoDelta() throws {
-        let dir = try makeStoreTemporaryDirectory()
+        let dir = try makeTemporaryDirectory()
         let server = try SimulatedServer(at: dir.appendingPathComponent("history.git"))
-        assertThrowsLTEError(try server.history.roundDelta("0"), "initial weights")
-        assertThrowsLTEError(try server.history.roundDelta("nope"), "unknown revision")
+        assertLTEError(try server.history.roundDelta("0"), contains: "initial weights")
+        assertLTEError(try server.history.roundDelta("nope"), contains: "unknown revision")
     }
 }

@@ -1,14 +1,12 @@
 import Foundation
 import LTENumerics
 @testable import LTEStore
+import LTETestSupport
 import XCTest
 
 final class SafeTensorsTests: XCTestCase {
     private func temporaryFile(_ name: String = "model.safetensors") throws -> URL {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lte-st-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: dir) }
-        return dir.appendingPathComponent(name)
+        try makeTemporaryDirectory().appendingPathComponent(name)
     }
 
     /// u64 LE length + header bytes + data, as a file would hold them.

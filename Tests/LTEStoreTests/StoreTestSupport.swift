@@ -2,31 +2,6 @@ import Foundation
 import LTENumerics
 import XCTest
 
-extension XCTestCase {
-    /// A fresh empty directory, removed when the test ends.
-    func makeStoreTemporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lte-store-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-        return url
-    }
-
-    /// Asserts that `body` throws a one-line `LTEError` whose message contains every fragment.
-    func assertThrowsLTEError<T>(_ body: @autoclosure () throws -> T, _ fragments: String...,
-                                 file: StaticString = #filePath, line: UInt = #line) {
-        do {
-            _ = try body()
-            XCTFail("expected an LTEError containing \(fragments)", file: file, line: line)
-        } catch let error as LTEError {
-            for fragment in fragments {
-                XCTAssertTrue(error.message.contains(fragment), "\"\(error.message)\" does not contain \"\(fragment)\"", file: file, line: line)
-            }
-            XCTAssertFalse(error.message.contains("\n"), "error message is not one line: \(error.message)", file: file, line: line)
-        } catch {
-            XCTFail("expected an LTEError, got \(error)", file: file, line: line)
-        }
-    }
-}
 
 /// Runs a program to completion; returns its exit status and what it wrote to stdout and stderr.
 @discardableResult

@@ -1,6 +1,7 @@
 import Foundation
 import LTENumerics
 @testable import LTETraining
+import LTETestSupport
 import XCTest
 
 final class BPETokenizerTests: XCTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import LTEModel
 import LTENumerics
 @testable import LTETraining
+import LTETestSupport
 import XCTest
 
 /// The data sources a `Trainer` reads: the training sampler (with fast-forward for resuming) and the

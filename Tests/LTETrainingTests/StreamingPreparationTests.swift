@@ -1,6 +1,7 @@
 import Foundation
 import LTENumerics
 @testable import LTETraining
+import LTETestSupport
 import XCTest
 
 /// `lte data prepare` reads its inputs block by block; the shards must not depend on where blocks or
