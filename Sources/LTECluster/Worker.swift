@@ -86,8 +86,7 @@ public final class WorkerRuntime {
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: options.data.train, batchSize: t.batchSize,
                                                       contextLength: d.model.contextLength, seed: t.seed)
                 source.skip(batches: joined.round * d.mergeEvery)
-                return try HeadReplica(id: h, model: d.model, weights: main.model.params, training: t, lora: d.lte,
-                                       layout: main.layout, source: source, activations: lanes!.activations(forHead: i),
+                return try HeadReplica(id: h, main: main, training: t, source: source, activations: lanes!.activations(forHead: i),
                                        frozenSource: lanes!.frozenSource(forHead: i))
             }
             for r in replicas {

@@ -19,22 +19,23 @@ public final class HeadReplica<Source: BatchSource> {
     let copied: [(offset: Int, count: Int)]
     let inputs: UnsafeMutablePointer<Int32>, targets: UnsafeMutablePointer<Int32>
 
-    /// `frozen` names the wrapped weights (no gradient slot); `lora` nil makes a dense replica.
-    /// `activations` may be shared by replicas that step one at a time. The wrapped weights are
-    /// frozen between merges, so they are read from `frozenSource` (the main weights, or a lane's
-    /// working copy holding the head's effective weight, HeadLanes) rather than copied: a process holds W
-    /// once per lane at most, however many heads it trains.
-    public init(id: Int, model config: ModelConfig, weights: FloatBuffer, training: TrainingConfig,
-                lora: LoRAConfig?, layout: LoRALayout?, source: Source, activations: Activations? = nil,
+    /// A replica of `main`: with adapters (`main.lora`) it trains a head on the frozen wrapped
+    /// weights (no gradient slot), else the dense model. It copies the tensors each round averages
+    /// (`main.replicatedSpans`); the wrapped weights are frozen between merges, so they are read from
+    /// `frozenSource` (the main weights, or a lane's working copy holding the head's effective
+    /// weight, HeadLanes) rather than copied: a process holds W once per lane at most, however many
+    /// heads it trains. `activations` may be shared by replicas that step one at a time.
+    public init(id: Int, main: MainWeights, training: TrainingConfig, source: Source, activations: Activations? = nil,
                 frozenSource: FloatBuffer? = nil) throws {
         self.id = id
-        let frozen = layout?.wrappedTensorNames ?? []
-        let shares = !frozen.isEmpty
-        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) }, frozenSource: shares ? frozenSource ?? weights : nil)
-        copied = model.layout.tensors.filter { !shares || !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
+        let config = main.model.config, weights = main.model.params
+        let frozen = main.layout?.wrappedTensorNames ?? []
+        model = try Transformer(config: config, trainable: { !frozen.contains($0.name) },
+                                frozenSource: frozen.isEmpty ? nil : frozenSource ?? weights)
+        copied = main.replicatedSpans
         for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
         optimizer = AdamW(model: model, config: training)
-        if let lora, let layout {
+        if let lora = main.lora, let layout = main.layout {
             let h = LoRAHead(layout: layout, scale: lora.scale)
             h.initialize(seed: training.seed, head: id, aInit: lora.aInit)
             model.adapters = h

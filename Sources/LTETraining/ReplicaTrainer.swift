@@ -43,8 +43,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, folds: folds)
         self.lanes = lanes
         replicas = try (0..<n).map { i in
-            try HeadReplica(id: i, model: model, weights: main.model.params, training: config, lora: mode.usesAdapters ? lora : nil,
-                            layout: main.layout, source: sources[i], activations: lanes.activations(forHead: i),
+            try HeadReplica(id: i, main: main, training: config, source: sources[i], activations: lanes.activations(forHead: i),
                             frozenSource: lanes.frozenSource(forHead: i))
         }
         evalActs = lanes.activations[0]   // evaluation runs between steps
