@@ -50,9 +50,9 @@ struct BenchStep: AsyncParsableCommand {
             case "lte", "lora":
                 var lora = cfg.lte
                 lora.heads = mode == "lora" ? 1 : (heads ?? lora.heads)
-                candidates.append(try adapters(model, t, lora))
-                budget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize,
-                                 lanes: min(threads, lora.heads), folds: mode == "lte")
+                let (candidate, needed) = try adapters(model, t, lora)
+                candidates.append(candidate)
+                budget = needed
                 extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery]
             case "forward":
                 candidates.append(try forwardOnly(model, t))
@@ -96,17 +96,20 @@ struct BenchStep: AsyncParsableCommand {
         }
     }
 
-    /// One worker's heads on frozen W: every head steps on its own batch, merged every T steps.
-    private func adapters(_ model: ModelConfig, _ t: TrainingConfig, _ lora: LoRAConfig) throws -> StepBenchmark.Candidate {
+    /// One worker's heads on frozen W: every head steps on its own batch, merged every T steps; and
+    /// the bytes they need in principle, as the run itself holds them (its lanes, whether they fold).
+    private func adapters(_ model: ModelConfig, _ t: TrainingConfig, _ lora: LoRAConfig) throws -> (StepBenchmark.Candidate, MemoryBudget) {
         let run = try ReplicaTrainer(
             mode: mode == "lora" ? .lora : .lte, model: model, config: t, lora: lora,
             makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
             validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
         let tokens = t.batchSize * model.contextLength * lora.heads
-        return .init(mode: mode, params: run.main.model.layout.count, tokensPerStep: tokens,
-                     flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens, seqLen: model.contextLength)) {
+        let candidate = StepBenchmark.Candidate(
+            mode: mode, params: run.main.model.layout.count, tokensPerStep: tokens,
+            flopsPerStep: StepBenchmark.adapterFlops(model, lora: lora, tokens: tokens, seqLen: model.contextLength)) {
             _ = run.trainStep(iteration: $0)
         }
+        return (candidate, run.memoryBudget!)
     }
 
     /// Forward pass and loss only, as evaluation and sampling run it.

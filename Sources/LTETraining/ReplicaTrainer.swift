@@ -54,6 +54,14 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
 
     deinit { evalInputs.deallocate(); evalTargets.deallocate() }
 
+    /// What the heads need in principle, as one worker process holding all of them would
+    /// (MemoryBudget.worker); nil for the dense replicas of fedavg.
+    public var memoryBudget: MemoryBudget? {
+        guard mode.usesAdapters else { return nil }
+        return .worker(main.model.config, lora: lora, heads: replicas.count, totalHeads: replicas.count, batch: config.batchSize,
+                       lanes: lanes.count, folds: lanes.folds)
+    }
+
     public func trainStep(iteration: Int) -> Float {
         learningRate = config.schedule.rate(at: iteration)
         for i in stepLosses.indices { stepLosses[i] = 0 }
