@@ -13,7 +13,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "lte", targets: ["LTECLI"]),
-        .library(name: "LTE", targets: ["LTENumerics", "LTEModel", "LTETraining", "LTEStore", "LTENet", "LTECluster"]),
+        .library(name: "LTE", targets: ["LTEBase", "LTENumerics", "LTEData", "LTEModel", "LTETraining", "LTEStore", "LTENet", "LTECluster"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -26,27 +26,32 @@ let package = Package(
         .systemLibrary(name: "CNNG", path: "Sources/CNNG"),
         .systemLibrary(name: "CGit2", path: "Sources/CGit2", pkgConfig: "libgit2"),
 
-        .target(name: "LTENumerics", dependencies: ["CBLAS", "CMalloc"], swiftSettings: fastMath),
-        .target(name: "LTEModel", dependencies: ["LTENumerics"], swiftSettings: fastMath),
-        .target(name: "LTETraining", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
-        .target(name: "LTEStore", dependencies: ["LTEModel", "LTETraining", "LTENumerics", "CGit2",
+        // The error type every layer throws, below all of them.
+        .target(name: "LTEBase"),
+        .target(name: "LTENumerics", dependencies: ["LTEBase", "CBLAS", "CMalloc"], swiftSettings: fastMath),
+        .target(name: "LTEModel", dependencies: ["LTEBase", "LTENumerics"], swiftSettings: fastMath),
+        // Text and tokens: tokenizers, token shards, corpus streaming, batch sampling (no model).
+        .target(name: "LTEData", dependencies: ["LTEBase", "LTENumerics"], swiftSettings: fastMath),
+        .target(name: "LTETraining", dependencies: ["LTEBase", "LTEData", "LTEModel", "LTENumerics"], swiftSettings: fastMath),
+        .target(name: "LTEStore", dependencies: ["LTEBase", "LTEData", "LTEModel", "LTETraining", "LTENumerics", "CGit2",
                                                .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastMath),
-        .target(name: "LTENet", dependencies: ["CNNG", "LTENumerics", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "LTENet", dependencies: ["LTEBase", "CNNG", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fastMath),
-        .target(name: "LTECluster", dependencies: ["LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
+        .target(name: "LTECluster", dependencies: ["LTEBase", "LTEData", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
                                                  .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastMath),
         .executableTarget(
             name: "LTECLI",
             dependencies: [
-                "LTECluster", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
+                "LTEBase", "LTECluster", "LTENet", "LTEStore", "LTEData", "LTETraining", "LTEModel", "LTENumerics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath),
 
         // Test helpers more than one test target needs (a test target cannot read another's files).
-        .target(name: "LTETestSupport", dependencies: ["LTENumerics"], path: "Tests/Support"),
+        .target(name: "LTETestSupport", dependencies: ["LTEBase"], path: "Tests/Support"),
         .testTarget(name: "LTENumericsTests", dependencies: ["LTENumerics"], swiftSettings: fastMath),
         .testTarget(name: "LTEModelTests", dependencies: ["LTEModel", "LTENumerics"], swiftSettings: fastMath),
+        .testTarget(name: "LTEDataTests", dependencies: ["LTEData", "LTEBase", "LTENumerics", "LTETestSupport"], swiftSettings: fastMath),
         .testTarget(name: "LTETrainingTests", dependencies: ["LTETraining", "LTEModel", "LTENumerics", "LTETestSupport"], swiftSettings: fastMath),
         .testTarget(name: "LTEStoreTests", dependencies: ["LTEStore", "LTETraining", "LTEModel", "LTETestSupport"], swiftSettings: fastMath),
         .testTarget(name: "LTENetTests", dependencies: ["LTENet", "LTENumerics", "LTETestSupport"], swiftSettings: fastMath),

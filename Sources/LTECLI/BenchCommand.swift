@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LTEBase
+import LTEData
 import LTEModel
 import LTENumerics
 import LTETraining

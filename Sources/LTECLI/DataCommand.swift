@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LTEData
 import LTETraining
 
 /// `lte data …`: turning text into the token shards training reads.

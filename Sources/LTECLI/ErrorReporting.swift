@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LTEBase
 import LTENumerics
 
 /// Runs a command's body and turns an `LTEError` into what users expect from a Unix tool: one line,

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LTEBase
+import LTEData
 import LTENet
 import LTENumerics
 import LTETraining

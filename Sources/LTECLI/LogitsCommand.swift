@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
 import LTEStore

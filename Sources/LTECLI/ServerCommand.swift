@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import LTEBase
 import LTECluster
+import LTEData
 import LTENet
 import LTENumerics
 import LTEStore

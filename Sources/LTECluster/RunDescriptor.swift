@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
 import LTEStore

@@ -1,3 +1,4 @@
+import LTEBase
 import LTENet
 import LTENumerics
 

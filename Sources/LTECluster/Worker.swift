@@ -1,4 +1,6 @@
 import Foundation
+import LTEBase
+import LTEData
 import LTEModel
 import LTENet
 import LTENumerics

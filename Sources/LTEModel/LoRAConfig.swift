@@ -1,3 +1,4 @@
+import LTEBase
 import LTENumerics
 
 /// The low-rank parameterisation of LTE (DESIGN.md §2): every linear layer W (m×n) gets, per head,

@@ -1,3 +1,4 @@
+import LTEBase
 import LTENumerics
 
 /// The shape of a LLaMA-style decoder. Coding keys are Hugging Face's `LlamaConfig` names, so a

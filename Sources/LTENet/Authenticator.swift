@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// The run's shared secret: every node that holds it can produce and check message MACs.
 ///

@@ -1,5 +1,5 @@
 import CNNG
-import LTENumerics
+import LTEBase
 
 /// Settings shared by listeners and dialers.
 enum NNGEndpoint {

@@ -1,5 +1,5 @@
 import CNNG
-import LTENumerics
+import LTEBase
 
 /// A failed nng call, as one line: what was attempted and nng's own reason (`nng_strerror`).
 ///

@@ -1,6 +1,6 @@
 import CNNG
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Certificates for `tls+tcp://` addresses: mutual TLS, both sides present a certificate signed by
 /// the run's CA and both require the other's (`NNG_TLS_AUTH_MODE_REQUIRED`), so only holders of a

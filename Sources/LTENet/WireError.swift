@@ -1,4 +1,4 @@
-import LTENumerics
+import LTEBase
 
 /// Why a frame or a message was refused, as one line that names the field and the numbers.
 ///

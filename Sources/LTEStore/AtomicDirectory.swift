@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// A directory written in full beside its destination and then swapped in with one rename, so a
 /// reader (or a crash) sees the old directory or the new one, never a mixture. `Checkpoint.save`

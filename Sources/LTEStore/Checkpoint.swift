@@ -1,6 +1,7 @@
 import Foundation
+import LTEBase
+import LTEData
 import LTEModel
-import LTENumerics
 import LTETraining
 
 /// Where a run stands, saved beside its weights so `lte train --resume` continues exactly.

@@ -1,6 +1,6 @@
 import Foundation
+import LTEBase
 import LTEModel
-import LTENumerics
 
 /// `config.json` of a Hugging Face `LlamaForCausalLM` checkpoint, written from a `ModelConfig` and
 /// read back into one.

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// One float32 tensor: its shape and its values in row-major order.
 public struct SafeTensor: Equatable, Sendable {

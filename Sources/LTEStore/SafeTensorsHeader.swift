@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// The JSON header of a safetensors file: writing it byte-for-byte like the reference (serde_json,
 /// compact, metadata first), and reading it with every check the reference makes, so a corrupt or

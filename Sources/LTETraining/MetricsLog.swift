@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENumerics
 
 /// Appends one JSON object per line to a file (`metrics.jsonl`, `rounds.jsonl`), flushed each time

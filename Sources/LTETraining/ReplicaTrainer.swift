@@ -1,3 +1,5 @@
+import LTEBase
+import LTEData
 import LTEModel
 import LTENumerics
 

@@ -1,3 +1,4 @@
+import LTEData
 import LTEModel
 import LTENumerics
 

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENumerics
 
 /// The loop around any `TrainingRun`: steps, a progress line, periodic validation, `metrics.jsonl`,

@@ -1,4 +1,5 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// An `lte` process running beside the test (server, worker), its output collected in files.

@@ -1,4 +1,5 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// Real processes over real nng sockets on loopback: a server, workers, rounds (DESIGN.md §4).

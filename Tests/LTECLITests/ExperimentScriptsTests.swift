@@ -1,4 +1,5 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// The scripts the README and the issues run by path (`experiments/bench --json FILE`, …) must stay

@@ -1,8 +1,8 @@
 import Foundation
+import LTETestSupport
 import XCTest
 
 /// The package root, found from this file's path (Tests/LTECLITests/LTEBinary.swift).
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
 /// What a finished `lte` process left behind.
 struct LTEResult {

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENet
 import LTENumerics
 import LTETestSupport

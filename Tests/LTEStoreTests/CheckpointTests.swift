@@ -1,10 +1,12 @@
 import Foundation
+import LTEBase
+import LTEData
 import LTEModel
 import LTENumerics
-@testable import LTEStore
-import LTETraining
 import LTETestSupport
+import LTETraining
 import XCTest
+@testable import LTEStore
 
 final class CheckpointTests: XCTestCase {
     private let config = ModelConfig(vocabSize: 23, dim: 32, layers: 2, heads: 4, kvHeads: 2, ffnDim: 48, contextLength: 16)

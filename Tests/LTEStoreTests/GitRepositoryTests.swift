@@ -1,8 +1,9 @@
 import Foundation
+import LTEBase
 import LTENumerics
-@testable import LTEStore
 import LTETestSupport
 import XCTest
+@testable import LTEStore
 
 /// The libgit2 wrapper on real repositories, checked against the `git` command line.
 final class GitRepositoryTests: XCTestCase {

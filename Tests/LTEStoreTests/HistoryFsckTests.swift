@@ -1,9 +1,10 @@
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
-@testable import LTEStore
 import LTETestSupport
 import XCTest
+@testable import LTEStore
 
 /// fsck reads every object, follows every ref and replays every round; damage of any kind is one
 /// clear error.

@@ -1,9 +1,10 @@
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
-@testable import LTEStore
 import LTETestSupport
 import XCTest
+@testable import LTEStore
 
 /// Replay rebuilds, bit for bit, the weights a server held after each round.
 final class HistoryReplayTests: XCTestCase {

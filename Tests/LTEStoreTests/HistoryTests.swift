@@ -1,9 +1,10 @@
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
-@testable import LTEStore
 import LTETestSupport
 import XCTest
+@testable import LTEStore
 
 /// The history as git sees it, as readers and a restarted server use it, and its guard rails.
 final class HistoryTests: XCTestCase {

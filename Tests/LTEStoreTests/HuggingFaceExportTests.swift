@@ -1,9 +1,10 @@
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
-@testable import LTEStore
 import LTETestSupport
 import XCTest
+@testable import LTEStore
 
 /// Hugging Face model directories (export, import) and PEFT adapters of a round's delta, on a real
 /// history written by `SimulatedServer`. The Python side (transformers, peft) is experiments/hf-parity.

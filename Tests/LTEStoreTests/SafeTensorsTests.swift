@@ -1,8 +1,9 @@
 import Foundation
+import LTEBase
 import LTENumerics
-@testable import LTEStore
 import LTETestSupport
 import XCTest
+@testable import LTEStore
 
 final class SafeTensorsTests: XCTestCase {
     private func temporaryFile(_ name: String = "model.safetensors") throws -> URL {

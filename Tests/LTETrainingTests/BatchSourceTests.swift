@@ -1,9 +1,11 @@
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
-@testable import LTETraining
 import LTETestSupport
+import LTEData
 import XCTest
+@testable import LTETraining
 
 /// The data sources a `Trainer` reads: the training sampler (with fast-forward for resuming) and the
 /// fixed validation batches; and the token sampler used to generate text.

@@ -1,6 +1,7 @@
-import XCTest
+import LTEData
 import LTEModel
 import LTENumerics
+import XCTest
 @testable import LTETraining
 
 /// The identities of DESIGN.md §2 on real training runs of the in-process LTE trainer.

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 import XCTest
 
 extension XCTestCase {

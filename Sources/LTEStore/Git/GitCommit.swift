@@ -1,6 +1,5 @@
 import CGit2
 import Foundation
-import LTENumerics
 
 /// What the history reads back from a commit.
 public struct GitCommitInfo: Sendable, Equatable {

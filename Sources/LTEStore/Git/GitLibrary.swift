@@ -1,5 +1,5 @@
 import CGit2
-import LTENumerics
+import LTEBase
 
 /// libgit2 set up once per process: initialised, with fsync of loose objects, refs and their
 /// directories turned on (a commit that returned survives a power cut: DESIGN.md §5, "a merge the

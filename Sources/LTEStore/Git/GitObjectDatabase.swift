@@ -1,6 +1,5 @@
 import CGit2
 import Foundation
-import LTENumerics
 
 /// The object database seen whole, for fsck: list every stored object and read each one back. With
 /// strict hash verification on (see `GitLibrary`), a read re-hashes the object, so a flipped byte or

@@ -1,6 +1,6 @@
 import CGit2
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// A bare git repository opened through libgit2: the few operations the merge history needs, each
 /// turning libgit2's error codes into one-line `LTEError`s that name the repository.

@@ -1,6 +1,6 @@
 import CGit2
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Trees as flat maps from a slash-separated path ("weights/model.safetensors") to a blob id: the
 /// history only ever stores files, and a flat map is what code wants to read and edit.

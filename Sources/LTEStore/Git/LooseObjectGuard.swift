@@ -1,6 +1,6 @@
 import CGit2
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// libgit2 1.5 spins forever reading a loose object whose zlib stream is cut short (libgit2 issue
 /// #7342, fixed in later releases): one truncated file would hang replay or fsck instead of failing.

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// One round in `log()`.
 public struct RoundSummary: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import Foundation
+import LTEBase
 import LTEModel
-import LTENumerics
 
 /// `history.json`, in every commit of a line: what replay needs to know about the run that never
 /// changes (the model's shape, the adapters' shape, the number of heads), so a history replays on its

@@ -1,6 +1,6 @@
 import Foundation
+import LTEBase
 import LTEModel
-import LTENumerics
 
 /// What `commitMerge` wrote.
 public struct CommittedRound: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTEModel
 import LTENumerics
 

@@ -1,8 +1,9 @@
 import Foundation
+import LTEBase
 import LTENumerics
-@testable import LTETraining
 import LTETestSupport
 import XCTest
+@testable import LTEData
 
 /// `lte data prepare` reads its inputs block by block; the shards must not depend on where blocks or
 /// files end.

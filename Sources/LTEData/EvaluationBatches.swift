@@ -1,4 +1,4 @@
-import LTENumerics
+import LTEBase
 
 /// A fixed set of validation batches, chosen once from a seed.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Byte-level byte-pair encoding, GPT-2 style, trained by `BPETrainer` and saved as a standard Hugging
 /// Face `tokenizer.json` (see `HuggingFaceTokenizerFile`) that Python's `tokenizers` and

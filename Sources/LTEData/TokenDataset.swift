@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// What `meta.json` records about a prepared data directory, so a run can check it trains on what it
 /// thinks it trains on (and a person can see it at a glance).

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// A `BPETokenizer` as a Hugging Face `tokenizer.json`, the file `tokenizers.Tokenizer.from_file` and
 /// `transformers.PreTrainedTokenizerFast(tokenizer_file=…)` read:

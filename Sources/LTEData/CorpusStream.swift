@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)

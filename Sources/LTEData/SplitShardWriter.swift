@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Writes a token stream whose length is unknown until it ends into `train.bin` and `val.bin`, split
 /// at the first (1 − valFraction) of the tokens, with memory bounded by one batch of ids.

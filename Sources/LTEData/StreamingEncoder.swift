@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Encodes a text that arrives in blocks. Each call gets the bytes not yet encoded (what the last call
 /// left plus the new block) and encodes the longest prefix whose ids cannot change with what follows:

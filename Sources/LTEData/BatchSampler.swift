@@ -1,3 +1,4 @@
+import LTEBase
 import LTENumerics
 
 /// Draws training batches the way nanoGPT's `get_batch` does: B windows of T + 1 consecutive tokens

@@ -1,8 +1,9 @@
 import Foundation
+import LTEBase
 import LTENumerics
-@testable import LTETraining
 import LTETestSupport
 import XCTest
+@testable import LTEData
 
 final class TokenShardTests: XCTestCase {
     func testUInt16ShardLayoutAndReadBack() throws {

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Streams token ids into a shard file (format in `TokenShard`): header first, then appends in
 /// fixed-size chunks, so a corpus larger than memory can be written piece by piece.

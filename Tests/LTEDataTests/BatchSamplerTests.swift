@@ -1,8 +1,9 @@
 import Foundation
+import LTEBase
 import LTENumerics
-@testable import LTETraining
 import LTETestSupport
 import XCTest
+@testable import LTEData
 
 final class BatchSamplerTests: XCTestCase {
     /// A shard whose token i is i, so a window's contents reveal its offset.

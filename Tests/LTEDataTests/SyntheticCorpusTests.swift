@@ -1,5 +1,5 @@
 import Foundation
-@testable import LTETraining
+@testable import LTEData
 import XCTest
 
 final class SyntheticCorpusTests: XCTestCase {

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Turns text into token ids and back. A model's vocabulary size is its tokenizer's.
 ///

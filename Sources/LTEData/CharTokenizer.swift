@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// One id per Unicode scalar seen in the training corpus, ids in code-point order — the vocabulary of
 /// nanoGPT's shakespeare_char (`sorted(set(text))`), which gives 65 ids for tinyshakespeare.

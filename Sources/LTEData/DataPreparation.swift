@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Turns text into a prepared data directory (layout in `TokenDataset`), as nanoGPT's `prepare.py`
 /// does — build the tokenizer, encode the stream, keep the first (1 − valFraction) of the tokens for

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// A file of token ids, memory-mapped for reading.
 ///

@@ -1,5 +1,5 @@
 import Foundation
-import LTENumerics
+import LTEBase
 
 /// Learns byte-level BPE merges from word counts, deterministically.
 ///

@@ -1,8 +1,9 @@
 import Foundation
+import LTEBase
 import LTENumerics
-@testable import LTETraining
 import LTETestSupport
 import XCTest
+@testable import LTEData
 
 final class BPETokenizerTests: XCTestCase {
     /// Words as Hugging Face's ByteLevel pre-tokenizer gives them (checked with tokenizers 0.23).
