@@ -50,13 +50,11 @@ public final class MainWeights {
         let pushes = pushes.sorted { $0.head < $1.head }
         guard !pushes.isEmpty else { return [] }
         mergeFactors(pushes.map { ($0.head, $0.factors) })
-        var mean = [Float](repeating: 0, count: replicatedCount)
-        mean.withUnsafeMutableBufferPointer { dst in
-            LTEMerge.average(spans: [(0, replicatedCount)], replicas: pushes.map { UnsafePointer($0.replicated.pointer) }, into: dst.baseAddress!)
-        }
-        unpackReplicated(mean)
+        let mean = FloatBuffer(count: replicatedCount)
+        LTEMerge.average(spans: [(0, replicatedCount)], replicas: pushes.map(\.replicated), into: mean)
+        unpackReplicated(mean.array)
         round += 1
-        return mean
+        return mean.array
     }
 
     /// A worker's side of a round: the same factor merge from the factors the server sent, and the
@@ -67,15 +65,12 @@ public final class MainWeights {
         round += 1
     }
 
-    /// The buffers are owned here (not raw pointers) so they outlive the merge that reads them.
     private func mergeFactors(_ heads: [(head: Int, factors: FloatBuffer?)]) {
         guard let lora, let layout else { return }
-        withExtendedLifetime((heads, lastMerged)) {
-            let contributions = heads.map { h in
-                LTEMerge.Contribution(factors: h.factors!.pointer, previous: lora.merge == .resetless ? lastMerged[h.head].map { UnsafePointer($0.pointer) } : nil)
-            }
-            LTEMerge.apply(to: model.params.pointer, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
+        let contributions = heads.map { h in
+            LTEMerge.Contribution(factors: h.factors!, previous: lora.merge == .resetless ? lastMerged[h.head] : nil)
         }
+        LTEMerge.apply(to: model.params, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
         if lora.merge == .resetless {
             for h in heads { setLastMerged(head: h.head, from: h.factors!.pointer) }
         }

@@ -136,11 +136,10 @@ final class LoRAHeadTests: XCTestCase {
         let layout = LoRALayout(model: c, layout: base.layout, rank: 4, wrapLMHead: true)
         let heads = makeHeads(3, layout: layout, seed: 5)
         let all = base.params.clone(), split = base.params.clone()
-        let contributions = heads.map { LTEMerge.Contribution(factors: $0.factors.pointer, previous: nil) }
-        LTEMerge.apply(to: all.pointer, layout: layout, heads: contributions, scale: 2.5, totalHeads: 3)
-        LTEMerge.apply(to: split.pointer, layout: layout, heads: Array(contributions[0..<2]), scale: 2.5, totalHeads: 3)
-        LTEMerge.apply(to: split.pointer, layout: layout, heads: [contributions[2]], scale: 2.5, totalHeads: 3)
-        withExtendedLifetime(heads) {}
+        let contributions = heads.map { LTEMerge.Contribution(factors: $0.factors, previous: nil) }
+        LTEMerge.apply(to: all, layout: layout, heads: contributions, scale: 2.5, totalHeads: 3)
+        LTEMerge.apply(to: split, layout: layout, heads: Array(contributions[0..<2]), scale: 2.5, totalHeads: 3)
+        LTEMerge.apply(to: split, layout: layout, heads: [contributions[2]], scale: 2.5, totalHeads: 3)
         var worst: Float = 0
         for i in 0..<all.count { worst = max(worst, abs(all[i] - split[i])) }
         XCTAssertLessThan(worst, 1e-6)
@@ -154,16 +153,15 @@ final class LoRAHeadTests: XCTestCase {
         let layout = LoRALayout(model: c, layout: base.layout, rank: 8, wrapLMHead: true)
         let heads = makeHeads(4, layout: layout, seed: 9)
         let previous = makeHeads(4, layout: layout, seed: 19)
-        let contributions = (0..<4).map { LTEMerge.Contribution(factors: heads[$0].factors.pointer, previous: previous[$0].factors.pointer) }
+        let contributions = (0..<4).map { LTEMerge.Contribution(factors: heads[$0].factors, previous: previous[$0].factors) }
         var results: [[Float]] = []
         for threads in [1, 2] {
             Parallel.threads = threads
             let w = base.params.clone()
-            LTEMerge.apply(to: w.pointer, layout: layout, heads: contributions, scale: 32, totalHeads: 4)
+            LTEMerge.apply(to: w, layout: layout, heads: contributions, scale: 32, totalHeads: 4)
             results.append(w.array)
         }
         Parallel.threads = 1
-        withExtendedLifetime((heads, previous)) {}   // the contributions point into them
         XCTAssertEqual(results[0].map(\.bitPattern), results[1].map(\.bitPattern))
     }
 

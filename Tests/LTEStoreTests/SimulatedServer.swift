@@ -107,12 +107,12 @@ final class SimulatedServer {
             return replica
         }
         let contributions = present.map { h in
-            LTEMerge.Contribution(factors: heads[h].factors.pointer,
-                                  previous: lora.merge == .resetless && heads[h].hasCorrection ? UnsafePointer(heads[h].merged.pointer) : nil)
+            LTEMerge.Contribution(factors: heads[h].factors,
+                                  previous: lora.merge == .resetless && heads[h].hasCorrection ? heads[h].merged : nil)
         }
-        LTEMerge.apply(to: main.params.pointer, layout: layout, heads: contributions, scale: lora.scale, totalHeads: lora.heads)
+        LTEMerge.apply(to: main.params, layout: layout, heads: contributions, scale: lora.scale, totalHeads: lora.heads)
         for h in present { heads[h].didMerge(rule: lora.merge) }
-        LTEMerge.average(spans: replicatedSpans, replicas: replicas.map { UnsafePointer($0.pointer) }, into: main.params.pointer)
+        LTEMerge.average(spans: replicatedSpans, replicas: replicas, into: main.params)
 
         let metadata = RoundMetadata(losses: present.map { .init(head: $0, loss: 3 - 0.1 * Float(round) + 0.01 * Float($0)) },
                                      tokens: round * 3 * 64, learningRate: 1e-3, bytes: 4096,

@@ -35,7 +35,7 @@ extension MergeHistory {
                 let history = MergeHistory(repository: repo, url: url, branch: line, manifest: manifest)
                 let chain = try repo.firstParentHistory(from: tip)
                 let weights = FloatBuffer(count: parameterLayout.count)
-                var replayer = Replayer(history: history, weights: weights.pointer)
+                var replayer = Replayer(history: history, weights: weights)
                 _ = try replayer.run(chain.reversed(), checkEveryRound: true, checkSnapshots: true)
                 for c in chain {
                     rounds.insert(c.id)

@@ -29,7 +29,7 @@ extension MergeHistory {
         let chain = try repository.firstParentHistory(from: target.commit.id) {
             try repository.blobID(at: Paths.weights, inTree: $0.tree) != nil
         }
-        var replayer = Replayer(history: self, weights: weights.pointer)
+        var replayer = Replayer(history: self, weights: weights)
         let start = try replayer.run(chain.reversed(), checkEveryRound: false, checkSnapshots: false)
         return ReplayResult(round: target.record.round, commit: target.commit.id.hex, weightsHash: target.record.weightsSHA256,
                             startRound: start, roundsApplied: chain.count - 1)
@@ -47,11 +47,12 @@ extension MergeHistory {
 /// blob id: a head's "previous" factors are the blob its last merge brought in, already decoded.
 struct Replayer {
     let history: MergeHistory
-    let weights: UnsafeMutablePointer<Float>
+    /// Owned here, so the raw pointers the decoders and the hash take from it stay valid.
+    let weights: FloatBuffer
     private var cache: [GitOID: FloatBuffer] = [:]
     private(set) var roundsChecked = 0
 
-    init(history: MergeHistory, weights: UnsafeMutablePointer<Float>) {
+    init(history: MergeHistory, weights: FloatBuffer) {
         self.history = history
         self.weights = weights
     }
@@ -69,7 +70,7 @@ struct Replayer {
         guard let snapshot = try repo.blobID(at: MergeHistory.Paths.weights, inTree: first.tree) else {
             throw LTEError("\(where_): no snapshot at or before round \(firstRecord.round) to start replay from")
         }
-        try loadSnapshot(snapshot, into: weights, record: firstRecord, commit: first)
+        try loadSnapshot(snapshot, into: weights.pointer, record: firstRecord, commit: first)
         roundsChecked += 1
         var previous = (files: try repo.files(inTree: first.tree), record: firstRecord)
         for (i, commit) in chain.enumerated().dropFirst() {
@@ -99,7 +100,6 @@ struct Replayer {
             throw LTEError("\(where_): round \(r) (\(commit.id.short)) records merge parameters that differ from history.json")
         }
         if let layout = history.loraLayout, !record.heads.isEmpty {
-            var held: [FloatBuffer] = []
             var contributions: [LTEMerge.Contribution] = []
             for h in record.heads {
                 guard let current = files[MergeHistory.Paths.head(h)] else {
@@ -110,19 +110,15 @@ struct Replayer {
                 if merge.rule == .resetless, let old = previous[MergeHistory.Paths.head(h)] {
                     p = try factors(old, layout: layout, source: "round \(r - 1) heads/\(h).safetensors")
                 }
-                held.append(f)
-                if let p { held.append(p) }
-                contributions.append(.init(factors: f.pointer, previous: p.map { UnsafePointer($0.pointer) }))
+                contributions.append(.init(factors: f, previous: p))
             }
-            withExtendedLifetime(held) {
-                LTEMerge.apply(to: weights, layout: layout, heads: contributions, scale: Float(bitPattern: merge.scaleBits),
-                               totalHeads: merge.totalHeads)
-            }
+            LTEMerge.apply(to: weights, layout: layout, heads: contributions, scale: Float(bitPattern: merge.scaleBits),
+                           totalHeads: merge.totalHeads)
         }
         guard let replicated = files[MergeHistory.Paths.replicated] else {
             throw LTEError("\(where_): round \(r) (\(commit.id.short)) has no replicated.safetensors")
         }
-        try TensorSlot.decode(try repo.readBlob(replicated), slots: history.replicatedSlots, into: weights,
+        try TensorSlot.decode(try repo.readBlob(replicated), slots: history.replicatedSlots, into: weights.pointer,
                               source: "\(where_): round \(r) replicated.safetensors")
         let live = Set(files.filter { MergeHistory.Paths.headID($0.key) != nil }.values)
         cache = cache.filter { live.contains($0.key) }
@@ -146,7 +142,7 @@ struct Replayer {
     }
 
     private func checkHash(_ record: RoundRecord, commit: GitCommitInfo) throws {
-        let hash = WeightsHash.sha256(params: weights, layout: history.parameterLayout)
+        let hash = WeightsHash.sha256(params: weights.pointer, layout: history.parameterLayout)
         guard hash == record.weightsSHA256 else {
             throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives weights hash \(hash.prefix(12))…, "
                            + "but the round recorded \(record.weightsSHA256.prefix(12))…")
