@@ -229,7 +229,8 @@ public final class WorkerCore {
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
         let factorCount = main.layout?.count ?? 0
         for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
-            main.setLastMerged(head: h, from: try w.tensors.buffer(WireNames.merged(h), count: factorCount).pointer)
+            let merged = try w.tensors.flat(WireNames.merged(h), count: factorCount)
+            merged.withUnsafeBufferPointer { main.setLastMerged(head: h, from: $0.baseAddress!) }
         }
         main.setRound(w.round)
         var factors: [Int: FloatBuffer] = [:]
