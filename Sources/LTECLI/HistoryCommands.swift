@@ -98,7 +98,7 @@ struct ReplayCommand: ParsableCommand {
             try Checkpoint.save(model: model, to: URL(fileURLWithPath: out))
             say(String(format: "replayed round %d (%@) from the snapshot of round %d: %d rounds in %.2f s (%.1f rounds/s) | weights %@ match the history | wrote %@",
                        result.round, String(result.commit.prefix(10)), result.startRound, result.roundsApplied, seconds,
-                       Double(result.roundsApplied) / max(seconds, 1e-9), result.weightsHash, out))
+                       Double(result.roundsApplied) / max(seconds, 1e-9), result.weightsHash.hex, out))
         }
     }
 }

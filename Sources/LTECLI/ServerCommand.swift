@@ -74,13 +74,13 @@ struct ServerCommand: ParsableCommand {
             BLASThreads.set(1)
             let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
             let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)))
-            let core = ServerCore(descriptor: descriptor, options: options, main: main, runId: runURL.lastPathComponent)
-            let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
-            roundsLog.attach(to: core)
             guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
             let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
-            _ = try HistoryRecorder.attach(run: runURL, core: core, configJSON: try cfg.effectiveJSON(), tokenizer: tokenizer,
-                                           snapshotEvery: snapshotEvery, branch: branch, from: from, say: say)
+            let recorder = try HistoryRecorder.open(run: runURL, main: main, descriptor: descriptor, configJSON: try cfg.effectiveJSON(),
+                                                    tokenizer: tokenizer, snapshotEvery: snapshotEvery, branch: branch, from: from, say: say)
+            let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
+            let core = ServerCore(descriptor: descriptor, options: options, main: main, runId: runURL.lastPathComponent,
+                                  committer: recorder, observers: [roundsLog])
             let server = try ParameterServer(core: core, listen: listen, codec: try security.codec(), concurrency: concurrency,
                                              tls: try security.tls(for: listen))
             say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(self.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)")
@@ -92,34 +92,6 @@ struct ServerCommand: ParsableCommand {
             server.stop()
             if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
             say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
-        }
-    }
-}
-
-/// rounds.jsonl: one line per round, written once every worker of the round has been answered.
-final class RoundsLog {
-    let log: MetricsLog
-    private var pending: [Int: ServerCore.ClosedRound] = [:]
-    private let lock = NSLock()
-
-    init(url: URL) throws { log = try MetricsLog(url: url) }
-
-    func attach(to core: ServerCore) {
-        let previous = core.record
-        core.record = { [self] closed in
-            lock.lock(); pending[closed.round] = closed; lock.unlock()
-            return try previous(closed)
-        }
-        core.answered = { [self] round, bytesOut, sync in
-            lock.lock(); let c = pending.removeValue(forKey: round); lock.unlock()
-            guard let c else { return }
-            let loss = c.heads.map { Double(c.losses[$0]!) }.reduce(0, +) / Double(max(1, c.heads.count))
-            log.append([
-                "round": .int(c.round), "heads": .ints(c.heads), "train_loss": .float(loss), "tokens": .int(c.tokens),
-                "lr": .float(Double(c.learningRate)), "bytes_in": .int(c.bytesIn), "bytes_out": .int(bytesOut),
-                "merge_ms": .float((c.mergeSeconds * 1e5).rounded() / 100), "sync_ms": .float(((c.mergeSeconds + sync) * 1e5).rounded() / 100),
-                "round_ms": .float((c.roundSeconds * 1e5).rounded() / 100), "weights_hash": .string(c.weightsHash),
-            ])
         }
     }
 }

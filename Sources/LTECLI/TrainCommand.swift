@@ -148,7 +148,7 @@ struct TrainCommand: ParsableCommand {
         if let valLoss { done += String(format: " | val loss %.4f", valLoss) }
         done += String(format: " | %.0f tok/s | wall time %@ | checkpoint %@", tokensPerSecond,
                        formatDuration((ContinuousClock.now - began).seconds), checkpointURL.path)
-        done += " | weights " + WeightsHash.sha256(params: session.finalModel.params.pointer, layout: session.finalModel.layout)
+        done += " | weights " + WeightsHash.sha256(params: session.finalModel.params.pointer, layout: session.finalModel.layout).hex
         say(done)
     }
 

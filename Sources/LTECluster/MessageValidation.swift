@@ -20,7 +20,7 @@ struct MessageValidation {
     /// One head of an accepted push, parsed into the server's buffers.
     struct Head {
         let head: Int
-        let factors: [Float]?
+        let factors: FloatBuffer?
         let replicated: FloatBuffer
         let loss: Float
     }
@@ -91,7 +91,7 @@ struct MessageValidation {
             throw Refusal(code: .nonFinite, message: "\(from): \(error)")
         }
         return p.headIds.enumerated().map { i, h in
-            Head(head: h, factors: factorCount.map { _ in p.tensors[named: WireNames.factors(h)]!.values },
+            Head(head: h, factors: factorCount.map { _ in FloatBuffer(p.tensors[named: WireNames.factors(h)]!.values) },
                  replicated: FloatBuffer(p.tensors[named: WireNames.replicated(h)]!.values), loss: p.headLosses[i])
         }
     }

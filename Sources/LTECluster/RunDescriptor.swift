@@ -50,7 +50,3 @@ public struct RunDescriptor: Codable, Equatable, Sendable {
     }
 }
 
-/// The weights hash every node compares (DESIGN.md §2), over the main model's parameters.
-func weightsHash(_ model: Transformer) -> String {
-    WeightsHash.sha256(params: model.params.pointer, layout: model.layout)
-}

@@ -8,6 +8,13 @@ import LTETraining
 /// from many threads at once. A push blocks its caller until its round closes — when every expected
 /// head is in, or at a quorum once the round has been open `roundTimeout` — and then returns that
 /// round's result, so the request thread can answer it.
+///
+/// Rounds (see `WireMessage`): round k is the k-th merge, round 0 the initial weights. The server
+/// is at round `main.round`, the last merged one; the open round — the one pushes are for — is
+/// `openRound`, the next.
+///
+/// The server is built from the parts it is given: the `committer` makes each closed round durable
+/// (and says where a restarted server resumes), then the `observers` hear of it, in their order.
 public final class ServerCore: @unchecked Sendable {
     public struct Options: Sendable {
         public var quorum: Int
@@ -15,33 +22,14 @@ public final class ServerCore: @unchecked Sendable {
         public init(quorum: Int, roundTimeout: Duration) { self.quorum = quorum; self.roundTimeout = roundTimeout }
     }
 
-    /// What a closed round hands to the recorder (history and rounds.jsonl).
-    public struct ClosedRound {
-        /// The merge's number, counting from 1 (round 0 is the initial weights, as in the history).
-        public let round: Int
-        public let heads: [Int]
-        public let workers: [String: [Int]]
-        public let losses: [Int: Float]
-        public let tokens: Int
-        public let learningRate: Float
-        public let weightsHash: String
-        public let mergeSeconds: Double
-        public let roundSeconds: Double
-        public let bytesIn: Int
-        /// Each merged head's factors, flat (adapter modes).
-        public let factors: [Int: [Float]]
-    }
-
     public let descriptor: RunDescriptor
     public let options: Options
     public let main: MainWeights
-    /// Called with the lock held when a round closes; returns the commit id (durable on return).
-    public var record: (ClosedRound) throws -> String = { _ in "" }
-    /// Called once every waiter of a round has been answered: its merge number, bytes out, sync time.
-    public var answered: (_ round: Int, _ bytesOut: Int, _ syncSeconds: Double) -> Void = { _, _, _ in }
+    let committer: RoundCommitter
+    let observers: [RoundObserver]
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
-    private struct Pending { let worker: String; let factors: [Float]?; let replicated: FloatBuffer; let loss: Float }
+    private struct Pending { let worker: String; let factors: FloatBuffer?; let replicated: FloatBuffer; let loss: Float }
     private struct Outcome { let message: RoundResultMessage; let heads: Set<Int>; var waiters: Int; var answered = 0; var bytesOut = 0; let closedAt: ContinuousClock.Instant }
 
     private let lock = NSCondition()
@@ -52,10 +40,12 @@ public final class ServerCore: @unchecked Sendable {
     private var openWaiters = 0
     private var bytesIn = 0
     private var tokensIn = 0
-    private var latestFactors: [Int: [Float]] = [:]
+    private var latestFactors: [Int: FloatBuffer]
+    /// Recent rounds' answers, by round, for pushes sent again after their round closed.
     private var outcomes: [Int: Outcome] = [:]
-    private var commitOfRound: [Int: String] = [:]
-    public private(set) var totalTokens = 0
+    /// The commit of each round this server has seen, by round (the one it resumed at included).
+    private var commitOfRound: [Int: String]
+    public private(set) var totalTokens: Int
     public private(set) var finished = false
     /// Why the server stopped serving rounds, if a round could not be recorded: its weights moved but
     /// the history did not, so it must not answer that round; restarted, it resumes from the history.
@@ -69,29 +59,34 @@ public final class ServerCore: @unchecked Sendable {
     private var finishedAt: ContinuousClock.Instant?
     private let validation: MessageValidation
     private let runId: String
-    /// When the first worker joined: round 0's wall time runs from here.
+    /// When the first worker joined: the first round's wall time runs from here.
     private var started: ContinuousClock.Instant?
 
-    public init(descriptor: RunDescriptor, options: Options, main: MainWeights, runId: String) {
+    /// A server at `committer`'s head: `main` must already hold that round's weights (the committer
+    /// restores them when it opens an existing history).
+    public init(descriptor: RunDescriptor, options: Options, main: MainWeights, runId: String,
+                committer: RoundCommitter, observers: [RoundObserver] = []) {
         self.descriptor = descriptor
         self.options = options
         self.main = main
         self.runId = runId
+        self.committer = committer
+        self.observers = observers
         validation = MessageValidation(descriptor: descriptor, factorCount: main.layout?.count, replicatedCount: main.replicatedCount)
+        let head = committer.committedHead
+        main.setRound(head.round)
+        commitOfRound = [head.round: head.commit]
+        latestFactors = head.latestFactors
+        totalTokens = head.tokens
+        if let rounds = descriptor.rounds, head.round >= rounds { finished = true; finishedAt = clock.now }
     }
 
+    /// The last merged round.
     public var round: Int { lock.lock(); defer { lock.unlock() }; return main.round }
-    public var headCommit: String { lock.lock(); defer { lock.unlock() }; return commitOfRound[main.round - 1] ?? "" }
-
-    /// Restores what a restarted server knows: the round counter, last commit and each head's latest factors.
-    public func restore(round: Int, commit: String, latest: [Int: [Float]], tokens: Int) {
-        lock.lock(); defer { lock.unlock() }
-        main.setRound(round)
-        commitOfRound[round - 1] = commit
-        latestFactors = latest
-        totalTokens = tokens
-        if let rounds = descriptor.rounds, round >= rounds { finished = true; finishedAt = clock.now }
-    }
+    /// The last merged round's commit: the base every push for the open round names.
+    public var headCommit: String { lock.lock(); defer { lock.unlock() }; return commitOfRound[main.round] ?? "" }
+    /// The round pushes are for: the merge after the last one (lock held).
+    private var openRound: Int { main.round + 1 }
 
     // MARK: - Requests
 
@@ -130,11 +125,11 @@ public final class ServerCore: @unchecked Sendable {
         if started == nil { started = clock.now }
         var tensors = [WireTensor(name: WireNames.main, buffer: main.model.params)]
         for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
-        for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), shape: [f.count], values: f)) } }
+        for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), buffer: f)) } }
         let config = (try? descriptor.encoded()) ?? Data()
         if finished { finalHeads.formUnion(h.headIds) }
         log("worker \(h.workerId) joined with heads \(h.headIds) at round \(main.round)")
-        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round - 1] ?? "", configJSON: config, tensors: tensors))
+        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round] ?? "", configJSON: config, tensors: tensors))
     }
 
     private func status() -> WireMessage {
@@ -155,15 +150,15 @@ public final class ServerCore: @unchecked Sendable {
 
         lock.lock(); defer { lock.unlock() }
         if let failure { return refuse(.internalError, failure) }
-        if p.round < main.round {
+        if p.round < openRound {
             // A resend of a push that was merged gets the same answer; a late one must resynchronise.
             if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads) { return .roundResult(o.message) }
-            return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), which closed; the server is at round \(main.round): resynchronise")
+            return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), which is merged; the server is at round \(main.round): resynchronise")
         }
-        if finished { return refuse(.staleRound, "the run is finished (\(main.round) rounds)") }
-        if p.round > main.round { return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), but the server is at round \(main.round)") }
+        if finished { return refuse(.runFinished, "the run is finished (\(main.round) rounds)") }
+        if p.round > openRound { return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), but the open round is \(openRound)") }
         let r = p.round
-        let base = commitOfRound[r - 1] ?? ""
+        let base = commitOfRound[main.round] ?? ""
         guard p.baseCommit == base else {
             return refuse(.staleRound, "push from \(p.workerId) for round \(r) was trained from commit \(p.baseCommit.prefix(12).debugDescription), the round's base is \(base.prefix(12)): resynchronise")
         }
@@ -195,44 +190,44 @@ public final class ServerCore: @unchecked Sendable {
 
     /// Merges the open round (lock held): the server's bits move only here.
     private func close() {
-        let r = main.round
         let t0 = clock.now
         let heads = open.keys.sorted()
-        let mean = main.merge(heads.map { h in
-            MainWeights.Push(head: h, factors: open[h]!.factors.map { FloatBuffer($0) }, replicated: open[h]!.replicated)
-        })
+        let mean = main.merge(heads.map { h in MainWeights.Push(head: h, factors: open[h]!.factors, replicated: open[h]!.replicated) })
+        let r = main.round
         let mergeSeconds = (clock.now - t0).seconds
-        let hash = weightsHash(main.model)
+        let hash = main.weightsHash
         totalTokens += tokensIn
         var workers: [String: [Int]] = [:]
         for h in heads { workers[open[h]!.worker, default: []].append(h) }
         let closed = ClosedRound(
-            round: r + 1, heads: heads, workers: workers, losses: open.mapValues(\.loss), tokens: totalTokens,
-            learningRate: descriptor.training.schedule.rate(at: (r + 1) * descriptor.mergeEvery - 1),
+            round: r, heads: heads, workers: workers, losses: open.mapValues(\.loss), tokens: totalTokens,
+            // The rate of the round's last local step (steps count from 0).
+            learningRate: descriptor.training.schedule.rate(at: r * descriptor.mergeEvery - 1),
             weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
-            bytesIn: bytesIn, factors: Dictionary(uniqueKeysWithValues: heads.compactMap { h in open[h]!.factors.map { (h, $0) } }))
+            bytesIn: bytesIn, factors: open.compactMapValues(\.factors))
         let commit: String
-        do { commit = try record(closed) } catch {
+        do { commit = try committer.commit(closed) } catch {
             // Nothing is answered for a round that is not durable. The weights in memory have moved
             // past the history, so this server stops; restarted, it resumes from the last durable round
             // and the workers resynchronise.
-            failure = "could not record round \(r + 1) in the history: \(error)"
+            failure = "could not record round \(r) in the history: \(error)"
             log("error: \(failure!)")
             finished = true
             lock.broadcast()
             return
         }
         commitOfRound[r] = commit
-        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), shape: [$0.count], values: $0) } }
+        for observer in observers { observer.roundClosed(closed, commit: commit) }
+        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), buffer: $0) } }
         tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
-        let message = RoundResultMessage(round: r, commitId: commit, weightsHash: Data(hexString: hash) ?? Data(), headsMerged: heads, tensors: tensors)
+        let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
         outcomes[r] = Outcome(message: message, heads: Set(heads), waiters: openWaiters, closedAt: clock.now)
-        outcomes[r - 8] = nil
+        outcomes[r - 8] = nil     // answers are kept for the last 8 rounds
         open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0
         lastClosedAt = clock.now
-        if let rounds = descriptor.rounds, main.round >= rounds { finished = true; finishedAt = clock.now; finalHeads = Set(heads) }
-        let loss = heads.map { Double(closed.losses[$0]!) }.reduce(0, +) / Double(max(1, heads.count))
-        log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r + 1, heads.map(String.init).joined(separator: ","), loss, mergeSeconds * 1000, String(hash.prefix(12))))
+        if let rounds = descriptor.rounds, r >= rounds { finished = true; finishedAt = clock.now; finalHeads = Set(heads) }
+        log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","),
+                   closed.meanLoss, mergeSeconds * 1000, hash.short))
         lock.broadcast()
     }
 
@@ -243,7 +238,9 @@ public final class ServerCore: @unchecked Sendable {
         o.answered += 1
         o.bytesOut += bytes
         outcomes[r] = o
-        if o.answered == o.waiters { answered(r + 1, o.bytesOut, (clock.now - o.closedAt).seconds) }
+        if o.answered == o.waiters {
+            for observer in observers { observer.roundAnswered(r, bytesOut: o.bytesOut, syncSeconds: (clock.now - o.closedAt).seconds) }
+        }
         lock.broadcast()
     }
 
@@ -255,28 +252,11 @@ public final class ServerCore: @unchecked Sendable {
             if failure != nil { return true }
             if finished, let finishedAt {
                 // A server restarted on a finished history has no outcome to answer.
-                let answered = outcomes[main.round - 1].map { $0.answered >= $0.waiters } ?? true
+                let answered = outcomes[main.round].map { $0.answered >= $0.waiters } ?? true
                 if answered && (finalHeads.count == descriptor.totalHeads || clock.now - finishedAt >= options.roundTimeout) { return true }
             }
             if let end, clock.now >= end { return false }
             _ = lock.wait(until: Date(timeIntervalSinceNow: 0.2))
         }
     }
-}
-
-extension Data {
-    init?(hexString: String) {
-        guard hexString.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        var i = hexString.startIndex
-        while i < hexString.endIndex {
-            let j = hexString.index(i, offsetBy: 2)
-            guard let b = UInt8(hexString[i..<j], radix: 16) else { return nil }
-            bytes.append(b)
-            i = j
-        }
-        self.init(bytes)
-    }
-
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
 }

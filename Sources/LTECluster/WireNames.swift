@@ -2,7 +2,9 @@ import LTEBase
 import LTENet
 import LTENumerics
 
-/// Names of the tensors the cluster sends, and their conversion from and to buffers.
+/// Names of the tensors the cluster sends, and their conversion from and to buffers. A head's
+/// factors are a `FloatBuffer` everywhere in the cluster (pending pushes, the history, the heads
+/// themselves); these conversions are the only place they become wire values and back.
 ///
 ///   main                  every parameter of the main model, flat (welcome only)
 ///   factors.<head>        a head's current A|B factors, flat in `LoRALayout` order
@@ -22,9 +24,6 @@ extension WireTensor {
         self.init(name: name, shape: [buffer.count], values: buffer.array)
     }
 
-    init(name: String, pointer: UnsafePointer<Float>, count: Int) {
-        self.init(name: name, shape: [count], values: Array(UnsafeBufferPointer(start: pointer, count: count)))
-    }
 }
 
 extension Array where Element == WireTensor {
@@ -36,6 +35,9 @@ extension Array where Element == WireTensor {
         }
         return t.values
     }
+
+    /// The tensor named `name`, flat with `count` values, in a buffer of its own.
+    func buffer(_ name: String, count: Int) throws -> FloatBuffer { FloatBuffer(try flat(name, count: count)) }
 
     func has(_ name: String) -> Bool { contains { $0.name == name } }
 }

@@ -11,7 +11,9 @@ import Foundation
 /// followed by the body and a 32-byte trailer (HMAC-SHA256 or SHA-256 of header ‖ body).
 public struct FrameHeader: Equatable, Sendable {
     public static let magic: [UInt8] = Array("LTE1".utf8)
-    public static let currentVersion: UInt16 = 1
+    /// 2: rounds count merges (round k is the k-th merge, as in the history; see `PushMessage.round`),
+    /// and the run's end is its own error code (`ErrorCode.runFinished`).
+    public static let currentVersion: UInt16 = 2
     public static let byteCount = 20
 
     public var version: UInt16

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 
 // Body layouts, one per message type, little-endian, no padding:
 //
@@ -48,7 +49,7 @@ extension WireCodec {
         case .roundResult(let m):
             try quantity(m.round, "round result round", &w)
             try string(m.commitId, "round result commit id", &w)
-            try digest(m.weightsHash, "round result weights hash", &w)
+            m.weightsHash.bytes.withUnsafeBytes { w.raw($0) }
             try heads(m.headsMerged, "round result heads merged", &w)
             try tensors(m.tensors, "round result", &w)
         case .statusRequest:
@@ -99,7 +100,7 @@ extension WireCodec {
             return .roundResult(RoundResultMessage(
                 round: try r.count64("round result round"),
                 commitId: try r.string("round result commit id"),
-                weightsHash: try r.digest("round result weights hash"),
+                weightsHash: WeightsDigest(bytes: try r.digest("round result weights hash"))!,
                 headsMerged: try readHeads(&r, "round result heads merged"),
                 tensors: try readTensors(&r, "round result")))
         case .statusRequest:

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 
 /// The message type number in the frame header. Numbers are part of the wire format: never reuse one.
 public enum MessageType: UInt16, CaseIterable, Sendable {
@@ -13,6 +14,13 @@ public enum MessageType: UInt16, CaseIterable, Sendable {
 
 /// Every message of the LTE protocol (DESIGN.md §4). Workers send `hello`, `push` and
 /// `statusRequest`; the server answers `welcome`, `roundResult`, `status` or `error`.
+///
+/// Rounds, everywhere in the protocol and the cluster: **round k is the k-th merge**, as in the
+/// history and rounds.jsonl; round 0 is the initial weights (the history's root commit). A node "at
+/// round k" holds the weights after merge k and the commit of round k; its heads train from there and
+/// push *for* round k + 1, the merge they join. So `WelcomeMessage.round` and `StatusMessage.round`
+/// are the last merged round, `PushMessage.round` the round being pushed for, and
+/// `RoundResultMessage.round` the round its merge made.
 public enum WireMessage: Equatable, Sendable {
     case hello(HelloMessage)
     case welcome(WelcomeMessage)
@@ -57,7 +65,9 @@ public struct HelloMessage: Equatable, Sendable {
 /// state — the main weights and its own heads' factors (so a restarted worker resumes, not restarts).
 public struct WelcomeMessage: Equatable, Sendable {
     public var runId: String
+    /// The last merged round: the weights sent are those after it.
     public var round: Int
+    /// That round's commit (the root commit at round 0): the base of the worker's next push.
     public var baseCommit: String
     public var configJSON: Data
     public var tensors: [WireTensor]
@@ -75,7 +85,10 @@ public struct WelcomeMessage: Equatable, Sendable {
 /// tagged with the commit it trained from. Idempotent on (worker, head, round) at the server.
 public struct PushMessage: Equatable, Sendable {
     public var workerId: String
+    /// The round this push is for: the merge it joins. Its heads trained from the round before it,
+    /// whose commit is `baseCommit`.
     public var round: Int
+    /// The commit of the round the heads trained from (the server's head when the push was made).
     public var baseCommit: String
     public var headIds: [Int]
     /// Mean train loss of each head over the round, parallel to `headIds`.
@@ -109,14 +122,15 @@ public struct PushMessage: Equatable, Sendable {
 /// How a round closed: the new main commit, the hash of the new weights, and the merged low-rank
 /// delta every worker applies with the same code to reach the same bits (DESIGN.md §4).
 public struct RoundResultMessage: Equatable, Sendable {
+    /// The round this merge made (the push's `round`).
     public var round: Int
     public var commitId: String
-    /// SHA-256 of the new main weights (DESIGN.md §2, "weights hash"), 32 bytes.
-    public var weightsHash: Data
+    /// SHA-256 of the new main weights (DESIGN.md §2, "weights hash").
+    public var weightsHash: WeightsDigest
     public var headsMerged: [Int]
     public var tensors: [WireTensor]
 
-    public init(round: Int, commitId: String, weightsHash: Data, headsMerged: [Int], tensors: [WireTensor]) {
+    public init(round: Int, commitId: String, weightsHash: WeightsDigest, headsMerged: [Int], tensors: [WireTensor]) {
         self.round = round
         self.commitId = commitId
         self.weightsHash = weightsHash
@@ -127,6 +141,7 @@ public struct RoundResultMessage: Equatable, Sendable {
 
 /// What `lte` shows about a running server: the open round, who is in, who is missing.
 public struct StatusMessage: Equatable, Sendable {
+    /// The last merged round; the heads in are pushing for the next one.
     public var round: Int
     public var headsIn: [Int]
     /// Loss reported by each head in `headsIn`, parallel to it.
@@ -170,6 +185,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let wrongShape = ErrorCode(rawValue: 8)       // tensor names/shapes not the run's
     public static let unexpected = ErrorCode(rawValue: 9)       // message type not valid here
     public static let internalError = ErrorCode(rawValue: 10)
+    public static let runFinished = ErrorCode(rawValue: 11)     // the run's last round is merged: nothing left to push for
 
     public var description: String {
         switch self {
@@ -183,6 +199,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .wrongShape: "wrong shape"
         case .unexpected: "unexpected message"
         case .internalError: "internal error"
+        case .runFinished: "run finished"
         default: "error \(rawValue)"
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 @testable import LTECluster
 import LTENet
 import LTENumerics
@@ -66,13 +67,13 @@ final class ServerHardeningTests: XCTestCase {
             ("another head's tensor", push { $0.tensors[1].name = "replicated.1" }, .wrongShape),
             ("replicated missing", push { $0.tensors.removeLast() }, .wrongShape),
             ("Inf in replicated", push { $0.tensors[1].values[3] = .infinity }, .nonFinite),
-            ("future round", push { $0.round = 1 }, .staleRound),
+            ("future round", push { $0.round = 2 }, .staleRound),
             ("wrong base commit", push { $0.baseCommit = String(repeating: "ab", count: 20) }, .staleRound),
             ("no base commit", push { $0.baseCommit = "" }, .staleRound),
             ("hello for an unknown head", .hello(HelloMessage(workerId: "a", headIds: [2], configFingerprint: Data(count: 32), nonce: 1)), .unknownHead),
             ("hello with a bad name", .hello(HelloMessage(workerId: "a b", headIds: [0], configFingerprint: Data(count: 32), nonce: 2)), .unauthorized),
             ("hello from another config", .hello(HelloMessage(workerId: "a", headIds: [0], configFingerprint: Data(repeating: 7, count: 32), nonce: 3)), .configMismatch),
-            ("a server's message", .roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: Data(count: 32), headsMerged: [0], tensors: [])), .unexpected),
+            ("a server's message", .roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WeightsDigest(bytes: Data(count: 32))!, headsMerged: [0], tensors: [])), .unexpected),
         ]
         for (what, message, code) in cases {
             let reply = h.call(message, within: 5)

@@ -39,9 +39,10 @@ final class ServerHarness {
         lora.mergeEvery = 5
         descriptor = RunDescriptor(model: Self.model, training: training, lte: lora, totalHeads: 2, rounds: rounds)
         let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: 1)
-        core = ServerCore(descriptor: descriptor, options: .init(quorum: quorum, roundTimeout: roundTimeout), main: main, runId: "test")
-        recorder = try HistoryRecorder.attach(run: dir, core: core, configJSON: try descriptor.encoded(), tokenizer: nil,
-                                              snapshotEvery: 10, say: { _ in })
+        recorder = try HistoryRecorder.open(run: dir, main: main, descriptor: descriptor, configJSON: try descriptor.encoded(), tokenizer: nil,
+                                            snapshotEvery: 10, say: { _ in })
+        core = ServerCore(descriptor: descriptor, options: .init(quorum: quorum, roundTimeout: roundTimeout), main: main, runId: "test",
+                          committer: recorder)
         core.log = { [weak self] line in self?.appendLog(line) }
     }
 
@@ -51,13 +52,14 @@ final class ServerHarness {
     var log: [String] { logLock.lock(); defer { logLock.unlock() }; return logLines }
     var history: MergeHistory { recorder.history }
 
-    /// The base commit pushes of the open round must name.
+    /// The base commit pushes for the open round must name.
     var base: String { core.headCommit }
 
     /// Tokens an honest worker reports for `heads` heads over one round.
     func tokens(heads: Int) -> Int { heads * descriptor.training.batchSize * Self.model.contextLength * descriptor.mergeEvery }
 
-    /// A push an honest worker could send: small random factors, the main model's replicated tensors.
+    /// A push an honest worker could send for the open round (the one after the server's), unless
+    /// `round` says otherwise: small random factors, the main model's replicated tensors.
     func honestPush(worker: String, heads: [Int], round: Int? = nil, base: String? = nil) -> PushMessage {
         let factorCount = core.main.layout!.count
         var tensors: [WireTensor] = []
@@ -67,7 +69,7 @@ final class ServerHarness {
             tensors.append(WireTensor(name: "factors.\(h)", shape: [factorCount], values: f))
             tensors.append(WireTensor(name: "replicated.\(h)", shape: [replicated.count], values: replicated))
         }
-        return PushMessage(workerId: worker, round: round ?? core.round, baseCommit: base ?? self.base, headIds: heads,
+        return PushMessage(workerId: worker, round: round ?? core.round + 1, baseCommit: base ?? self.base, headIds: heads,
                            headLosses: heads.map { _ in 3.25 }, tokens: tokens(heads: heads.count),
                            nonce: ReplayGuard.freshNonce(), tensors: tensors)
     }

@@ -15,7 +15,7 @@ final class CodecRejectionTests: XCTestCase {
     func str(_ s: String) -> [UInt8] { le32(UInt32(s.utf8.count)) + Array(s.utf8) }
 
     /// A sealed frame with an arbitrary body.
-    func frame(_ type: UInt16, _ body: [UInt8], version: UInt16 = 1, flags: UInt32 = 0, with c: WireCodec? = nil) -> Data {
+    func frame(_ type: UInt16, _ body: [UInt8], version: UInt16 = FrameHeader.currentVersion, flags: UInt32 = 0, with c: WireCodec? = nil) -> Data {
         var f = Data(Array("LTE1".utf8) + le16(version) + le16(type) + le32(flags) + le64(UInt64(body.count)) + body)
         f.append((c ?? codec).authenticator.trailer(for: f))
         return f
@@ -55,14 +55,14 @@ final class CodecRejectionTests: XCTestCase {
         assertRefused(codec, bad, .badMagic)
         assertRefused(codec, Data("GET / HTTP/1.1\r\n\r\n".utf8), .badMagic)
         assertRefused(codec, Data([0x4C, 0x54]), .truncated)
-        assertRefused(codec, frame(1, [], version: 2), .unsupportedVersion)
+        assertRefused(codec, frame(1, [], version: 3), .unsupportedVersion)
         assertRefused(codec, frame(1, [], version: 0), .unsupportedVersion)
         assertRefused(codec, frame(0, []), .unknownType)
         assertRefused(codec, frame(8, []), .unknownType)
         assertRefused(codec, frame(0xFFFF, []), .unknownType)
         assertRefused(codec, frame(5, [], flags: 2), .unknownFlags)
         let e = assertRefused(codec, frame(5, [], version: 9))
-        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 1")
+        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 2")
     }
 
     func testOversize() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENet
 import XCTest
 
@@ -22,15 +23,15 @@ final class CodecRoundTripTests: XCTestCase {
 
     func testExactHeaderBytes() throws {
         let frame = try WireCodec().encode(.statusRequest)
-        // "LTE1", version 1, type 5, flags 0, body length 0, then SHA-256 of those 20 bytes.
-        let header: [UInt8] = [0x4C, 0x54, 0x45, 0x31, 1, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        // "LTE1", version 2, type 5, flags 0, body length 0, then SHA-256 of those 20 bytes.
+        let header: [UInt8] = [0x4C, 0x54, 0x45, 0x31, 2, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         XCTAssertEqual(Array(frame.prefix(20)), header)
         XCTAssertEqual(frame.count, 52)
         // SHA-256 of the header, computed independently of the codec.
         XCTAssertEqual(Array(frame.suffix(32)), Array(Authenticator(secret: nil).trailer(for: Data(header))))
 
         let signed = try WireCodec(secret: WireFixtures.secret()).encode(WireFixtures.error)
-        XCTAssertEqual(Array(signed.prefix(12)), [0x4C, 0x54, 0x45, 0x31, 1, 0, 7, 0, 1, 0, 0, 0])
+        XCTAssertEqual(Array(signed.prefix(12)), [0x4C, 0x54, 0x45, 0x31, 2, 0, 7, 0, 1, 0, 0, 0])
         let bodyLength = signed.count - 52
         XCTAssertEqual(Array(signed[12..<20]), (0..<8).map { UInt8(truncatingIfNeeded: bodyLength >> (8 * $0)) })
         // error body: code 3 (UInt16) then the length-prefixed message.
@@ -40,7 +41,7 @@ final class CodecRoundTripTests: XCTestCase {
     func testTensorLayoutIsLittleEndianFloat32() throws {
         let t = WireTensor(name: "w", shape: [1, 2], values: [1.0, -2.0])
         let frame = try WireCodec().encode(.roundResult(RoundResultMessage(
-            round: 1, commitId: "c", weightsHash: WireFixtures.digestA, headsMerged: [], tensors: [t])))
+            round: 1, commitId: "c", weightsHash: WireFixtures.digestB, headsMerged: [], tensors: [t])))
         let body = Array(frame.dropFirst(20).dropLast(32))
         // round(8) commit(4+1) hash(32) heads(4) tensorCount(4) = 53, then the tensor.
         let tensor = Array(body[53...])
@@ -66,7 +67,7 @@ final class CodecRoundTripTests: XCTestCase {
         let h = try WireCodec.peekHeader(WireCodec(secret: WireFixtures.secret()).encode(WireFixtures.hello))
         XCTAssertEqual(h.type, .hello)
         XCTAssertEqual(h.flags, .authenticated)
-        XCTAssertEqual(h.version, 1)
+        XCTAssertEqual(h.version, 2)
     }
 
     func testEncoderRefusesWhatDecoderWouldRefuse() {
@@ -83,9 +84,9 @@ final class CodecRoundTripTests: XCTestCase {
         refused(.push(PushMessage(workerId: "w", round: 0, baseCommit: "", headIds: [1], headLosses: [], tokens: 0, nonce: 0, tensors: [])), .invalidValue)
         refused(.hello(HelloMessage(workerId: String(repeating: "x", count: 17), headIds: [], configFingerprint: WireFixtures.digestA, nonce: 0)), .tooLarge)
         refused(.hello(HelloMessage(workerId: "w", headIds: [], configFingerprint: Data([1, 2]), nonce: 0)), .invalidValue)
-        refused(.roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WireFixtures.digestA, headsMerged: [],
+        refused(.roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WireFixtures.digestB, headsMerged: [],
                                                 tensors: [WireTensor(name: "r", shape: Array(repeating: 1, count: 9), values: [0])])), .invalidTensor)
-        refused(.roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WireFixtures.digestA, headsMerged: [],
+        refused(.roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WireFixtures.digestB, headsMerged: [],
                                                 tensors: [WireFixtures.tensor("big", [2000], seed: 1)])), .tooLarge)
         let dup = WireTensor(name: "d", shape: [1], values: [0])
         refused(.welcome(WelcomeMessage(runId: "", round: 0, baseCommit: "", configJSON: Data(), tensors: [dup, dup])), .invalidTensor)
@@ -104,7 +105,7 @@ final class CodecRoundTripTests: XCTestCase {
         push.headLosses[0] = .infinity
         XCTAssertThrowsError(try push.validateFinite())
         // The codec itself carries NaN faithfully: refusing it is the server's decision.
-        let nan = WireMessage.roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WireFixtures.digestA, headsMerged: [],
+        let nan = WireMessage.roundResult(RoundResultMessage(round: 0, commitId: "", weightsHash: WireFixtures.digestB, headsMerged: [],
                                                              tensors: [WireTensor(name: "n", shape: [2], values: [.nan, -.infinity])]))
         XCTAssertNoThrow(try WireCodec().decode(WireCodec().encode(nan)))
         var long = WireTensor(name: "l", shape: [10_000], values: Array(repeating: 1, count: 10_000))

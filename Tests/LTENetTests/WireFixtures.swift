@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENet
 import LTENumerics
 import XCTest
@@ -6,7 +7,7 @@ import XCTest
 /// One valid instance of every message type, small enough to mutate byte by byte.
 enum WireFixtures {
     static let digestA = Data((0..<32).map { UInt8($0) })
-    static let digestB = Data((0..<32).map { UInt8(255 - $0) })
+    static let digestB = WeightsDigest(bytes: (0..<32).map { UInt8(255 - $0) })!
 
     static func tensor(_ name: String, _ shape: [Int], seed: UInt64) -> WireTensor {
         var g = SeededGenerator(seed: seed)

@@ -110,6 +110,6 @@ final class HistoryReplayTests: XCTestCase {
         let raw = dir.appendingPathComponent("weights.bin")
         try model.params.bytes().write(to: raw)
         let r = try runProgram("/usr/bin/sha256sum", [raw.path])
-        XCTAssertEqual(WeightsHash.sha256(params: model.params.pointer, layout: model.layout), String(r.out.prefix(64)))
+        XCTAssertEqual(WeightsHash.sha256(params: model.params.pointer, layout: model.layout).hex, String(r.out.prefix(64)))
     }
 }

@@ -10,7 +10,7 @@ public struct RoundSummary: Sendable, Equatable {
     public let heads: [Int]
     public let meanLoss: Float?
     public let tokens: Int
-    public let weightsHash: String
+    public let weightsHash: WeightsDigest
     public let snapshot: Bool
 }
 

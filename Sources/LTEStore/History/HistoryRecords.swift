@@ -100,7 +100,7 @@ public struct RoundRecord: Codable, Equatable, Sendable {
     public var timing: RoundMetadata.Timing
     public var notes: [String: String]
     /// `WeightsHash.sha256` of the weights after this round.
-    public var weightsSHA256: String
+    public var weightsSHA256: WeightsDigest
     /// Whether this commit carries the full weights (`weights/model.safetensors`).
     public var snapshot: Bool
 

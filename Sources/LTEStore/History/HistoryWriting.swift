@@ -7,7 +7,7 @@ public struct CommittedRound: Sendable, Equatable {
     public let round: Int
     public let commit: String
     /// `WeightsHash.sha256` of the weights after the round, as recorded: what workers check.
-    public let weightsHash: String
+    public let weightsHash: WeightsDigest
     public let snapshot: Bool
 }
 

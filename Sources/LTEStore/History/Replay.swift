@@ -8,7 +8,7 @@ public struct ReplayResult: Sendable, Equatable {
     public let round: Int
     public let commit: String
     /// The recorded hash, which the rebuilt weights matched.
-    public let weightsHash: String
+    public let weightsHash: WeightsDigest
     /// The snapshot round replay started from.
     public let startRound: Int
     public let roundsApplied: Int
@@ -136,16 +136,16 @@ struct Replayer {
                               source: "\(where_): round \(record.round) weights/model.safetensors")
         let hash = WeightsHash.sha256(params: buffer, layout: history.parameterLayout)
         guard hash == record.weightsSHA256 else {
-            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)): snapshot weights hash \(hash.prefix(12))… "
-                           + "differs from the recorded \(record.weightsSHA256.prefix(12))…")
+            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)): snapshot weights hash \(hash.hex.prefix(12))… "
+                           + "differs from the recorded \(record.weightsSHA256.hex.prefix(12))…")
         }
     }
 
     private func checkHash(_ record: RoundRecord, commit: GitCommitInfo) throws {
         let hash = WeightsHash.sha256(params: weights.pointer, layout: history.parameterLayout)
         guard hash == record.weightsSHA256 else {
-            throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives weights hash \(hash.prefix(12))…, "
-                           + "but the round recorded \(record.weightsSHA256.prefix(12))…")
+            throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives weights hash \(hash.hex.prefix(12))…, "
+                           + "but the round recorded \(record.weightsSHA256.hex.prefix(12))…")
         }
     }
 }

@@ -8,7 +8,7 @@ public struct HistoryHead: Sendable, Equatable {
     public let branch: String
     public let round: Int
     public let commit: String
-    public let weightsHash: String
+    public let weightsHash: WeightsDigest
     /// Cumulative tokens after the round.
     public let tokens: Int
     /// Heads that have been merged at least once on this line.

@@ -1,0 +1,27 @@
+import LTEBase
+import LTENumerics
+
+/// What the server knows of a round once it has merged it: what the committer writes to the
+/// history and the observers (rounds.jsonl) report.
+public struct ClosedRound {
+    /// The merge's number: round k is the k-th merge (round 0 is the initial weights).
+    public let round: Int
+    public let heads: [Int]
+    /// Worker name → the heads it contributed.
+    public let workers: [String: [Int]]
+    public let losses: [Int: Float]
+    /// Tokens seen by all heads since the run began, this round included.
+    public let tokens: Int
+    public let learningRate: Float
+    public let weightsHash: WeightsDigest
+    public let mergeSeconds: Double
+    public let roundSeconds: Double
+    public let bytesIn: Int
+    /// Each merged head's factors (adapter modes).
+    public let factors: [Int: FloatBuffer]
+
+    /// The mean of the merged heads' losses.
+    public var meanLoss: Double {
+        heads.map { Double(losses[$0]!) }.reduce(0, +) / Double(max(1, heads.count))
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import LTEBase
+import LTEData
+import LTEModel
+import LTENet
+import LTENumerics
+import LTETraining
+
+/// A worker's side of the protocol (DESIGN.md §4), without sockets, as `ServerCore` is the server's:
+/// it owns some heads, trains each T local steps per round on its own shard with its own AdamW,
+/// pushes their factors, applies the round's merge with the same code as the server, and checks the
+/// weights hash so every node holds the same bits. When the server says its push is stale (a round
+/// closed without it, or the server restarted) it rejoins and carries on with its heads as they are:
+/// a head that misses a round loses nothing, its pending delta lands in the next merge it joins.
+///
+/// Every request goes through an `Exchange`, so the same core runs over nng (`WorkerRuntime`) or
+/// straight against a `ServerCore` in tests. Rounds are counted as on the wire (`WireMessage`): the
+/// worker is at round k when it holds the weights after merge k, and pushes for round k + 1.
+public final class WorkerCore {
+    /// Sends one request and returns the server's answer. `makeRequest` is called anew for every
+    /// attempt, so each carries a fresh nonce: the server refuses a frame it has seen as a replay.
+    public typealias Exchange = (_ makeRequest: () -> WireMessage) throws -> WireMessage
+
+    /// What the worker knows once it has joined a run: set at the handshake, kept at a rejoin.
+    struct Session {
+        let runId: String
+        let descriptor: RunDescriptor
+        /// The main weights as of `main.round`, the round this worker is at.
+        let main: MainWeights
+        let lanes: HeadLanes
+        let replicas: [HeadReplica<BatchSampler>]
+        /// The commit of the round the weights are at: the base the next push names.
+        var baseCommit: String
+        /// The hash of the weights held, checked against the server's at every merge.
+        var weightsHash: WeightsDigest
+    }
+
+    /// One round of local training, not yet pushed.
+    public struct TrainedRound {
+        /// Each head's mean loss over the round's steps, in `heads` order.
+        public let losses: [Float]
+        public let seconds: Double
+    }
+
+    /// What became of a push.
+    public enum PushOutcome: Equatable {
+        /// Merged into this round, now held here with the server's hash.
+        case merged(round: Int)
+        /// The push was stale (its round closed without it, or the server restarted): the worker
+        /// rejoined at the server's round, heads kept, and trains again from there.
+        case rejoined(round: Int)
+        /// The run's last round is merged: nothing left to push for.
+        case finished
+    }
+
+    public let id: String
+    public let heads: [Int]
+    let train: TokenShard
+    let vocabSize: Int
+    let fingerprint: Data?
+    public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    private let clock = ContinuousClock()
+    private(set) var session: Session?
+
+    /// `train` is the run's training token stream (each head reads its own shard of it); `fingerprint`
+    /// the worker's own config fingerprint, if it was started with one (the server refuses another).
+    public init(id: String, heads: [Int], train: TokenShard, vocabSize: Int, fingerprint: Data?) {
+        self.id = id; self.heads = heads; self.train = train; self.vocabSize = vocabSize; self.fingerprint = fingerprint
+    }
+
+    /// The round this worker is at (0 before it has joined).
+    public var round: Int { session?.main.round ?? 0 }
+    /// The hash of the weights it holds (nil before it has joined).
+    public var weightsHash: WeightsDigest? { session?.weightsHash }
+    /// The commit its weights are at: the base its next push names.
+    public var baseCommit: String { session?.baseCommit ?? "" }
+    /// Whether the run's last round is merged here.
+    public var isFinished: Bool { session.map { s in s.descriptor.rounds.map { s.main.round >= $0 } ?? false } ?? false }
+
+    /// What this worker needs in principle (once it has joined a run).
+    public var memoryBudget: MemoryBudget? {
+        session.map { s in .worker(s.descriptor.model, lora: s.descriptor.lte, heads: heads.count, totalHeads: s.descriptor.totalHeads,
+                                   batch: s.descriptor.training.batchSize, lanes: s.lanes.count, folds: s.lanes.folds) }
+    }
+
+    /// The main weights this worker holds (once it has joined).
+    public var main: MainWeights? { session?.main }
+
+    /// Each of this worker's heads' current factors (adapter modes, once it has joined), in `heads` order.
+    public var headFactors: [FloatBuffer] { session?.replicas.compactMap { $0.head?.factors } ?? [] }
+
+    // MARK: - The loop
+
+    /// Joins, then trains, pushes and merges until the run's last round; returns the final weights hash.
+    @discardableResult
+    public func run(over exchange: Exchange) throws -> WeightsDigest {
+        try join(over: exchange)
+        while !isFinished {
+            let trained = try trainRound()
+            if try push(trained, over: exchange) == .finished { break }
+        }
+        return try joined().weightsHash
+    }
+
+    /// Joins the run, or rejoins it keeping this worker's heads as they are: takes the run's
+    /// settings, the main weights, every head's factors at its last merge and, on a first join, this
+    /// worker's heads' latest factors (so a restarted worker resumes its heads rather than restarting them).
+    public func join(over exchange: Exchange) throws {
+        let kept = session
+        let joined = try welcome(over: exchange, into: kept?.main)
+        let s: Session
+        if let kept {
+            s = Session(runId: joined.runId, descriptor: kept.descriptor, main: kept.main, lanes: kept.lanes, replicas: kept.replicas,
+                        baseCommit: joined.baseCommit, weightsHash: joined.weightsHash)
+        } else {
+            let d = joined.descriptor, t = d.training, main = joined.main
+            let lanes = HeadLanes(heads: heads.count, model: d.model, batch: t.batchSize, main: main.model.params, folds: true)
+            let replicas = try heads.enumerated().map { i, h in
+                var source = try BatchSampler.forHead(h, of: d.totalHeads, train: train, batchSize: t.batchSize,
+                                                      contextLength: d.model.contextLength, seed: t.seed)
+                source.skip(batches: main.round * d.mergeEvery)
+                return try HeadReplica(id: h, main: main, training: t, source: source, activations: lanes.activations(forHead: i),
+                                       frozenSource: lanes.frozenSource(forHead: i))
+            }
+            for r in replicas {
+                guard let f = joined.factors[r.id], let head = r.head else { continue }
+                head.factors.copy(from: f)
+            }
+            s = Session(runId: joined.runId, descriptor: d, main: main, lanes: lanes, replicas: replicas,
+                        baseCommit: joined.baseCommit, weightsHash: joined.weightsHash)
+        }
+        for r in s.replicas {
+            if let m = s.main.lastMerged[r.id] { r.head?.setMerged(from: m.pointer) }
+            r.adopt(s.main.model.params)
+        }
+        session = s
+        log("worker \(id): joined run \(s.runId) at round \(s.main.round) with heads \(heads)")
+    }
+
+    /// Trains every head `merge_every` local steps from the weights of the round this worker is at.
+    public func trainRound() throws -> TrainedRound {
+        let s = try joined()
+        let d = s.descriptor
+        let began = clock.now
+        var losses = [Double](repeating: 0, count: s.replicas.count)
+        for step in 0..<d.mergeEvery {
+            // Steps count from 0 over the whole run: round k's training is steps k·T …
+            s.lanes.step(s.replicas, lr: d.training.schedule.rate(at: s.main.round * d.mergeEvery + step), addingLossesTo: &losses)
+        }
+        return TrainedRound(losses: losses.map { Float($0 / Double(d.mergeEvery)) }, seconds: (clock.now - began).seconds)
+    }
+
+    /// Pushes a trained round for the next round and applies the server's merge, or rejoins when the
+    /// push was stale.
+    public func push(_ trained: TrainedRound, over exchange: Exchange) throws -> PushOutcome {
+        let s = try joined()
+        let d = s.descriptor
+        let pushedAt = clock.now
+        // The push's tensors are made inside the closure, so they are gone once it is encoded:
+        // the round's peak holds the frame and nng's copy of it, not a third copy besides.
+        let reply = try exchange {
+            var tensors: [WireTensor] = []
+            for r in s.replicas {
+                if let h = r.head { tensors.append(WireTensor(name: WireNames.factors(r.id), buffer: h.factors)) }
+                tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: s.main.packReplicated(r.model.params.pointer)))
+            }
+            return .push(PushMessage(workerId: id, round: nextRound(s), baseCommit: s.baseCommit, headIds: heads, headLosses: trained.losses,
+                                     tokens: s.replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
+                                     nonce: ReplayGuard.freshNonce(), tensors: tensors))
+        }
+        switch reply {
+        case .roundResult(let result):
+            try apply(result)
+            let hash = try joined().weightsHash
+            log(String(format: "worker %@: round %d | loss %.4f | train %.2f s | wait %.2f s | %@", id, result.round,
+                       Double(trained.losses.reduce(0, +)) / Double(max(1, trained.losses.count)), trained.seconds,
+                       (clock.now - pushedAt).seconds, hash.short))
+            return .merged(round: result.round)
+        case .error(let e) where e.code == .runFinished:
+            return .finished
+        case .error(let e) where e.code == .staleRound:
+            log("worker \(id): \(e.message)")
+            try join(over: exchange)
+            return .rejoined(round: round)
+        case .error(let e):
+            throw LTEError("the server refused the push for round \(nextRound(s)): \(e.message)")
+        default:
+            throw LTEError("the server answered a push with \(reply.type)")
+        }
+    }
+
+    // MARK: - Steps
+
+    /// The round a push made now is for: the merge after the one this worker holds.
+    private func nextRound(_ s: Session) -> Int { s.main.round + 1 }
+
+    private func joined() throws -> Session {
+        guard let session else { throw LTEError("worker \(id) has not joined a run") }
+        return session
+    }
+
+    /// The part of a welcome a worker keeps. Returning drops the message, as large as the weights,
+    /// before the heads' own memory is allocated (the worker's peak RSS).
+    private struct Joined {
+        let runId: String
+        let descriptor: RunDescriptor
+        let main: MainWeights
+        let baseCommit: String
+        let weightsHash: WeightsDigest
+        let factors: [Int: FloatBuffer]
+    }
+
+    /// Says hello and takes the welcome: the run's settings, the main weights and last-merged factors
+    /// (into `keeping` when rejoining, else into new main weights), and this worker's heads' factors.
+    private func welcome(over exchange: Exchange, into keeping: MainWeights?) throws -> Joined {
+        let reply = try exchange {
+            .hello(HelloMessage(workerId: id, headIds: heads, configFingerprint: fingerprint ?? Data(count: 32), nonce: ReplayGuard.freshNonce()))
+        }
+        guard case .welcome(let w) = reply else {
+            if case .error(let e) = reply { throw LTEError("the server refused worker \(id): \(e.message)") }
+            throw LTEError("the server answered hello with \(reply.type)")
+        }
+        let d = try RunDescriptor.decode(w.configJSON)
+        guard d.model.vocabSize >= vocabSize else {
+            throw LTEError("data \(train.url.deletingLastPathComponent().path) has a vocabulary of \(vocabSize), the run's model \(d.model.vocabSize)")
+        }
+        let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed)
+        let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)
+        values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
+        let factorCount = main.layout?.count ?? 0
+        for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
+            let merged = try w.tensors.flat(WireNames.merged(h), count: factorCount)
+            merged.withUnsafeBufferPointer { main.setLastMerged(head: h, from: $0.baseAddress!) }
+        }
+        main.setRound(w.round)
+        var factors: [Int: FloatBuffer] = [:]
+        for h in heads where w.tensors.has(WireNames.factors(h)) {
+            factors[h] = try w.tensors.buffer(WireNames.factors(h), count: factorCount)
+        }
+        // The weights it now holds, e.g. the final ones when it rejoins a run that ended meanwhile.
+        return Joined(runId: w.runId, descriptor: d, main: main,
+                      baseCommit: w.baseCommit, weightsHash: main.weightsHash, factors: factors)
+    }
+
+    /// The round's merge, applied locally: same inputs, same code, same bits as the server.
+    private func apply(_ result: RoundResultMessage) throws {
+        var s = try joined()
+        guard result.round == nextRound(s) else {
+            throw LTEError("the server answered the push for round \(nextRound(s)) with the result of round \(result.round)")
+        }
+        let main = s.main
+        let count = main.layout?.count ?? 0
+        let factors = try result.headsMerged.map { h in try result.tensors.buffer(WireNames.factors(h), count: count) }
+        let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
+        main.apply(factors: zip(result.headsMerged, factors).map { ($0, $1) }, replicatedMean: mean)
+        let hash = main.weightsHash
+        guard hash == result.weightsHash else {
+            throw LTEError("after round \(result.round) this worker's weights hash \(hash.short) differs from the server's \(result.weightsHash.short)")
+        }
+        s.weightsHash = hash
+        s.baseCommit = result.commitId
+        let rule = s.descriptor.lte.merge
+        for r in s.replicas {
+            if let i = result.headsMerged.firstIndex(of: r.id), let h = r.head {
+                if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
+            }
+            r.adopt(main.model.params)
+        }
+        session = s
+    }
+}
