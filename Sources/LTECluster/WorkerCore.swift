@@ -80,7 +80,7 @@ public final class WorkerCore {
     /// What this worker needs in principle (once it has joined a run).
     public var memoryBudget: MemoryBudget? {
         session.map { s in .worker(s.descriptor.model, lora: s.descriptor.lte, heads: heads.count, totalHeads: s.descriptor.totalHeads,
-                                   batch: s.descriptor.training.batchSize, lanes: s.lanes.count, folds: s.lanes.folds) }
+                                   batch: s.descriptor.training.batchSize, lanes: s.lanes.count, foldScratch: s.lanes.scratchCount) }
     }
 
     /// The main weights this worker holds (once it has joined).
@@ -114,7 +114,8 @@ public final class WorkerCore {
                         baseCommit: joined.baseCommit, weightsHash: joined.weightsHash)
         } else {
             let d = joined.descriptor, t = d.training, main = joined.main
-            let lanes = HeadLanes(heads: heads.count, model: d.model, batch: t.batchSize, main: main.model.params, folds: true)
+            let lanes = HeadLanes(heads: heads.count, model: d.model, batch: t.batchSize, main: main.model.params, frozen: main.frozenStore,
+                                  layout: main.model.layout, adapters: main.layout, foldsHeads: true)
             let replicas = try heads.enumerated().map { i, h in
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: train, batchSize: t.batchSize,
                                                       contextLength: d.model.contextLength, seed: t.seed)
@@ -227,6 +228,7 @@ public final class WorkerCore {
         let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed)
         let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
+        main.weightsChanged()
         let factorCount = main.layout?.count ?? 0
         for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
             let merged = try w.tensors.flat(WireNames.merged(h), count: factorCount)

@@ -30,6 +30,9 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     public var weightDecay: Float = 0
     /// LTE learning rate; nil uses the training section's.
     public var learningRate: Float?
+    /// How the heads hold the frozen (wrapped) weights they compute against: float32, or quantized
+    /// (int8, nf4) and dequantized a layer at a time. The master weights stay float32 either way.
+    public var frozenWeights = QuantizedFormat.f32
 
     public init() {}
 
@@ -37,7 +40,7 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case heads, rank, alpha, mergeEvery = "merge_every", merge, wrapLMHead = "wrap_lm_head", aInit = "a_init"
-        case weightDecay = "weight_decay", learningRate = "learning_rate"
+        case weightDecay = "weight_decay", learningRate = "learning_rate", frozenWeights = "frozen_weights"
     }
 
     public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
@@ -54,6 +57,10 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         aInit = try c.decodeIfPresent(AInit.self, forKey: .aInit) ?? d.aInit
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
+        if let f = try c.decodeIfPresent(String.self, forKey: .frozenWeights) {
+            frozenWeights = try QuantizedFormat(parsing: f, key: "lte.frozen_weights")
+            guard frozenWeights != .bf16 else { throw LTEError("lte.frozen_weights must be one of f32, int8, nf4 (got \"bf16\")") }
+        }
     }
 
     /// Also checks the rank against the layers it wraps: A's r rows must be orthonormal in R^n.

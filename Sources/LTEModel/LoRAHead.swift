@@ -26,8 +26,8 @@ public final class LoRAHead: LinearAdapters {
     public let merged: FloatBuffer
     /// False while Vᵢ = 0, which skips the correction's products.
     public private(set) var hasCorrection = false
-    /// True while the weights this head sits on hold its effective weight (from `fold` until the
-    /// factors move: `unfold`).
+    /// True while the weights this head sits on hold its effective weight (from `markFolded` until
+    /// the factors move: `unfold`).
     public private(set) var isFolded = false
     /// The correction's products run only while it is live and not folded.
     private var computesCorrection: Bool { hasCorrection && !isFolded }
@@ -170,19 +170,17 @@ public final class LoRAHead: LinearAdapters {
         isFolded = false
     }
 
-    /// Makes `params` hold this head's effective weight on every wrapped layer, from the merged W in
-    /// `main` (same layout): W ← W + s·BᵢAᵢ − s·Bᵢ⁰Aᵢ⁰. `params` must be the buffer the head reads its
-    /// wrapped layers from (a lane's working copy, HeadLanes), and the fold lasts until the factors
-    /// move: call `unfold` after the optimizer step.
+    /// Adds this head's term and correction, s·BᵢAᵢ − s·Bᵢ⁰Aᵢ⁰, to the weights of `sites` held in `w`,
+    /// which starts at offset `base` of the model's layout (LayerFold: one tensor group, already
+    /// holding W). The head's products then skip those terms while `isFolded` (`markFolded` …
+    /// `unfold`, around a step).
     ///
     /// With a correction, the two terms are one product of rank 2r, [B | −B⁰] · [A ; A⁰], staged in
-    /// `stacked`: one pass over W instead of two. Each layer is copied right before its product, so
-    /// the product finds it in cache.
-    public func fold(from main: UnsafePointer<Float>, into params: UnsafeMutablePointer<Float>) {
+    /// `stacked`: one pass over W instead of two.
+    public func fold(_ sites: [LoRALayout.Site], into w: UnsafeMutablePointer<Float>, at base: Int) {
         let f = factors.pointer, v = merged.pointer, r = layout.rank, st = stacked.pointer
-        for s in layout.sites {
-            let m = s.outFeatures, n = s.inFeatures, w = params + s.weight
-            w.update(from: main + s.weight, count: m * n)
+        for s in sites {
+            let m = s.outFeatures, n = s.inFeatures, w = w + (s.weight - base)
             guard hasCorrection else {
                 // W (out, in) += s · B (out, r) · A (r, in)
                 GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: r, alpha: scale, a: f + s.b, lda: r,
@@ -199,8 +197,11 @@ public final class LoRAHead: LinearAdapters {
             GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: 2 * r, alpha: scale, a: p, lda: 2 * r,
                        b: q, ldb: n, beta: 1, c: w, ldc: n)
         }
-        isFolded = true
     }
+
+    /// From here until `unfold`, the weights this head reads hold its effective weight (a LayerFold
+    /// with this head folded in): its products skip the term and the correction.
+    public func markFolded() { isFolded = true }
 
     /// The factors moved (or the weights were overwritten): the effective weight is no longer there.
     public func unfold() { isFolded = false }

@@ -20,18 +20,18 @@ public final class Transformer {
     /// Low-rank terms on the linear layers (LTE); nil trains the dense model.
     public var adapters: (any LinearAdapters)?
     /// Where the frozen tensors are read, when not from `params`: another model's parameter buffer
-    /// of the same layout. The heads of a worker read W from the main weights there, so the process
-    /// holds W once; their own `params` then hold only what they train (the rest is never touched,
-    /// so never resident: FloatBuffer's large buffers are mapped lazily).
-    public let frozenSource: FloatBuffer?
+    /// of the same layout, or a lane's `LayerFold`. The heads of a worker read W from the main
+    /// weights there, so the process holds W once; their own `params` then hold only what they train
+    /// (the rest is never touched, so never resident: FloatBuffer's large buffers are mapped lazily).
+    public let frozenSource: (any FrozenWeights)?
 
     /// `trainable` picks the tensors that get gradients (all, by default).
-    public init(config: ModelConfig, trainable: (ParameterLayout.Tensor) -> Bool = { _ in true }, frozenSource: FloatBuffer? = nil) throws {
+    public init(config: ModelConfig, trainable: (ParameterLayout.Tensor) -> Bool = { _ in true }, frozenSource: (any FrozenWeights)? = nil) throws {
         try config.validate()
         self.config = config
         layout = ParameterLayout(config)
         params = FloatBuffer(count: layout.count)
-        if let frozenSource { precondition(frozenSource.count == layout.count, "frozen weights of another layout") }
+        if let b = frozenSource as? FloatBuffer { precondition(b.count == layout.count, "frozen weights of another layout") }
         self.frozenSource = frozenSource
         gradLayout = layout.compacted(keeping: trainable)
         grads = FloatBuffer(count: gradLayout.count)
@@ -59,9 +59,11 @@ public final class Transformer {
 
     private func wrapped(_ p: Projection) -> Bool { adapters?.wraps(p) ?? false }
 
-    /// A tensor's values by its offset and its gradient offset (−1 when frozen).
-    @inline(__always) private func w(_ offset: Int, _ grad: Int) -> UnsafeMutablePointer<Float> {
-        (grad < 0 ? frozenSource ?? params : params).pointer + offset
+    /// A tensor's values by its offset and its gradient offset (−1 when frozen). A frozen one may
+    /// be a lane's scratch: use it at once, before asking for another.
+    @inline(__always) private func w(_ offset: Int, _ grad: Int) -> UnsafePointer<Float> {
+        if grad < 0, let frozenSource { return frozenSource.weights(at: offset) }
+        return UnsafePointer(params.pointer + offset)
     }
 
     // MARK: - Forward

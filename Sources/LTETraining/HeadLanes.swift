@@ -9,40 +9,52 @@ import LTENumerics
 /// product of one head being split across threads (the rank-r products gain nothing from splitting).
 /// A lane needs its own activations; the heads of one lane share them, since they step in turn.
 ///
-/// A lane of a run that merges also holds a working copy of the wrapped weights, made before every
-/// step into the effective weight W + s·BᵢAᵢ − s·Vᵢ of the head it steps (LoRAHead.fold): W's own
-/// products then carry the head's term and its correction, and the head computes only the two
-/// rank-r products its gradients need. The copy is made anew from the main weights each step, so a
-/// head's arithmetic does not depend on which lane ran it before, nor on what the lane ran.
+/// A lane of a run that merges also holds a `LayerFold`: one layer of scratch into which each frozen
+/// group is read right before its product and the stepping head's term and correction folded in, so
+/// W's own products carry them (W + s·BᵢAᵢ − s·Vᵢ, LoRAHead) and the head computes only the two
+/// rank-r products its gradients need. The fold is made anew from the frozen weights each time, so a
+/// head's arithmetic does not depend on which lane ran it, nor on what the lane ran before. Frozen
+/// weights held quantized (`lte.frozen_weights`) are dequantized in the same pass.
 public final class HeadLanes {
     public let count: Int
     /// One set per lane: head i uses `activations[i % count]`.
     public let activations: [Activations]
-    /// Per lane, the weights its heads read their wrapped layers from (nil: the main weights).
-    public let working: [FloatBuffer]?
+    /// Per lane, the scratch its heads read their frozen layers from (nil: they read the main
+    /// weights in place, f32 and never folded).
+    public let folds: [LayerFold]?
     private let main: FloatBuffer
+    /// True when the heads' terms are folded into the lanes' scratch before each step.
+    public let foldsHeads: Bool
 
     /// Lanes for `heads` heads at the process's thread count (`Parallel.threads`). `main` holds the
-    /// main weights; with `folds`, each lane keeps a working copy of them for its heads' folds.
-    public init(heads: Int, model: ModelConfig, batch: Int, main: FloatBuffer, folds: Bool) {
+    /// main weights; `frozen` the frozen weights the heads read (`main` itself, or their quantized
+    /// form); `layout` and `adapters` place them. With `foldsHeads` each step folds the head in.
+    public init(heads: Int, model: ModelConfig, batch: Int, main: FloatBuffer, frozen: any FrozenWeightStore,
+                layout: ParameterLayout, adapters: LoRALayout?, foldsHeads: Bool) {
         count = max(1, min(Parallel.threads, heads))
         activations = (0..<count).map { _ in Activations(config: model, batch: batch, seqLen: model.contextLength) }
         self.main = main
-        // Only the wrapped layers of a copy are ever written (the fold), so only they become resident.
-        working = folds ? (0..<count).map { _ in FloatBuffer(count: main.count) } : nil
+        self.foldsHeads = foldsHeads && adapters != nil
+        let readsInPlace = (frozen as? FloatBuffer) === main && !self.foldsHeads
+        let frozenNames = adapters?.wrappedTensorNames ?? []
+        folds = readsInPlace || frozenNames.isEmpty ? nil : (0..<count).map { _ in
+            LayerFold(store: frozen, model: model, layout: layout, frozen: frozenNames, adapters: adapters)
+        }
     }
 
-    public var folds: Bool { working != nil }
     public func activations(forHead index: Int) -> Activations { activations[index % count] }
-    /// The buffer head `index` reads its frozen weights from.
-    public func frozenSource(forHead index: Int) -> FloatBuffer { working?[index % count] ?? main }
+    /// Where head `index` reads its frozen weights.
+    public func frozenSource(forHead index: Int) -> any FrozenWeights { folds?[index % count] ?? main }
+    /// Floats of fold scratch per lane (0 when the lanes read the main weights in place).
+    public var scratchCount: Int { folds?.first?.scratchCount ?? 0 }
 
-    /// One step of `replica` on `lane`: into the lane's working copy go the main weights and then the
-    /// head's term and correction; the optimizer step moves the factors, which ends the fold.
+    /// One step of `replica` on `lane`, with the head folded into the lane's scratch while it steps;
+    /// the optimizer step moves the factors, which ends the fold.
     private func step<Source>(_ replica: HeadReplica<Source>, lane: Int, lr: Float) -> Float {
-        guard let working, let head = replica.head else { return replica.step(lr: lr) }
-        head.fold(from: main.pointer, into: working[lane].pointer)
-        defer { head.unfold() }
+        guard foldsHeads, let folds, let head = replica.head else { return replica.step(lr: lr) }
+        folds[lane].head = head
+        head.markFolded()
+        defer { head.unfold(); folds[lane].head = nil }
         return replica.step(lr: lr)
     }
 

@@ -23,11 +23,11 @@ public final class HeadReplica<Source: BatchSource> {
     /// A replica of `main`: with adapters (`main.lora`) it trains a head on the frozen wrapped
     /// weights (no gradient slot), else the dense model. It copies the tensors each round averages
     /// (`main.replicatedSpans`); the wrapped weights are frozen between merges, so they are read from
-    /// `frozenSource` (the main weights, or a lane's working copy holding the head's effective
+    /// `frozenSource` (the main weights, or a lane's LayerFold holding the head's effective
     /// weight, HeadLanes) rather than copied: a process holds W once per lane at most, however many
     /// heads it trains. `activations` may be shared by replicas that step one at a time.
     public init(id: Int, main: MainWeights, training: TrainingConfig, source: Source, activations: Activations? = nil,
-                frozenSource: FloatBuffer? = nil) throws {
+                frozenSource: (any FrozenWeights)? = nil) throws {
         self.id = id
         let config = main.model.config, weights = main.model.params
         let frozen = main.layout?.wrappedTensorNames ?? []

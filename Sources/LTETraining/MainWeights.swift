@@ -16,6 +16,12 @@ public final class MainWeights {
     /// Factors of head i at its last merge; nil before its first (reset-B: always nil, V = 0).
     public private(set) var lastMerged: [FloatBuffer?]
     public private(set) var round = 0
+    /// The frozen weights in the form the heads read them (`lte.frozen_weights`): nil when that is
+    /// `model.params` itself (f32), else quantized from it after every change, so every node that
+    /// holds the same master weights holds the same quantized bytes.
+    public let quantizedFrozen: QuantizedWeights?
+    /// Where the heads read their frozen weights.
+    public var frozenStore: any FrozenWeightStore { quantizedFrozen ?? model.params }
 
     public init(model config: ModelConfig, lora: LoRAConfig?, totalHeads: Int, seed: UInt64) throws {
         try lora?.validate(for: config)
@@ -29,7 +35,13 @@ public final class MainWeights {
         let frozen = layout?.wrappedTensorNames ?? []
         replicatedSpans = model.layout.tensors.filter { !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
         lastMerged = Array(repeating: nil, count: totalHeads)
+        quantizedFrozen = lora.flatMap { l in l.frozenWeights == .f32 ? nil :
+            QuantizedWeights(params: model.params, layout: model.layout, names: frozen, format: l.frozenWeights) }
     }
+
+    /// The master weights were written (a merge, a worker joining, a server resuming): the
+    /// quantized frozen weights follow them.
+    public func weightsChanged() { quantizedFrozen?.requantize(from: model.params) }
 
     /// One head's part in a round: its current factors (adapter modes) and its replicated tensors,
     /// packed (`packReplicated`).
@@ -50,6 +62,7 @@ public final class MainWeights {
         let pushes = pushes.sorted { $0.head < $1.head }
         guard !pushes.isEmpty else { return [] }
         mergeFactors(pushes.map { ($0.head, $0.factors) })
+        weightsChanged()
         let mean = FloatBuffer(count: replicatedCount)
         LTEMerge.average(spans: [(0, replicatedCount)], replicas: pushes.map(\.replicated), into: mean)
         unpackReplicated(mean.array)
@@ -61,6 +74,7 @@ public final class MainWeights {
     /// server's mean of the replicated tensors copied in. Ends on the server's bits.
     public func apply(factors: [(head: Int, factors: FloatBuffer?)], replicatedMean: [Float]) {
         mergeFactors(factors.sorted { $0.head < $1.head })
+        weightsChanged()
         unpackReplicated(replicatedMean)
         round += 1
     }

@@ -11,9 +11,10 @@ import LTENumerics
 ///   gradient and moments (4·R), its factors with gradient, last-merged copy and moments (5·F) and the
 ///   low-rank forward cache; the last-merged factors of every head of the run (the merge needs them);
 ///   one batch's activations per lane (`HeadLanes`: the heads of a lane step one after another);
-///   and with `folds` (a run that merges), each lane's working copy of the wrapped weights, which
-///   holds the effective weight of the head it steps. Both trade memory for speed. A head that
-///   folds keeps u = x Aᵀ per site; one that does not also keeps u⁰ = x A⁰ᵀ for its correction.
+///   each lane's fold scratch (`LayerFold`: the largest frozen group, into which the group is read
+///   and the stepping head folded in); and with quantized frozen weights (`lte.frozen_weights`)
+///   their quantized bytes besides the master. A head whose lane folds keeps u = x Aᵀ per site; one
+///   that does not also keeps u⁰ = x A⁰ᵀ for its correction.
 public struct MemoryBudget: Sendable {
     public let weights: Int, optimizer: Int, adapters: Int, activations: Int
     public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
@@ -30,12 +31,12 @@ public struct MemoryBudget: Sendable {
     }
 
     public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int, lanes: Int = 1,
-                              folds: Bool = false) -> MemoryBudget {
+                              foldScratch: Int = 0) -> MemoryBudget {
         let (layout, sites, replicated) = split(c, lora)
         let rows = batch * c.contextLength
-        let cache = rows * lora.rank * ((folds ? 1 : 2) * sites.sites.count + 1)
-        let folded = folds ? lanes * (layout.count - replicated) : 0
-        return MemoryBudget(weights: layout.count + heads * replicated + folded, optimizer: heads * 3 * replicated,
+        let cache = rows * lora.rank * ((foldScratch > 0 ? 1 : 2) * sites.sites.count + 1)
+        let quantized = lora.frozenWeights == .f32 ? 0 : (lora.frozenWeights.byteCount(values: layout.count - replicated) + 3) / 4
+        return MemoryBudget(weights: layout.count + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
                             activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
     }

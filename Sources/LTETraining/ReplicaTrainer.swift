@@ -42,7 +42,8 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         self.main = main
         let sources = try (0..<n).map(makeSource)
         let folds = mode.usesAdapters && syncEvery != nil
-        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, folds: folds)
+        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, frozen: main.frozenStore,
+                              layout: main.model.layout, adapters: main.layout, foldsHeads: folds)
         self.lanes = lanes
         replicas = try (0..<n).map { i in
             try HeadReplica(id: i, main: main, training: config, source: sources[i], activations: lanes.activations(forHead: i),
@@ -61,7 +62,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public var memoryBudget: MemoryBudget? {
         guard mode.usesAdapters else { return nil }
         return .worker(main.model.config, lora: lora, heads: replicas.count, totalHeads: replicas.count, batch: config.batchSize,
-                       lanes: lanes.count, folds: lanes.folds)
+                       lanes: lanes.count, foldScratch: lanes.scratchCount)
     }
 
     public func trainStep(iteration: Int) -> Float {

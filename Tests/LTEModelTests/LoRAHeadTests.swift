@@ -93,14 +93,16 @@ final class LoRAHeadTests: XCTestCase {
         func run(fold: Bool) throws -> (loss: Float, grads: [Float], dx: [Float]) {
             let frozen = try GradientCheckTests.makeModel(c)
             let layout = LoRALayout(model: c, layout: frozen.layout, rank: rank, wrapLMHead: false)
-            let model = try Transformer(config: c, trainable: { !layout.wrappedTensorNames.contains($0.name) })
+            let lane = LayerFold(store: frozen.params, model: c, layout: frozen.layout, frozen: layout.wrappedTensorNames, adapters: layout)
+            let model = try Transformer(config: c, trainable: { !layout.wrappedTensorNames.contains($0.name) },
+                                        frozenSource: fold ? lane : frozen.params)
             model.params.copy(from: frozen.params)
             let head = LoRAHead(layout: layout, scale: 3)
             Self.randomFill(head.factors, std: 0.5, seed: 8)
             if correction { head.didMerge(rule: .resetless) }  // V = the factors now
             Self.randomFill(head.factors, std: 0.5, seed: 9)   // the head moves on: BA ≠ V
             XCTAssertEqual(head.hasCorrection, correction)
-            if fold { head.fold(from: frozen.params.pointer, into: model.params.pointer) }
+            if fold { lane.head = head; head.markFolded() }
             XCTAssertEqual(head.isFolded, fold)
             model.adapters = head
             head.prepare(rows: 6)
