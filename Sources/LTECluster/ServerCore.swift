@@ -32,7 +32,7 @@ public final class ServerCore: @unchecked Sendable {
         public let factors: [Int: [Float]]
     }
 
-    public let descriptor: RunDescriptor
+    public let descriptor: RunConfig
     public let options: Options
     public let main: MainWeights
     /// Called with the lock held when a round closes; returns the commit id (durable on return).
@@ -72,7 +72,7 @@ public final class ServerCore: @unchecked Sendable {
     /// When the first worker joined: round 0's wall time runs from here.
     private var started: ContinuousClock.Instant?
 
-    public init(descriptor: RunDescriptor, options: Options, main: MainWeights, runId: String) {
+    public init(descriptor: RunConfig, options: Options, main: MainWeights, runId: String) {
         self.descriptor = descriptor
         self.options = options
         self.main = main

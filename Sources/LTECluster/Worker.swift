@@ -33,7 +33,7 @@ public final class WorkerRuntime {
     private let clock = ContinuousClock()
 
     // Set at the handshake.
-    private var descriptor: RunDescriptor!
+    private var descriptor: RunConfig!
     private var main: MainWeights!
     private var replicas: [HeadReplica<BatchSampler>] = []
     private var lanes: HeadLanes?
@@ -115,7 +115,7 @@ public final class WorkerRuntime {
             if case .error(let e) = reply { throw LTEError("the server refused worker \(options.id): \(e.message)") }
             throw LTEError("the server answered hello with \(reply.type)")
         }
-        let d = try RunDescriptor.decode(w.configJSON)
+        let d = try RunConfig.fromServer(w.configJSON)
         guard d.model.vocabSize >= options.data.vocabSize else {
             throw LTEError("data \(options.data.directory.path) has a vocabulary of \(options.data.vocabSize), the run's model \(d.model.vocabSize)")
         }

@@ -17,7 +17,7 @@ final class ServerHarness {
     let dir: URL
     let core: ServerCore
     let recorder: HistoryRecorder
-    let descriptor: RunDescriptor
+    let descriptor: RunConfig
     private let logLock = NSLock()
     private var logLines: [String] = []
     private var rng = SeededGenerator(seed: 11)
@@ -37,7 +37,7 @@ final class ServerHarness {
         lora.rank = 2
         lora.alpha = 4
         lora.mergeEvery = 5
-        descriptor = RunDescriptor(model: Self.model, training: training, lte: lora, totalHeads: 2, rounds: rounds)
+        descriptor = RunConfig(model: Self.model, training: training, lte: lora, rounds: rounds)
         let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: 1)
         core = ServerCore(descriptor: descriptor, options: .init(quorum: quorum, roundTimeout: roundTimeout), main: main, runId: "test")
         recorder = try HistoryRecorder.attach(run: dir, core: core, configJSON: try descriptor.encoded(), tokenizer: nil,
