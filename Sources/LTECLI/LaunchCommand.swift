@@ -17,10 +17,8 @@ struct LaunchCommand: ParsableCommand {
             made for the run (RUN/secret). Output lines carry the process's name in front.
 
             Examples:
-              lte launch --workers 2 --heads-per-worker 2 --config configs/shakespeare-char-baby.json \\
-                         --data data/shakespeare --run runs/launch --rounds 6
-              lte launch --workers 1 --heads-per-worker 4 --config configs/bench-256.json --data data/synthetic \\
-                         --run runs/bench --rounds 12 --set lte.rank=8
+              lte launch --workers 2 --heads-per-worker 2 --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/launch --rounds 6
+              lte launch --workers 1 --heads-per-worker 4 --config configs/bench-256.json --data data/synthetic --run runs/bench --rounds 12 --set lte.rank=8
             """)
 
     @Option(help: "Worker processes.") var workers: Int = 2

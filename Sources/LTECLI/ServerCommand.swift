@@ -17,10 +17,8 @@ struct ServerCommand: ParsableCommand {
             started on an existing history, it resumes at its head. Workers join with `lte worker --server ADDR`.
 
             Examples:
-              lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json \\
-                         --data data/shakespeare --heads 4 --rounds 100 --secret-file secret
-              lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json \\
-                         --data data/shakespeare --from 3 --branch alt      # a new line of training from round 3
+              lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --heads 4 --rounds 100 --secret-file secret
+              lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --from 3 --branch alt  # a new line of training from round 3
             """)
 
     @Option(help: ArgumentHelp("Address to listen on: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path.", valueName: "addr"))

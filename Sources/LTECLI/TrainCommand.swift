@@ -24,8 +24,7 @@ struct TrainCommand: ParsableCommand {
             Examples:
               lte train --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/baby
               lte train --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/baby --resume --iterations 4000
-              lte train --mode lte --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/lte \\
-                        --batch-size 2 --set lte.heads=8 --set lte.rank=16
+              lte train --mode lte --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/lte --batch-size 2 --set lte.heads=8 --set lte.rank=16
             """)
 
     @OptionGroup var config: RunConfigOptions

@@ -18,8 +18,7 @@ struct WorkerCommand: ParsableCommand {
 
             Examples:
               lte worker --server tcp://server:5555 --heads 0,1 --data data/shakespeare --secret-file secret
-              lte worker --server tcp://server:5555 --heads 2,3 --data data/shakespeare --secret-file secret \\
-                         --config configs/shakespeare-char-baby.json --threads 2
+              lte worker --server tcp://server:5555 --heads 2,3 --data data/shakespeare --secret-file secret --config configs/shakespeare-char-baby.json --threads 2
             """)
 
     @Option(help: ArgumentHelp("Server address (tcp://, tls+tcp:// or ipc://).", valueName: "addr")) var server: String
