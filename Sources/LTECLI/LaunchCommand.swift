@@ -1,9 +1,7 @@
 import ArgumentParser
 import Foundation
 import LTEBase
-import LTEData
 import LTENet
-import LTENumerics
 import LTETraining
 
 /// `lte launch`: a whole LTE run on this machine — one server process and K worker processes — with

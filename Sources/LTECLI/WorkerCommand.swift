@@ -4,7 +4,6 @@ import LTEBase
 import LTECluster
 import LTEData
 import LTENet
-import LTENumerics
 import LTEStore
 import LTETraining
 
