@@ -30,6 +30,12 @@ struct ExportCommand: ParsableCommand {
         --format peft --heads writes one adapter per head merged in round k instead, OUT/head-<id>/, \
         each the head's share (s/N)(B_i A_i - B_i0 A_i0) with no modules_to_save: all of them active \
         together on round k-1, with round k's replicated tensors, again give round k.
+
+        Examples:
+          lte export --run runs/launch --from main --format hf --out hf/main
+          lte export --from runs/baby/checkpoint --out hf/baby
+          lte export --run runs/launch --from 6 --format peft --out adapters/round-6
+          lte export --run runs/launch --from 6 --format peft --heads --out adapters/heads-6
         """)
 
     @Option(help: ArgumentHelp("With --run: a round number, commit id, tag or branch (default main). Without: a checkpoint or Hugging Face model directory.", valueName: "rev|dir"))
@@ -50,33 +56,28 @@ struct ExportCommand: ParsableCommand {
     @Flag(help: "With --format peft: one adapter per head merged in the round (OUT/head-<id>) instead of one for the round.")
     var heads = false
 
-    @Option(help: "BLAS and merge threads for the replay (the result is the same at any count).")
-    var threads: Int = 1
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
         if heads && format != .peft { throw ValidationError("--heads goes with --format peft") }
         if runDirectory == nil && from == nil { throw ValidationError("give --from DIR (a checkpoint), or --run RUN [--from REV]") }
     }
 
     func run() throws {
-        try runReportingErrors {
-            BLASThreads.set(threads)
-            Parallel.threads = threads
-            let outURL = URL(fileURLWithPath: out)
-            guard let runDirectory else {
-                guard format == .hf else {
-                    throw LTEError("--format peft exports a round's head factors, which only a run's history has; pass --run RUN --from REV")
-                }
-                try exportCheckpoint(from!, to: outURL)
-                return
+        threads.apply()
+        let outURL = URL(fileURLWithPath: out)
+        guard let runDirectory else {
+            guard format == .hf else {
+                throw LTEError("--format peft exports a round's head factors, which only a run's history has; pass --run RUN --from REV")
             }
-            let history = try RunHistoryOptions.open(run: runDirectory, branch: branch)
-            let revision = from ?? "main"
-            switch format {
-            case .hf: try exportRound(history, revision, to: outURL)
-            case .peft: try exportAdapter(history, revision, to: outURL)
-            }
+            try exportCheckpoint(from!, to: outURL)
+            return
+        }
+        let history = try RunHistoryOptions.open(run: runDirectory, branch: branch)
+        let revision = from ?? "main"
+        switch format {
+        case .hf: try exportRound(history, revision, to: outURL)
+        case .peft: try exportAdapter(history, revision, to: outURL)
         }
     }
 

@@ -16,6 +16,10 @@ struct ImportCommand: ParsableCommand {
         biases, no rope_scaling, head_dim = hidden_size / num_attention_heads. Tensors are copied bit for \
         bit; tokenizer.json is copied as it is when present. `lte export` then `lte import` gives back the \
         same bytes and weights hash.
+
+        Examples:
+          lte import --from some-hf-llama --out ckpt/imported
+          lte import --from hf/main --out ckpt/main && lte sample --checkpoint ckpt/main --prompt "ROMEO:"
         """)
 
     @Option(help: ArgumentHelp("Hugging Face model directory (save_pretrained output, or lte export --format hf).", valueName: "dir"))
@@ -25,12 +29,10 @@ struct ImportCommand: ParsableCommand {
     var out: String
 
     func run() throws {
-        try runReportingErrors {
-            let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: from))
-            try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: URL(fileURLWithPath: out))
-            let c = source.config
-            let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(c))
-            say("imported \(from): \(c.layers) layers, hidden \(c.dim), vocab \(c.vocabSize)\(source.tokenizer == nil ? ", no tokenizer.json" : "") | weights \(hash) | wrote \(out)")
-        }
+        let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: from))
+        try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: URL(fileURLWithPath: out))
+        let c = source.config
+        let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(c))
+        say("imported \(from): \(c.layers) layers, hidden \(c.dim), vocab \(c.vocabSize)\(source.tokenizer == nil ? ", no tokenizer.json" : "") | weights \(hash) | wrote \(out)")
     }
 }

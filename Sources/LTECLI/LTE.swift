@@ -1,17 +1,31 @@
 import ArgumentParser
 import Foundation
+import LTEBase
 import LTENumerics
 
 @main
-struct LTE: AsyncParsableCommand {
+struct LTE: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lte",
         abstract: "Federated pretraining of language models with LoRA-the-Explorer.",
-        subcommands: [DataCommand.self, TrainCommand.self, SampleCommand.self, ServerCommand.self, WorkerCommand.self, LaunchCommand.self, StatusCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, ExportCommand.self, ImportCommand.self, LogitsCommand.self, BenchCommand.self])
+        discussion: """
+            Examples:
+              lte data synth --out data/synthetic
+              lte launch --workers 2 --heads-per-worker 2 --config configs/tiny.json --data data/synthetic --run runs/demo --rounds 6
+              lte log --run runs/demo
+            """,
+        subcommands: [DataCommand.self, TrainCommand.self, SampleCommand.self, ServerCommand.self, WorkerCommand.self, LaunchCommand.self,
+                      StatusCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, ExportCommand.self,
+                      ImportCommand.self, LogitsCommand.self, BenchCommand.self])
 
     /// Runs the command; first, when an OpenBLAS setting that only the environment can carry is
     /// missing (BLASEnvironment), starts this process again with it — once, since it is then set.
-    static func main() async {
+    ///
+    /// Errors end here, once for every command: an `LTEError` (bad input anywhere in the framework)
+    /// becomes what users expect from a Unix tool, one line `error: <message>` on stderr and exit
+    /// status 1, no stack trace, no Swift type names; anything else (argument parsing, `ExitCode`)
+    /// goes to ArgumentParser, which reports it its own way.
+    static func main() {
         let missing = BLASEnvironment.missing()
         if !missing.isEmpty {
             for (name, value) in missing { setenv(name, value, 1) }
@@ -21,7 +35,10 @@ struct LTE: AsyncParsableCommand {
         ProcessMemory.returnFreedMemoryPromptly()
         do {
             var command = try parseAsRoot()
-            if var async = command as? AsyncParsableCommand { try await async.run() } else { try command.run() }
+            try command.run()
+        } catch let error as LTEError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            exit(withError: ExitCode.failure)
         } catch {
             exit(withError: error)
         }

@@ -11,7 +11,13 @@ struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
         abstract: "Generate text from a checkpoint and print the prompt followed by the continuation.",
-        discussion: "Once the text outgrows the model's context (max_position_embeddings), only its last tokens are fed back in, as nanoGPT does.")
+        discussion: """
+            Once the text outgrows the model's context (max_position_embeddings), only its last tokens are fed back in, as nanoGPT does.
+
+            Examples:
+              lte sample --checkpoint runs/baby/checkpoint --prompt "ROMEO:" --tokens 300
+              lte sample --checkpoint ckpt/round-3 --prompt "First Citizen:" --temperature 0 --top-k 20
+            """)
 
     @Option(help: ArgumentHelp("Checkpoint directory (e.g. RUN/checkpoint) with model.safetensors, config.json and tokenizer.json.", valueName: "dir"))
     var checkpoint: String
@@ -31,34 +37,29 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Seed of the sampling draws.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads for OpenBLAS and the model's own loops.")
-    var threads: Int = 1
+    @OptionGroup var threads: ThreadOptions
 
     func validate() throws {
         guard tokens >= 0 else { throw ValidationError("--tokens must be 0 or more") }
         guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be 0 or more") }
         guard topK >= 0 else { throw ValidationError("--top-k must be 0 (no limit) or more") }
-        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        try runReportingErrors {
-            let checkpoint = try Checkpoint(at: URL(fileURLWithPath: self.checkpoint))
-            let config = try checkpoint.modelConfig()
-            let tokenizer = try checkpoint.tokenizer()
-            guard tokenizer.vocabSize <= config.vocabSize else {
-                throw LTEError("checkpoint \(self.checkpoint): tokenizer.json has \(tokenizer.vocabSize) ids but the model only \(config.vocabSize)")
-            }
-            let ids: [Int32]
-            do { ids = try tokenizer.encode(prompt) } catch let e as LTEError { throw LTEError("--prompt: \(e.message)") }
-            guard !ids.isEmpty else { throw LTEError("--prompt is empty; give at least one character to start from") }
-            BLASThreads.set(threads)
-            Parallel.threads = threads
-            let model = try Transformer(config: config)
-            try checkpoint.load(into: model)
-            var sampler = try TokenSampler(temperature: temperature, topK: topK, seed: seed)
-            let continuation = TextGenerator(model: model).generate(prompt: ids, count: tokens, sampler: &sampler)
-            print(prompt + tokenizer.decode(continuation))
+        let checkpoint = try Checkpoint(at: URL(fileURLWithPath: self.checkpoint))
+        let config = try checkpoint.modelConfig()
+        let tokenizer = try checkpoint.tokenizer()
+        guard tokenizer.vocabSize <= config.vocabSize else {
+            throw LTEError("checkpoint \(self.checkpoint): tokenizer.json has \(tokenizer.vocabSize) ids but the model only \(config.vocabSize)")
         }
+        let ids: [Int32]
+        do { ids = try tokenizer.encode(prompt) } catch let e as LTEError { throw LTEError("--prompt: \(e.message)") }
+        guard !ids.isEmpty else { throw LTEError("--prompt is empty; give at least one character to start from") }
+        threads.apply()
+        let model = try Transformer(config: config)
+        try checkpoint.load(into: model)
+        var sampler = try TokenSampler(temperature: temperature, topK: topK, seed: seed)
+        let continuation = TextGenerator(model: model).generate(prompt: ids, count: tokens, sampler: &sampler)
+        print(prompt + tokenizer.decode(continuation))
     }
 }

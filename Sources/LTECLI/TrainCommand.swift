@@ -20,13 +20,16 @@ struct TrainCommand: ParsableCommand {
             Options given as flags (--iterations, --lr, …) override the config file, and --set overrides \
             anything in it; RUN/config.json records the config the run actually used. A run that stops can \
             continue with --resume, which sees exactly the batches the uninterrupted run would have seen.
+
+            Examples:
+              lte train --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/baby
+              lte train --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/baby --resume --iterations 4000
+              lte train --mode lte --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/lte --batch-size 2 --set lte.heads=8 --set lte.rank=16
             """)
 
-    @Option(help: ArgumentHelp("Run config (JSON) with \"model\" and \"training\" sections.", valueName: "file"))
-    var config: String
+    @OptionGroup var config: RunConfigOptions
 
-    @Option(help: ArgumentHelp("Data directory made by `lte data prepare` or `lte data synth`.", valueName: "dir"))
-    var data: String
+    @OptionGroup var data: DataOptions
 
     @Option(name: .customLong("run"),
             help: ArgumentHelp("Run directory for config.json, metrics.jsonl and checkpoint/ (created if missing).", valueName: "dir"))
@@ -50,9 +53,6 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS and the model's own loops (overrides training.threads).")
     var threads: Int?
 
-    @Option(help: ArgumentHelp("Override a config value, e.g. training.eval_interval=100 (repeatable).", valueName: "section.key=value"))
-    var set: [String] = []
-
     @Flag(help: "Continue the run in --run from its checkpoint, appending to its metrics.jsonl.")
     var resume = false
 
@@ -61,10 +61,6 @@ struct TrainCommand: ParsableCommand {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         if let lr, !(lr > 0 && lr.isFinite) { throw ValidationError("--lr must be a positive number") }
-    }
-
-    func run() throws {
-        try runReportingErrors { try train() }
     }
 
     /// The flags, as overrides applied after --set (so a flag wins over --set).
@@ -78,20 +74,16 @@ struct TrainCommand: ParsableCommand {
         return out
     }
 
-    private func train() throws {
+    func run() throws {
         let began = ContinuousClock.now
-        var cfg = try RunConfig.load(config, overrides: set + flagOverrides)
-        let dataset = try TokenDataset(directory: URL(fileURLWithPath: data))
+        var cfg = try config.load(flags: flagOverrides)
+        let dataset = try data.load()
         if cfg.vocabFromData {
             cfg.model.vocabSize = dataset.vocabSize
         } else if cfg.model.vocabSize < dataset.vocabSize {
-            throw LTEError("config file \(config): model.vocab_size \(cfg.model.vocabSize) is smaller than the vocabulary of \(dataset.vocabSize) in \(data) (\(dataset.meta.tokenizer) tokenizer); remove vocab_size to take it from the data")
+            throw LTEError("config file \(config.file): model.vocab_size \(cfg.model.vocabSize) is smaller than the vocabulary of \(dataset.vocabSize) in \(data.data) (\(dataset.meta.tokenizer) tokenizer); remove vocab_size to take it from the data")
         }
         let t = cfg.training
-        guard t.threads >= 1 else { throw LTEError("config file \(config): training.threads must be at least 1") }
-        guard t.iterations >= 1, t.batchSize >= 1 else {
-            throw LTEError("config file \(config): training.iterations and training.batch_size must be at least 1")
-        }
 
         let runURL = URL(fileURLWithPath: runDirectory)
         let metricsURL = runURL.appendingPathComponent("metrics.jsonl")
@@ -122,8 +114,7 @@ struct TrainCommand: ParsableCommand {
         do { try fm.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
             throw LTEError("cannot create run directory \(runDirectory): \(error.localizedDescription)")
         }
-        let effective = try cfg.effectiveJSON()
-        do { try effective.write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
+        do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
             throw LTEError("cannot write \(runURL.appendingPathComponent("config.json").path): \(error.localizedDescription)")
         }
         if resume { try MetricsFile.dropLines(after: start, in: metricsURL) }
@@ -133,14 +124,14 @@ struct TrainCommand: ParsableCommand {
         let tokensAtStart = run.tokensSeen
         say(String(format: "training %@%@ | %@ parameters | %d tokens/step (batch %d × context %d) | data %@: %d train + %d val tokens, %@ vocab %d | %d iterations | threads %d",
                    mode.rawValue, resume ? ", resuming at step \(start)" : "", formatCount(session.parameterCount),
-                   session.tokensPerStep, t.batchSize, cfg.model.contextLength, data, dataset.train.count, dataset.val.count,
+                   session.tokensPerStep, t.batchSize, cfg.model.contextLength, data.data, dataset.train.count, dataset.val.count,
                    dataset.meta.tokenizer, cfg.model.vocabSize, t.iterations, t.threads))
 
         var loop = TrainingLoop(config: t, metrics: metrics)
         loop.progress = say
         let loopBegan = ContinuousClock.now
         let valLoss = try loop.run(run, from: start) { step in
-            try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: effective))
+            try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: cfg))
         }
         let loopSeconds = (ContinuousClock.now - loopBegan).seconds
         let tokensPerSecond = Double(run.tokensSeen - tokensAtStart) / max(loopSeconds, 1e-9)
@@ -157,40 +148,8 @@ struct TrainCommand: ParsableCommand {
         guard saved.seed == cfg.training.seed else {
             throw LTEError("checkpoint \(checkpoint) was made with seed \(saved.seed), this config has \(cfg.training.seed); pass --seed \(saved.seed) to resume it")
         }
-        if let raw = saved.runConfig,
-           let root = (try? JSONSerialization.jsonObject(with: raw)) as? [String: Any],
-           let savedBatch = ((root["training"] as? [String: Any])?["batch_size"] as? NSNumber)?.intValue,
-           savedBatch != cfg.training.batchSize {
+        if let savedBatch = saved.runConfig?.training.batchSize, savedBatch != cfg.training.batchSize {
             throw LTEError("checkpoint \(checkpoint) was made with batch size \(savedBatch), this config has \(cfg.training.batchSize); pass --batch-size \(savedBatch) to resume it")
-        }
-    }
-}
-
-/// Progress output: one line to stdout, written at once (not held in a pipe's buffer).
-func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
-}
-
-/// 823552 → "823.6K", 12_345_678 → "12.35M".
-func formatCount(_ n: Int) -> String {
-    n >= 1_000_000 ? String(format: "%.2fM", Double(n) / 1e6) : n >= 1_000 ? String(format: "%.1fK", Double(n) / 1e3) : "\(n)"
-}
-
-/// Edits of an existing metrics.jsonl.
-enum MetricsFile {
-    /// Removes lines logged after `step` (by a run that went on past its last checkpoint and then
-    /// stopped), so a resumed run's lines follow on without repeats.
-    static func dropLines(after step: Int, in url: URL) throws {
-        guard let data = FileManager.default.contents(atPath: url.path) else { return }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true)
-        let kept = lines.filter { line in
-            guard let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any],
-                  let logged = (object["step"] as? NSNumber)?.intValue else { return true }
-            return logged <= step
-        }
-        guard kept.count != lines.count else { return }
-        do { try Data(kept.map { $0 + "\n" }.joined().utf8).write(to: url, options: .atomic) } catch {
-            throw LTEError("cannot rewrite \(url.path): \(error.localizedDescription)")
         }
     }
 }

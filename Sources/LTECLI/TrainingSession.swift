@@ -1,4 +1,3 @@
-import ArgumentParser
 import Foundation
 import LTEBase
 import LTEData
@@ -6,12 +5,6 @@ import LTEModel
 import LTENumerics
 import LTEStore
 import LTETraining
-
-/// `--mode`: the ways `lte train` can train (DESIGN.md §2): the full-rank baseline, LTE, and the
-/// baselines LTE is compared with. Each is a `TrainingSession`; `makeSession` picks one.
-extension TrainingMode: ExpressibleByArgument {
-    public static var allValueStrings: [String] { allCases.map(\.rawValue) }
-}
 
 /// Everything a mode needs to set itself up: the effective config, the data, where the run lives.
 struct TrainingSetup {
@@ -22,6 +15,7 @@ struct TrainingSetup {
 
 /// One mode's training as `lte train` drives it: the run the loop steps, and checkpointing.
 /// Adding a mode means writing one of these and a case in `makeSession`.
+/// The modes of `lte train --mode` (DESIGN.md §2) are each one of these; `makeSession` picks one.
 protocol TrainingSession {
     var run: any TrainingRun { get }
     /// Parameters of the model being trained (for the start line).

@@ -24,7 +24,7 @@ public final class HistoryRecorder: RoundCommitter {
     /// from the head of `branch`, or creates the history from `main`'s initial weights. With `from`,
     /// first starts `branch` at that past round: a new line of training from there. The server made
     /// with this recorder resumes at `committedHead`.
-    public static func open(run: URL, main: MainWeights, descriptor d: RunDescriptor, configJSON: Data, tokenizer: Data?, snapshotEvery: Int,
+    public static func open(run: URL, main: MainWeights, descriptor d: RunConfig, configJSON: Data, tokenizer: Data?, snapshotEvery: Int,
                             branch: String = "main", from: String? = nil, say: (String) -> Void) throws -> HistoryRecorder {
         let url = MergeHistory.location(inRun: run)
         if let from {

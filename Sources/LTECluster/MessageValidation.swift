@@ -25,7 +25,7 @@ struct MessageValidation {
         let loss: Float
     }
 
-    let descriptor: RunDescriptor
+    let descriptor: RunConfig
     /// Floats in one head's flat A|B factors (nil when the run has no adapters, e.g. FedAvg).
     let factorCount: Int?
     let replicatedCount: Int

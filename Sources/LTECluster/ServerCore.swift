@@ -22,7 +22,7 @@ public final class ServerCore: @unchecked Sendable {
         public init(quorum: Int, roundTimeout: Duration) { self.quorum = quorum; self.roundTimeout = roundTimeout }
     }
 
-    public let descriptor: RunDescriptor
+    public let descriptor: RunConfig
     public let options: Options
     public let main: MainWeights
     let committer: RoundCommitter
@@ -64,7 +64,7 @@ public final class ServerCore: @unchecked Sendable {
 
     /// A server at `committer`'s head: `main` must already hold that round's weights (the committer
     /// restores them when it opens an existing history).
-    public init(descriptor: RunDescriptor, options: Options, main: MainWeights, runId: String,
+    public init(descriptor: RunConfig, options: Options, main: MainWeights, runId: String,
                 committer: RoundCommitter, observers: [RoundObserver] = []) {
         self.descriptor = descriptor
         self.options = options

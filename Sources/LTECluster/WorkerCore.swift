@@ -24,7 +24,7 @@ public final class WorkerCore {
     /// What the worker knows once it has joined a run: set at the handshake, kept at a rejoin.
     struct Session {
         let runId: String
-        let descriptor: RunDescriptor
+        let descriptor: RunConfig
         /// The main weights as of `main.round`, the round this worker is at.
         let main: MainWeights
         let lanes: HeadLanes
@@ -204,7 +204,7 @@ public final class WorkerCore {
     /// before the heads' own memory is allocated (the worker's peak RSS).
     private struct Joined {
         let runId: String
-        let descriptor: RunDescriptor
+        let descriptor: RunConfig
         let main: MainWeights
         let baseCommit: String
         let weightsHash: WeightsDigest
@@ -221,7 +221,7 @@ public final class WorkerCore {
             if case .error(let e) = reply { throw LTEError("the server refused worker \(id): \(e.message)") }
             throw LTEError("the server answered hello with \(reply.type)")
         }
-        let d = try RunDescriptor.decode(w.configJSON)
+        let d = try RunConfig.fromServer(w.configJSON)
         guard d.model.vocabSize >= vocabSize else {
             throw LTEError("data \(train.url.deletingLastPathComponent().path) has a vocabulary of \(vocabSize), the run's model \(d.model.vocabSize)")
         }

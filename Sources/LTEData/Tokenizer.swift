@@ -42,10 +42,20 @@ struct TokenizerFile: Codable {
     }
 }
 
+/// The tokenizers this build can fit, by the name `meta.json` and `lte data --tokenizer` give them.
+public enum TokenizerKind: String, CaseIterable, Sendable {
+    /// One id per character of the corpus.
+    case char
+    /// 256 ids, the raw bytes.
+    case byte
+    /// Byte-level BPE, GPT-2 style, learned from the corpus.
+    case bpe
+}
+
 /// Building and loading tokenizers by kind name, as the CLI and data directories refer to them.
 public enum Tokenizers {
     /// The kinds `fit` and `load` understand.
-    public static let kinds = ["char", "byte", "bpe"]
+    public static let kinds = TokenizerKind.allCases.map(\.rawValue)
 
     /// The BPE vocabulary size when none is given.
     public static let defaultBPEVocabSize = 4096

@@ -3,7 +3,20 @@ import LTENumerics
 
 /// The shape of a LLaMA-style decoder. Coding keys are Hugging Face's `LlamaConfig` names, so a
 /// `config.json` written from this is what `transformers` expects and export is a rename.
+///
+/// The defaults of the optional fields live here, once: the memberwise init and the decoder (a run
+/// config's "model" section) both take them from `Defaults`. (`LlamaConfigFile` reads Hugging Face
+/// `config.json` files with `transformers`' own defaults instead, which differ: rms_norm_eps 1e-6.)
 public struct ModelConfig: Codable, Equatable, Sendable {
+    public enum Defaults {
+        public static let ropeTheta: Float = 10_000
+        public static let normEps: Float = 1e-5
+        // num_key_value_heads: num_attention_heads (no grouped-query attention).
+    }
+
+    /// `vocabSize` of a config that does not give one: the data's tokenizer decides it (`RunConfig.vocabFromData`).
+    public static let vocabularyFromData = 0
+
     public var vocabSize: Int
     public var dim: Int
     public var layers: Int
@@ -15,7 +28,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var normEps: Float
 
     public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, ffnDim: Int,
-                contextLength: Int, ropeTheta: Float = 10_000, normEps: Float = 1e-5) {
+                contextLength: Int, ropeTheta: Float = Defaults.ropeTheta, normEps: Float = Defaults.normEps) {
         self.vocabSize = vocabSize
         self.dim = dim
         self.layers = layers
@@ -41,6 +54,32 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// The JSON keys this config reads; anything else in a config file is a mistake worth reporting.
     public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
+
+    /// Absent optional keys take `Defaults`; an absent vocab_size is `vocabularyFromData`.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let heads = try c.decode(Int.self, forKey: .heads)
+        self.init(vocabSize: try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? Self.vocabularyFromData,
+                  dim: try c.decode(Int.self, forKey: .dim), layers: try c.decode(Int.self, forKey: .layers), heads: heads,
+                  kvHeads: try c.decodeIfPresent(Int.self, forKey: .kvHeads), ffnDim: try c.decode(Int.self, forKey: .ffnDim),
+                  contextLength: try c.decode(Int.self, forKey: .contextLength),
+                  ropeTheta: try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? Defaults.ropeTheta,
+                  normEps: try c.decodeIfPresent(Float.self, forKey: .normEps) ?? Defaults.normEps)
+    }
+
+    /// Every field; vocab_size only once it is known, so a config read without one reads back the same.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        if vocabSize != Self.vocabularyFromData { try c.encode(vocabSize, forKey: .vocabSize) }
+        try c.encode(dim, forKey: .dim)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(heads, forKey: .heads)
+        try c.encode(kvHeads, forKey: .kvHeads)
+        try c.encode(ffnDim, forKey: .ffnDim)
+        try c.encode(contextLength, forKey: .contextLength)
+        try c.encode(ropeTheta, forKey: .ropeTheta)
+        try c.encode(normEps, forKey: .normEps)
+    }
 
     public var headDim: Int { dim / heads }
     public var kvDim: Int { kvHeads * headDim }

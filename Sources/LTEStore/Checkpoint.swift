@@ -11,10 +11,10 @@ public struct TrainerState: Equatable, Sendable {
     /// Cumulative tokens seen (DESIGN.md §2 accounting).
     public var tokens: Int
     public var seed: UInt64
-    /// The effective run config (a JSON object, as in RUN/config.json), kept verbatim.
-    public var runConfig: Data?
+    /// The run config the run used (written as in RUN/config.json).
+    public var runConfig: RunConfig?
 
-    public init(step: Int, tokens: Int, seed: UInt64, runConfig: Data? = nil) {
+    public init(step: Int, tokens: Int, seed: UInt64, runConfig: RunConfig? = nil) {
         self.step = step; self.tokens = tokens; self.seed = seed; self.runConfig = runConfig
     }
 }
@@ -120,9 +120,12 @@ public struct Checkpoint {
               let seed = (json["seed"] as? NSNumber)?.uint64Value, step >= 0, tokens >= 0 else {
             throw LTEError("\(stateURL.path) is not valid: expected {\"step\", \"tokens\", \"seed\", \"run_config\"}")
         }
-        var runConfig: Data?
+        var runConfig: RunConfig?
         if let config = json["run_config"], !(config is NSNull) {
-            runConfig = try? JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted])
+            guard config is [String: Any], let data = try? JSONSerialization.data(withJSONObject: config) else {
+                throw LTEError("\(stateURL.path): \"run_config\" must be an object")
+            }
+            runConfig = try RunConfig.decode(data, source: "\(stateURL.path): run_config")
         }
         return TrainerState(step: step, tokens: tokens, seed: seed, runConfig: runConfig)
     }
@@ -229,11 +232,8 @@ public struct Checkpoint {
         }
         if let state {
             var json: [String: Any] = ["step": state.step, "tokens": state.tokens, "seed": NSNumber(value: state.seed)]
-            if let raw = state.runConfig {
-                guard let config = try? JSONSerialization.jsonObject(with: raw) else {
-                    throw LTEError("trainer state: the run config is not valid JSON")
-                }
-                json["run_config"] = config
+            if let config = state.runConfig {
+                json["run_config"] = try JSONSerialization.jsonObject(with: config.encoded())
             }
             let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys, .prettyPrinted])
             try DurableFile.write(data + Data("\n".utf8), to: dir.appendingPathComponent(stateFile))

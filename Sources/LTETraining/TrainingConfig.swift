@@ -1,3 +1,5 @@
+import LTEBase
+
 /// Optimisation hyperparameters of a run, named as in the config files' "training" section.
 /// Defaults are nanoGPT's for its small character-level models.
 public struct TrainingConfig: Codable, Equatable, Sendable {
@@ -52,6 +54,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         checkpointInterval = try v(.checkpointInterval, d.checkpointInterval)
         seed = try v(.seed, d.seed)
         threads = try v(.threads, d.threads)
+    }
+
+    /// Rejects settings no run can take, with the reason in one line.
+    public func validate() throws {
+        guard threads >= 1 else { throw LTEError("training.threads must be at least 1") }
+        guard iterations >= 1, batchSize >= 1 else { throw LTEError("training.iterations and training.batch_size must be at least 1") }
     }
 
     public var schedule: LearningRateSchedule {

@@ -17,7 +17,7 @@ final class ServerHarness {
     let dir: URL
     let core: ServerCore
     let recorder: HistoryRecorder
-    let descriptor: RunDescriptor
+    let descriptor: RunConfig
     private let logLock = NSLock()
     private var logLines: [String] = []
     private var rng = SeededGenerator(seed: 11)
@@ -37,7 +37,7 @@ final class ServerHarness {
         lora.rank = 2
         lora.alpha = 4
         lora.mergeEvery = 5
-        descriptor = RunDescriptor(model: Self.model, training: training, lte: lora, totalHeads: 2, rounds: rounds)
+        descriptor = RunConfig(model: Self.model, training: training, lte: lora, rounds: rounds)
         let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: 1)
         recorder = try HistoryRecorder.open(run: dir, main: main, descriptor: descriptor, configJSON: try descriptor.encoded(), tokenizer: nil,
                                             snapshotEvery: 10, say: { _ in })

@@ -31,7 +31,9 @@ final class CheckpointTests: XCTestCase {
         let trainer = try trained(config)
         let url = try makeTemporaryDirectory().appendingPathComponent("checkpoint")
         let tokenizer = try CharTokenizer(corpus: "abcdefg hij\n")
-        let runConfig = Data(#"{"model":{"hidden_size":32},"training":{"seed":7}}"#.utf8)
+        var training = TrainingConfig()
+        training.seed = 7
+        let runConfig = RunConfig(model: config, training: training, rounds: 3)
         let state = TrainerState(step: 3, tokens: 48, seed: 7, runConfig: runConfig)
         try Checkpoint.save(model: trainer.model, optimizer: trainer.optimizer, state: state, tokenizer: tokenizer, to: url)
 
@@ -52,8 +54,7 @@ final class CheckpointTests: XCTestCase {
         let loaded = try checkpoint.trainerState()
         XCTAssertEqual([loaded.step, loaded.tokens], [3, 48])
         XCTAssertEqual(loaded.seed, 7)
-        let original = try JSONSerialization.jsonObject(with: runConfig) as! NSDictionary
-        XCTAssertEqual(try JSONSerialization.jsonObject(with: loaded.runConfig!) as! NSDictionary, original)
+        XCTAssertEqual(loaded.runConfig, runConfig)
         XCTAssertEqual(try checkpoint.tokenizer() as? CharTokenizer, tokenizer)
     }
 

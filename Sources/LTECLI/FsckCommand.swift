@@ -1,0 +1,23 @@
+import ArgumentParser
+import Foundation
+import LTEBase
+import LTEStore
+
+struct FsckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fsck",
+        abstract: "Read every object of the history and replay every round, checking every recorded weights hash.",
+        discussion: """
+            Examples:
+              lte fsck --run runs/launch
+              git --git-dir runs/launch/history.git fsck     # git's own check of the same repository
+            """)
+    @OptionGroup var runDir: RunHistoryOptions
+
+    func run() throws {
+        let began = ContinuousClock.now
+        let r = try runDir.open().fsck()
+        say(String(format: "fsck: clean | %d objects (%@ bytes) read | %d rounds replayed and matched | %d snapshots matched | lines %@ | %.1f s",
+                   r.objects, formatCount(r.bytes), r.rounds, r.snapshots, r.lines.joined(separator: ", "), (ContinuousClock.now - began).seconds))
+    }
+}

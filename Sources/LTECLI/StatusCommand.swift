@@ -1,0 +1,37 @@
+import ArgumentParser
+import Foundation
+import LTEBase
+import LTENet
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show a running server's round, the heads in and missing, and their losses.",
+        discussion: """
+            One line: round R of N | heads in [head:loss …] | missing [heads] | tokens T (| finished).
+
+            Examples:
+              lte status tcp://server:5555
+              lte status tls+tcp://server:5555 --tls-cert worker.pem --tls-key worker.key --tls-ca ca.pem --secret-file secret
+            """)
+
+    @Argument(help: ArgumentHelp("Server address.", valueName: "addr")) var address: String
+    @Option(help: "Seconds to wait for an answer.") var timeout: Double = 5
+    @OptionGroup var security: SecurityOptions
+
+    func run() throws {
+        let codec = try security.codec()
+        let socket: NNGRequestSocket
+        do {
+            socket = try NNGRequestSocket(dial: address, maxMessageBytes: 1 << 20, sendTimeout: .milliseconds(Int(timeout * 1000)),
+                                          receiveTimeout: .milliseconds(Int(timeout * 1000)), tls: try security.tls(for: address))
+        } catch let e as NNGError { throw LTEError("cannot dial \(address): \(e.reason)") }
+        defer { socket.close() }
+        let reply: WireMessage
+        do { reply = try codec.decode(try socket.request(try codec.encode(.statusRequest))) } catch let e as NNGError {
+            throw LTEError("no answer from \(address) within \(timeout) s (\(e.reason)); is `lte server` running there?")
+        }
+        guard case .status(let s) = reply else { throw LTEError("the server answered with \(reply.type)") }
+        let losses = zip(s.headsIn, s.lossesIn).map { String(format: "%d:%.4f", $0, $1) }.joined(separator: " ")
+        print("round \(s.round)\(s.fields["rounds"].map { " of \($0)" } ?? "") | heads in [\(losses)] | missing \(s.headsMissing) | tokens \(s.fields["tokens"] ?? "?")\(s.fields["finished"] == "true" ? " | finished" : "")")
+    }
+}

@@ -1,0 +1,150 @@
+import Foundation
+import LTEBase
+import LTEModel
+
+/// A run's settings, in the one form every part of a run reads them: `lte train`, `lte server` and
+/// `lte bench` load it from a JSON file, the server sends it to every worker, a checkpoint's
+/// trainer_state.json and the merge history's root commit keep it. Its JSON has sections:
+///
+///     "model"     the decoder's shape, in Hugging Face `LlamaConfig` names (`ModelConfig`)
+///     "training"  optimisation (`TrainingConfig`)
+///     "lte"       the low-rank heads; lte.heads is the run's total number of heads (`LoRAConfig`)
+///     "run"       {"rounds": N}: rounds a distributed run merges before it stops (absent: until stopped)
+///
+/// Absent keys take the defaults of their section's type (`ModelConfig.Defaults`, `TrainingConfig`'s
+/// and `LoRAConfig`'s initial values); an absent model.vocab_size is taken from the data's tokenizer.
+/// Unknown sections and keys are errors, not silently ignored: a typo in a hyperparameter should stop
+/// the run. `decode` checks every value once; whoever holds a `RunConfig` may trust it.
+public struct RunConfig: Codable, Equatable, Sendable {
+    public var model: ModelConfig
+    public var training: TrainingConfig
+    public var lte: LoRAConfig
+    /// Rounds a distributed run merges before it stops; nil runs until stopped. `lte train` ignores it.
+    public var rounds: Int?
+
+    public init(model: ModelConfig, training: TrainingConfig = TrainingConfig(), lte: LoRAConfig = LoRAConfig(), rounds: Int? = nil) {
+        self.model = model; self.training = training; self.lte = lte; self.rounds = rounds
+    }
+
+    /// True while the config gives no model.vocab_size: whoever has the data sets it from the tokenizer.
+    public var vocabFromData: Bool { model.vocabSize == ModelConfig.vocabularyFromData }
+
+    // MARK: reading
+
+    /// Reads the config file at `path`, applies `overrides` (`section.key=value`), and checks it.
+    public static func load(contentsOf path: String, overrides: [String] = []) throws -> RunConfig {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LTEError("config file \(path) does not exist or cannot be read")
+        }
+        return try decode(data, source: "config file \(path)", overrides: overrides)
+    }
+
+    /// Parses and checks a run config's JSON; `source` begins every error message ("config file X").
+    public static func decode(_ data: Data, source: String, overrides: [String] = []) throws -> RunConfig {
+        guard var root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw LTEError("\(source) is not a JSON object")
+        }
+        for o in overrides { try apply(override: o, to: &root) }
+        do {
+            let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: root))
+            try config.validate()
+            return config
+        } catch let e as LTEError {
+            throw LTEError("\(source): \(e.message)")
+        } catch let DecodingError.keyNotFound(key, ctx) {
+            throw LTEError("\(source): missing key \"\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))\"")
+        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.dataCorrupted(ctx), let DecodingError.valueNotFound(_, ctx) {
+            throw LTEError("\(source): wrong type for \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\"")
+        }
+    }
+
+    /// `training.learning_rate=3e-4` → root["training"]["learning_rate"] = 3e-4 (the value parsed as
+    /// JSON, else taken as a string, so `lte.merge=reset-b` needs no quotes).
+    static func apply(override: String, to root: inout [String: Any]) throws {
+        let parts = override.split(separator: "=", maxSplits: 1).map(String.init)
+        let path = parts.first?.split(separator: ".").map(String.init) ?? []
+        guard parts.count == 2, path.count == 2 else {
+            throw LTEError("override \"\(override)\" must look like section.key=value, e.g. training.learning_rate=3e-4")
+        }
+        let raw = parts[1]
+        let value: Any = (try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: .fragmentsAllowed)) ?? raw
+        var section = root[path[0]] as? [String: Any] ?? [:]
+        section[path[1]] = value
+        root[path[0]] = section
+    }
+
+    /// Rejects values no run can take; the rank against the model is checked where the heads are made.
+    public func validate() throws {
+        var shape = model
+        if vocabFromData { shape.vocabSize = 1 }   // the data decides it later; the rest is checked now
+        try shape.validate()
+        try training.validate()
+        try lte.validate()
+        if let rounds, rounds < 1 { throw LTEError("run.rounds must be at least 1 (got \(rounds))") }
+    }
+
+    // MARK: writing
+
+    /// The config as JSON, every value spelled out (defaults filled in), keys sorted and indented:
+    /// RUN/config.json, the history's root commit and the server's welcome hold exactly this, and
+    /// `decode` reads it back to an equal config.
+    public func encoded() throws -> Data {
+        // Through JSONSerialization for its number format, the one config.json files have always had.
+        let object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(self))
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys]) + Data("\n".utf8)
+    }
+
+    // MARK: Codable
+
+    enum Section: String, CodingKey, CaseIterable { case lte, model, run, training }
+    enum RunKeys: String, CodingKey, CaseIterable { case rounds }
+
+    /// The keys each section may hold.
+    static let keys: [Section: [String]] = [
+        .model: ModelConfig.keys, .training: TrainingConfig.keys, .lte: LoRAConfig.keys, .run: RunKeys.allCases.map(\.rawValue),
+    ]
+
+    public init(from decoder: Decoder) throws {
+        try Self.refuseUnknownKeys(in: decoder)
+        let c = try decoder.container(keyedBy: Section.self)
+        model = try c.decode(ModelConfig.self, forKey: .model)
+        training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? TrainingConfig()
+        lte = try c.decodeIfPresent(LoRAConfig.self, forKey: .lte) ?? LoRAConfig()
+        rounds = try c.contains(.run) ? c.nestedContainer(keyedBy: RunKeys.self, forKey: .run).decodeIfPresent(Int.self, forKey: .rounds) : nil
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: Section.self)
+        try c.encode(model, forKey: .model)
+        try c.encode(training, forKey: .training)
+        try c.encode(lte, forKey: .lte)
+        if let rounds {
+            var run = c.nestedContainer(keyedBy: RunKeys.self, forKey: .run)
+            try run.encode(rounds, forKey: .rounds)
+        }
+    }
+
+    /// Any JSON key, to list what an object holds.
+    private struct AnyKey: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
+    private static func refuseUnknownKeys(in decoder: Decoder) throws {
+        let root = try decoder.container(keyedBy: AnyKey.self)
+        for name in root.allKeys.map(\.stringValue).sorted() {
+            guard let section = Section(stringValue: name), let allowed = keys[section] else {
+                throw LTEError("unknown section \"\(name)\" (expected: \(Section.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            let fields: KeyedDecodingContainer<AnyKey>
+            do { fields = try root.nestedContainer(keyedBy: AnyKey.self, forKey: AnyKey(stringValue: name)) } catch DecodingError.typeMismatch {
+                throw LTEError("section \"\(name)\" must be an object")
+            }
+            if let unknown = fields.allKeys.map(\.stringValue).sorted().first(where: { !allowed.contains($0) }) {
+                throw LTEError("unknown key \"\(name).\(unknown)\"")
+            }
+        }
+    }
+}
