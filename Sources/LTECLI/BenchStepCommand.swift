@@ -58,7 +58,7 @@ struct BenchStep: ParsableCommand {
         let t = cfg.training
         var candidates = [StepBenchmark.Candidate]()
         if mode == .full || baseline { candidates.append(try fullRank(model, t)) }
-        var budget = MemoryBudget.full(model, batch: t.batchSize)
+        var budget = MemoryBudget.full(model, batch: t.batchSize, recompute: t.recompute)
         var extra: [String: Any] = [:]
         switch mode {
         case .lte, .lora:

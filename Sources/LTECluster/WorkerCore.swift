@@ -80,7 +80,8 @@ public final class WorkerCore {
     /// What this worker needs in principle (once it has joined a run).
     public var memoryBudget: MemoryBudget? {
         session.map { s in .worker(s.descriptor.model, lora: s.descriptor.lte, heads: heads.count, totalHeads: s.descriptor.totalHeads,
-                                   batch: s.descriptor.training.batchSize, lanes: s.lanes.count, foldScratch: s.lanes.scratchCount) }
+                                   batch: s.descriptor.training.batchSize, lanes: s.lanes.count, foldScratch: s.lanes.scratchCount,
+                                   recompute: s.descriptor.training.recompute) }
     }
 
     /// The main weights this worker holds (once it has joined).
@@ -114,7 +115,7 @@ public final class WorkerCore {
                         baseCommit: joined.baseCommit, weightsHash: joined.weightsHash)
         } else {
             let d = joined.descriptor, t = d.training, main = joined.main
-            let lanes = HeadLanes(heads: heads.count, model: d.model, batch: t.batchSize, main: main.model.params, frozen: main.frozenStore,
+            let lanes = HeadLanes(heads: heads.count, model: d.model, batch: t.batchSize, recompute: t.recompute, main: main.model.params, frozen: main.frozenStore,
                                   layout: main.model.layout, adapters: main.layout, foldsHeads: true)
             let replicas = try heads.enumerated().map { i, h in
                 var source = try BatchSampler.forHead(h, of: d.totalHeads, train: train, batchSize: t.batchSize,

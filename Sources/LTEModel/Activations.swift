@@ -2,9 +2,17 @@ import LTENumerics
 
 /// Every intermediate the backward pass needs, preallocated for one batch shape (B, T).
 /// Nothing is allocated inside the step loop: a new shape means a new `Activations`.
+///
+/// With `recomputesBlocks` (the LLaMA paper's activation checkpointing, `training.recompute = blocks`)
+/// only each block's input (`residual`) is kept per layer; the block's own intermediates live in one
+/// shared slot, and the backward pass runs each block's forward again into it before its backward.
+/// The recomputed values are the same bits, so the gradients are too.
 public final class Activations {
     public let batch: Int, seqLen: Int
     public var rows: Int { batch * seqLen }
+    public let recomputesBlocks: Bool
+    /// Where block l's intermediates live: its own slot, or the one shared slot.
+    @inline(__always) func slot(_ l: Int) -> Int { recomputesBlocks ? 0 : l }
 
     // Per layer, the residual stream entering the block and after attention: (BT, D).
     let residual: [FloatBuffer]     // L + 1 entries: block inputs, then the final stream
@@ -24,12 +32,13 @@ public final class Activations {
     let dResidual: FloatBuffer, dNormed: FloatBuffer, dAttnOut: FloatBuffer
     let dQKV: FloatBuffer, dProbs: FloatBuffer, dGateUp: FloatBuffer, dHidden: FloatBuffer
 
-    public init(config c: ModelConfig, batch: Int, seqLen: Int) {
+    public init(config c: ModelConfig, batch: Int, seqLen: Int, recomputesBlocks: Bool = false) {
         precondition(seqLen <= c.contextLength, "sequence length \(seqLen) exceeds the context \(c.contextLength)")
         self.batch = batch
         self.seqLen = seqLen
+        self.recomputesBlocks = recomputesBlocks
         let bt = batch * seqLen
-        func per(_ n: Int) -> [FloatBuffer] { (0..<c.layers).map { _ in FloatBuffer(count: n) } }
+        func per(_ n: Int) -> [FloatBuffer] { (0..<(recomputesBlocks ? 1 : c.layers)).map { _ in FloatBuffer(count: n) } }
         residual = (0...c.layers).map { _ in FloatBuffer(count: bt * c.dim) }
         attnResidual = per(bt * c.dim)
         attnNormed = per(bt * c.dim); attnRstd = per(bt)
@@ -65,10 +74,11 @@ public final class Activations {
     }
 
     /// The same count without allocating (the memory budget of a configuration).
-    public static func floatCount(config c: ModelConfig, batch: Int, seqLen: Int) -> Int {
+    public static func floatCount(config c: ModelConfig, batch: Int, seqLen: Int, recomputesBlocks: Bool = false) -> Int {
         let bt = batch * seqLen, probs = batch * c.heads * seqLen * seqLen
-        let perLayer = 5 * bt * c.dim + 2 * bt + bt * c.qkvDim + probs + 3 * bt * c.ffnDim
+        let block = 4 * bt * c.dim + 2 * bt + bt * c.qkvDim + probs + 3 * bt * c.ffnDim   // a block's intermediates
         let once = 4 * bt * c.dim + bt + bt * c.vocabSize + bt * c.qkvDim + probs + 3 * bt * c.ffnDim
-        return c.layers * perLayer + bt * c.dim + once + 2 * bt
+        let blocks = recomputesBlocks ? block : c.layers * block
+        return blocks + (c.layers + 1) * bt * c.dim + once + 2 * bt
     }
 }

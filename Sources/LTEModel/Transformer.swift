@@ -73,7 +73,7 @@ public final class Transformer {
     /// the logits are left as they are (for sampling) and the result is 0.
     @discardableResult
     public func forward(_ a: Activations, tokens: UnsafePointer<Int32>, targets: UnsafePointer<Int32>?, forTraining: Bool = true) -> Float {
-        let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim, gl = gradLayout
+        let c = config, bt = a.rows, d = c.dim, gl = gradLayout
         a.tokens.update(from: tokens, count: bt)
         if let targets { a.targets.update(from: targets, count: bt) } else { a.targets.update(repeating: -1, count: bt) }
 
@@ -85,38 +85,7 @@ public final class Transformer {
             (x0 + r * d).update(from: w(layout.embed, gl.embed) + id * d, count: d)
         }
 
-        for l in 0..<c.layers {
-            let blk = layout.blocks[l], gblk = gl.blocks[l]
-            let x = a.residual[l].pointer, xn = a.attnNormed[l].pointer, qkv = a.qkv[l].pointer
-            // Attention: xn = RMSNorm(x); qkv = xn [Wq|Wk|Wv]ᵀ (BT, D+2kvD); RoPE on q and k
-            RMSNorm.forward(x: x, gain: w(blk.attnNorm, gblk.attnNorm), y: xn, rstd: a.attnRstd[l].pointer, rows: bt, dim: d, eps: c.normEps)
-            GEMM.linear(xn, w(blk.wqkv, gblk.wqkv), qkv, rows: bt, inFeatures: d, outFeatures: ld)
-            if wrapped(.q) {
-                adapters!.forward(LinearSite(layer: l, projection: .q), x: xn, ldx: d, y: qkv, ldy: ld, rows: bt)
-                adapters!.forward(LinearSite(layer: l, projection: .k), x: xn, ldx: d, y: qkv + d, ldy: ld, rows: bt)
-                adapters!.forward(LinearSite(layer: l, projection: .v), x: xn, ldx: d, y: qkv + d + c.kvDim, ldy: ld, rows: bt)
-            }
-            rope.rotate(qkv, rows: bt, seqLen: a.seqLen, heads: c.heads, stride: ld)
-            rope.rotate(qkv + d, rows: bt, seqLen: a.seqLen, heads: c.kvHeads, stride: ld)
-            attention.forward(qkv: qkv, probs: a.probs[l].pointer, out: a.attnOut[l].pointer, batch: a.batch, seqLen: a.seqLen)
-            // x' = x + att Woᵀ
-            let xa = a.attnResidual[l].pointer
-            linear(.o, layer: l, a.attnOut[l].pointer, w(blk.wo, gblk.wo), xa, rows: bt, inFeatures: d, outFeatures: d)
-            Vec.add(x, into: xa, count: bt * d)
-
-            // MLP: hn = RMSNorm(x'); [a|u] = hn [Wg|Wu]ᵀ (BT, 2F); h = silu(a)⊙u; x'' = x' + h Wdownᵀ
-            let hn = a.mlpNormed[l].pointer, gu = a.gateUp[l].pointer, h = a.hidden[l].pointer
-            RMSNorm.forward(x: xa, gain: w(blk.mlpNorm, gblk.mlpNorm), y: hn, rstd: a.mlpRstd[l].pointer, rows: bt, dim: d, eps: c.normEps)
-            GEMM.linear(hn, w(blk.wGateUp, gblk.wGateUp), gu, rows: bt, inFeatures: d, outFeatures: 2 * f)
-            if wrapped(.gate) {
-                adapters!.forward(LinearSite(layer: l, projection: .gate), x: hn, ldx: d, y: gu, ldy: 2 * f, rows: bt)
-                adapters!.forward(LinearSite(layer: l, projection: .up), x: hn, ldx: d, y: gu + f, ldy: 2 * f, rows: bt)
-            }
-            SwiGLU.forward(gateUp: gu, h: h, rows: bt, hidden: f)
-            let xo = a.residual[l + 1].pointer
-            linear(.down, layer: l, h, w(blk.wDown, gblk.wDown), xo, rows: bt, inFeatures: f, outFeatures: d)
-            Vec.add(xa, into: xo, count: bt * d)
-        }
+        for l in 0..<c.layers { blockForward(l, a) }
 
         // Head: logits (BT, V) = RMSNorm(x_L) W_lmᵀ
         let xl = a.residual[c.layers].pointer
@@ -126,6 +95,41 @@ public final class Transformer {
         return forTraining
             ? CrossEntropy.forwardBackward(logits: a.logits.pointer, targets: a.targets, rows: bt, vocab: c.vocabSize)
             : CrossEntropy.loss(logits: a.logits.pointer, targets: a.targets, rows: bt, vocab: c.vocabSize)
+    }
+
+    /// Block l: residual[l] → residual[l + 1], its intermediates into the block's slot of `a`.
+    private func blockForward(_ l: Int, _ a: Activations) {
+        let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim
+        let blk = layout.blocks[l], gblk = gradLayout.blocks[l], i = a.slot(l)
+        let x = a.residual[l].pointer, xn = a.attnNormed[i].pointer, qkv = a.qkv[i].pointer
+        // Attention: xn = RMSNorm(x); qkv = xn [Wq|Wk|Wv]ᵀ (BT, D+2kvD); RoPE on q and k
+        RMSNorm.forward(x: x, gain: w(blk.attnNorm, gblk.attnNorm), y: xn, rstd: a.attnRstd[i].pointer, rows: bt, dim: d, eps: c.normEps)
+        GEMM.linear(xn, w(blk.wqkv, gblk.wqkv), qkv, rows: bt, inFeatures: d, outFeatures: ld)
+        if wrapped(.q) {
+            adapters!.forward(LinearSite(layer: l, projection: .q), x: xn, ldx: d, y: qkv, ldy: ld, rows: bt)
+            adapters!.forward(LinearSite(layer: l, projection: .k), x: xn, ldx: d, y: qkv + d, ldy: ld, rows: bt)
+            adapters!.forward(LinearSite(layer: l, projection: .v), x: xn, ldx: d, y: qkv + d + c.kvDim, ldy: ld, rows: bt)
+        }
+        rope.rotate(qkv, rows: bt, seqLen: a.seqLen, heads: c.heads, stride: ld)
+        rope.rotate(qkv + d, rows: bt, seqLen: a.seqLen, heads: c.kvHeads, stride: ld)
+        attention.forward(qkv: qkv, probs: a.probs[i].pointer, out: a.attnOut[i].pointer, batch: a.batch, seqLen: a.seqLen)
+        // x' = x + att Woᵀ
+        let xa = a.attnResidual[i].pointer
+        linear(.o, layer: l, a.attnOut[i].pointer, w(blk.wo, gblk.wo), xa, rows: bt, inFeatures: d, outFeatures: d)
+        Vec.add(x, into: xa, count: bt * d)
+
+        // MLP: hn = RMSNorm(x'); [a|u] = hn [Wg|Wu]ᵀ (BT, 2F); h = silu(a)⊙u; x'' = x' + h Wdownᵀ
+        let hn = a.mlpNormed[i].pointer, gu = a.gateUp[i].pointer, h = a.hidden[i].pointer
+        RMSNorm.forward(x: xa, gain: w(blk.mlpNorm, gblk.mlpNorm), y: hn, rstd: a.mlpRstd[i].pointer, rows: bt, dim: d, eps: c.normEps)
+        GEMM.linear(hn, w(blk.wGateUp, gblk.wGateUp), gu, rows: bt, inFeatures: d, outFeatures: 2 * f)
+        if wrapped(.gate) {
+            adapters!.forward(LinearSite(layer: l, projection: .gate), x: hn, ldx: d, y: gu, ldy: 2 * f, rows: bt)
+            adapters!.forward(LinearSite(layer: l, projection: .up), x: hn, ldx: d, y: gu + f, ldy: 2 * f, rows: bt)
+        }
+        SwiGLU.forward(gateUp: gu, h: h, rows: bt, hidden: f)
+        let xo = a.residual[l + 1].pointer
+        linear(.down, layer: l, h, w(blk.wDown, gblk.wDown), xo, rows: bt, inFeatures: f, outFeatures: d)
+        Vec.add(xa, into: xo, count: bt * d)
     }
 
     /// y = x Wᵀ (+ the adapter's term when it wraps this projection).
@@ -156,14 +160,16 @@ public final class Transformer {
                          dx: dx, dgain: g + gl.finalNorm, rows: bt, dim: d)
 
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
-            let blk = layout.blocks[l], gblk = gl.blocks[l]
+            let blk = layout.blocks[l], gblk = gl.blocks[l], i = a.slot(l)
+            // Recomputing: the block's intermediates again, from its input (the same bits as the forward's).
+            if a.recomputesBlocks { blockForward(l, a) }
             // dx holds ∂/∂x''. MLP branch: x'' = x' + down(swiglu(gateUp(norm(x'))))
             let dh = a.dHidden.pointer, dgu = a.dGateUp.pointer
             dh.update(repeating: 0, count: bt * f)
-            linearBackward(.down, layer: l, x: a.hidden[l].pointer, dy: dx, w: w(blk.wDown, gblk.wDown), dw: gblk.wDown,
+            linearBackward(.down, layer: l, x: a.hidden[i].pointer, dy: dx, w: w(blk.wDown, gblk.wDown), dw: gblk.wDown,
                            dx: dh, rows: bt, inFeatures: f, outFeatures: d)
-            SwiGLU.backward(dh: dh, gateUp: a.gateUp[l].pointer, dGateUp: dgu, rows: bt, hidden: f)
-            let hn = a.mlpNormed[l].pointer
+            SwiGLU.backward(dh: dh, gateUp: a.gateUp[i].pointer, dGateUp: dgu, rows: bt, hidden: f)
+            let hn = a.mlpNormed[i].pointer
             GEMM.linearInputGrad(dgu, w(blk.wGateUp, gblk.wGateUp), dn, rows: bt, inFeatures: d, outFeatures: 2 * f)
             if gblk.wGateUp >= 0 {
                 GEMM.linearWeightGrad(dgu, hn, g + gblk.wGateUp, rows: bt, inFeatures: d, outFeatures: 2 * f)
@@ -173,15 +179,15 @@ public final class Transformer {
                 adapters!.backward(LinearSite(layer: l, projection: .up), x: hn, ldx: d, dy: dgu + f, lddy: 2 * f, dx: dn, lddx: d, rows: bt)
             }
             // dx += RMSNorm'(dn): now ∂/∂x'
-            RMSNorm.backward(dy: dn, x: a.attnResidual[l].pointer, gain: w(blk.mlpNorm, gblk.mlpNorm), rstd: a.mlpRstd[l].pointer,
+            RMSNorm.backward(dy: dn, x: a.attnResidual[i].pointer, gain: w(blk.mlpNorm, gblk.mlpNorm), rstd: a.mlpRstd[i].pointer,
                              dx: dx, dgain: g + gblk.mlpNorm, rows: bt, dim: d)
 
             // Attention branch: x' = x + o(attn(rope(qkv(norm(x)))))
-            let dAtt = a.dAttnOut.pointer, dqkv = a.dQKV.pointer, xn = a.attnNormed[l].pointer
+            let dAtt = a.dAttnOut.pointer, dqkv = a.dQKV.pointer, xn = a.attnNormed[i].pointer
             dAtt.update(repeating: 0, count: bt * d)
-            linearBackward(.o, layer: l, x: a.attnOut[l].pointer, dy: dx, w: w(blk.wo, gblk.wo), dw: gblk.wo,
+            linearBackward(.o, layer: l, x: a.attnOut[i].pointer, dy: dx, w: w(blk.wo, gblk.wo), dw: gblk.wo,
                            dx: dAtt, rows: bt, inFeatures: d, outFeatures: d)
-            attention.backward(dOut: dAtt, qkv: a.qkv[l].pointer, probs: a.probs[l].pointer, dProbs: a.dProbs.pointer,
+            attention.backward(dOut: dAtt, qkv: a.qkv[i].pointer, probs: a.probs[i].pointer, dProbs: a.dProbs.pointer,
                                dQKV: dqkv, batch: a.batch, seqLen: a.seqLen)
             rope.rotate(dqkv, rows: bt, seqLen: a.seqLen, heads: c.heads, stride: ld, inverse: true)
             rope.rotate(dqkv + d, rows: bt, seqLen: a.seqLen, heads: c.kvHeads, stride: ld, inverse: true)
@@ -195,7 +201,7 @@ public final class Transformer {
                 adapters!.backward(LinearSite(layer: l, projection: .v), x: xn, ldx: d, dy: dqkv + d + c.kvDim, lddy: ld, dx: dn, lddx: d, rows: bt)
             }
             // dx += RMSNorm'(dn): now ∂/∂x, the block's input
-            RMSNorm.backward(dy: dn, x: a.residual[l].pointer, gain: w(blk.attnNorm, gblk.attnNorm), rstd: a.attnRstd[l].pointer,
+            RMSNorm.backward(dy: dn, x: a.residual[l].pointer, gain: w(blk.attnNorm, gblk.attnNorm), rstd: a.attnRstd[i].pointer,
                              dx: dx, dgain: g + gblk.attnNorm, rows: bt, dim: d)
         }
 

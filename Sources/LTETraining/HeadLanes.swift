@@ -29,10 +29,12 @@ public final class HeadLanes {
     /// Lanes for `heads` heads at the process's thread count (`Parallel.threads`). `main` holds the
     /// main weights; `frozen` the frozen weights the heads read (`main` itself, or their quantized
     /// form); `layout` and `adapters` place them. With `foldsHeads` each step folds the head in.
-    public init(heads: Int, model: ModelConfig, batch: Int, main: FloatBuffer, frozen: any FrozenWeightStore,
-                layout: ParameterLayout, adapters: LoRALayout?, foldsHeads: Bool) {
+    public init(heads: Int, model: ModelConfig, batch: Int, recompute: TrainingConfig.Recompute = .none, main: FloatBuffer,
+                frozen: any FrozenWeightStore, layout: ParameterLayout, adapters: LoRALayout?, foldsHeads: Bool) {
         count = max(1, min(Parallel.threads, heads))
-        activations = (0..<count).map { _ in Activations(config: model, batch: batch, seqLen: model.contextLength) }
+        activations = (0..<count).map { _ in
+            Activations(config: model, batch: batch, seqLen: model.contextLength, recomputesBlocks: recompute == .blocks)
+        }
         self.main = main
         self.foldsHeads = foldsHeads && adapters != nil
         let readsInPlace = (frozen as? FloatBuffer) === main && !self.foldsHeads

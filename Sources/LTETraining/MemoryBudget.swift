@@ -19,10 +19,11 @@ public struct MemoryBudget: Sendable {
     public let weights: Int, optimizer: Int, adapters: Int, activations: Int
     public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
 
-    public static func full(_ c: ModelConfig, batch: Int) -> MemoryBudget {
+    public static func full(_ c: ModelConfig, batch: Int, recompute: TrainingConfig.Recompute = .none) -> MemoryBudget {
         let p = ParameterLayout(c).count
         return MemoryBudget(weights: p, optimizer: 3 * p, adapters: 0,
-                            activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
+                            activations: Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength,
+                                                                recomputesBlocks: recompute == .blocks))
     }
 
     public static func forward(_ c: ModelConfig, batch: Int) -> MemoryBudget {
@@ -31,14 +32,15 @@ public struct MemoryBudget: Sendable {
     }
 
     public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int, lanes: Int = 1,
-                              foldScratch: Int = 0) -> MemoryBudget {
+                              foldScratch: Int = 0, recompute: TrainingConfig.Recompute = .none) -> MemoryBudget {
         let (layout, sites, replicated) = split(c, lora)
         let rows = batch * c.contextLength
         let cache = rows * lora.rank * ((foldScratch > 0 ? 1 : 2) * sites.sites.count + 1)
         let quantized = lora.frozenWeights == .f32 ? 0 : (lora.frozenWeights.byteCount(values: layout.count - replicated) + 3) / 4
         return MemoryBudget(weights: layout.count + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
-                            activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength))
+                            activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength,
+                                                                        recomputesBlocks: recompute == .blocks))
     }
 
     /// The parameter server: the main weights, every head's last-merged factors, and one round of

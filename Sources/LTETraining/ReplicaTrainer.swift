@@ -42,7 +42,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         self.main = main
         let sources = try (0..<n).map(makeSource)
         let folds = mode.usesAdapters && syncEvery != nil
-        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, main: main.model.params, frozen: main.frozenStore,
+        let lanes = HeadLanes(heads: n, model: model, batch: sources[0].batchSize, recompute: config.recompute, main: main.model.params, frozen: main.frozenStore,
                               layout: main.model.layout, adapters: main.layout, foldsHeads: folds)
         self.lanes = lanes
         replicas = try (0..<n).map { i in
@@ -62,7 +62,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public var memoryBudget: MemoryBudget? {
         guard mode.usesAdapters else { return nil }
         return .worker(main.model.config, lora: lora, heads: replicas.count, totalHeads: replicas.count, batch: config.batchSize,
-                       lanes: lanes.count, foldScratch: lanes.scratchCount)
+                       lanes: lanes.count, foldScratch: lanes.scratchCount, recompute: config.recompute)
     }
 
     public func trainStep(iteration: Int) -> Float {

@@ -39,7 +39,8 @@ public final class Trainer<Source: BatchSource>: TrainingRun {
         self.source = source
         self.validation = validation
         optimizer = AdamW(model: model, config: config)
-        acts = Activations(config: model.config, batch: source.batchSize, seqLen: source.contextLength)
+        acts = Activations(config: model.config, batch: source.batchSize, seqLen: source.contextLength,
+                           recomputesBlocks: config.recompute == .blocks)
         inputs = .allocate(capacity: acts.rows)
         targets = .allocate(capacity: acts.rows)
     }

@@ -21,6 +21,13 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public var checkpointInterval = 500
     public var seed: UInt64 = 1337
     public var threads = 1
+    /// What the backward pass recomputes instead of keeping: `none`, or `blocks` (only each block's
+    /// input is kept; its intermediates are computed again, the same bits, before its backward).
+    public var recompute = Recompute.none
+
+    public enum Recompute: String, Codable, Sendable, CaseIterable {
+        case none, blocks
+    }
 
     public init() {}
 
@@ -28,7 +35,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case batchSize = "batch_size", iterations, learningRate = "learning_rate", minLearningRate = "min_learning_rate"
         case warmupIterations = "warmup_iterations", decayIterations = "decay_iterations", weightDecay = "weight_decay"
         case beta1, beta2, epsilon, gradClip = "grad_clip", evalInterval = "eval_interval", evalIterations = "eval_iterations"
-        case logInterval = "log_interval", checkpointInterval = "checkpoint_interval", seed, threads
+        case logInterval = "log_interval", checkpointInterval = "checkpoint_interval", seed, threads, recompute
     }
 
     public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
@@ -54,6 +61,12 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         checkpointInterval = try v(.checkpointInterval, d.checkpointInterval)
         seed = try v(.seed, d.seed)
         threads = try v(.threads, d.threads)
+        if let r = try c.decodeIfPresent(String.self, forKey: .recompute) {
+            guard let value = Recompute(rawValue: r) else {
+                throw LTEError("training.recompute must be one of \(Recompute.allCases.map(\.rawValue).joined(separator: ", ")) (got \"\(r)\")")
+            }
+            recompute = value
+        }
     }
 
     /// Rejects settings no run can take, with the reason in one line.

@@ -67,6 +67,8 @@ final class RunConfigTests: XCTestCase {
         assertLTEError(try decode(minimal, overrides: ["training.threads=0"]), contains: "training.threads must be at least 1")
         assertLTEError(try decode(minimal, overrides: ["training.batch_size=0"]), contains: "training.iterations and training.batch_size must be at least 1")
         assertLTEError(try decode(minimal, overrides: ["run.rounds=0"]), contains: "run.rounds must be at least 1")
+        assertLTEError(try decode(minimal, overrides: ["lte.frozen_weights=fp4"]), contains: "lte.frozen_weights must be one of", "nf4", "\"fp4\"")
+        assertLTEError(try decode(minimal, overrides: ["training.recompute=layers"]), contains: "training.recompute must be one of none, blocks")
         assertLTEError(try RunConfig.load(contentsOf: "/nonexistent/config.json"), contains: "config file /nonexistent/config.json does not exist")
     }
 
