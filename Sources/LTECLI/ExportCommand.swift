@@ -85,40 +85,55 @@ struct ExportCommand: ParsableCommand {
             throw LTEError("\(dir) is a run directory; export one of its rounds with --run \(dir) --from REV (or its checkpoint with --from \(dir)/checkpoint)")
         }
         let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: dir))
-        try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: url)
+        try HuggingFaceModel.write(weights: source.weights, config: source.config, special: source.special, tokenizer: source.tokenizer,
+                                   tokenizerConfig: source.tokenizerConfig, source: "Exported by `lte export` from \(dir).", to: url)
         let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(source.config))
         say("exported \(dir) as a Hugging Face LLaMA model | weights \(hash) | wrote \(out)")
     }
 
     private func exportRound(_ history: MergeHistory, _ revision: String, to url: URL) throws {
         let (weights, result) = try history.replay(to: revision)
-        try HuggingFaceModel.write(weights: weights, config: history.modelConfig, tokenizer: try history.tokenizerData(at: revision), to: url)
+        try HuggingFaceModel.write(weights: weights, config: history.modelConfig, tokenizer: try history.tokenizerData(at: revision),
+                                   source: "Round \(result.round) (commit \(result.commit)) of an LTE run's merge history, weights hash \(result.weightsHash).",
+                                   to: url)
         say("exported round \(result.round) (\(result.commit.prefix(10))) as a Hugging Face LLaMA model | weights \(result.weightsHash) match the history | wrote \(out)")
     }
 
+    /// The adapters and, in OUT/base, the round they apply to (exported like --format hf), named by
+    /// absolute path in base_model_name_or_path so `AutoPeftModelForCausalLM.from_pretrained(OUT)`
+    /// loads it with no hub lookup. All of it is written beside OUT and swapped in at once.
     private func exportAdapter(_ history: MergeHistory, _ revision: String, to url: URL) throws {
         let delta = try history.roundDelta(revision)
-        let base = "base: round \(delta.baseRound) (\(delta.baseCommit.prefix(10))), lte export --run \(runDirectory!) --from \(delta.baseCommit.prefix(10)) --format hf"
-        if !heads {
-            try PeftAdapter.write(terms: delta.terms, layout: delta.layout, factor: delta.factor,
-                                  modulesToSave: (delta.replicatedSlots, delta.replicated),
-                                  extraFiles: [Self.notesFile: try notes(delta, heads: Self.heads(of: delta))], to: url)
-            say("exported round \(delta.round) (\(delta.commit.prefix(10))) as a PEFT LoRA adapter of rank \(delta.layout.rank * delta.terms.count) "
-                + "(\(delta.terms.count) terms of rank \(delta.layout.rank), scale s/N = \(delta.factor)) | \(base) | wrote \(out)")
-            return
-        }
+        let (baseWeights, baseResult) = try history.replay(to: delta.baseCommit)
+        let basePath = url.standardizedFileURL.appendingPathComponent(Self.baseDirectory).path
         let order = Self.heads(of: delta)
-        // All heads in one directory swapped in at once, so no head of another export lingers.
         try AtomicDirectory.write(to: url) { dir in
+            try HuggingFaceModel.write(weights: baseWeights, config: history.modelConfig, tokenizer: try history.tokenizerData(at: delta.baseCommit),
+                                       source: "Round \(baseResult.round) (commit \(baseResult.commit)) of an LTE run's merge history, the base of the adapter beside it.",
+                                       to: dir.appendingPathComponent(Self.baseDirectory))
+            if !heads {
+                let files = try PeftAdapter.files(terms: delta.terms, layout: delta.layout, factor: delta.factor,
+                                                  modulesToSave: (delta.replicatedSlots, delta.replicated), baseModel: basePath)
+                    .merging([Self.notesFile: try notes(delta, heads: order)]) { _, notes in notes }
+                for (name, data) in files.sorted(by: { $0.key < $1.key }) { try data.write(to: dir.appendingPathComponent(name)) }
+                return
+            }
             for h in order {
-                try PeftAdapter.write(terms: delta.terms.filter { $0.head == h }, layout: delta.layout, factor: delta.factor,
-                                      extraFiles: [Self.notesFile: try notes(delta, heads: [h])],
-                                      to: dir.appendingPathComponent("head-\(h)"))
+                try PeftAdapter.write(terms: delta.terms.filter { $0.head == h }, layout: delta.layout, factor: delta.factor, baseModel: basePath,
+                                      extraFiles: [Self.notesFile: try notes(delta, heads: [h])], to: dir.appendingPathComponent("head-\(h)"))
             }
         }
-        say("exported round \(delta.round) (\(delta.commit.prefix(10))) as \(order.count) PEFT LoRA adapters, one per head "
-            + "(\(out)/head-{\(order.map(String.init).joined(separator: ","))}) | \(base)")
+        let base = "base: round \(delta.baseRound) (\(delta.baseCommit.prefix(10))) in \(out)/\(Self.baseDirectory)"
+        if !heads {
+            say("exported round \(delta.round) (\(delta.commit.prefix(10))) as a PEFT LoRA adapter of rank \(delta.layout.rank * delta.terms.count) "
+                + "(\(delta.terms.count) terms of rank \(delta.layout.rank), scale s/N = \(delta.factor)) | \(base) | wrote \(out)")
+        } else {
+            say("exported round \(delta.round) (\(delta.commit.prefix(10))) as \(order.count) PEFT LoRA adapters, one per head "
+                + "(\(out)/head-{\(order.map(String.init).joined(separator: ","))}) | \(base)")
+        }
     }
+
+    static let baseDirectory = "base"
 
     static let notesFile = "lte_export.json"
 

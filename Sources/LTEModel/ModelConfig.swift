@@ -13,9 +13,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var contextLength: Int
     public var ropeTheta: Float
     public var normEps: Float
+    /// LLaMA 3.1's frequency rewrite; nil is plain RoPE (and is left out of the JSON, so configs and
+    /// run fingerprints written before it existed read and hash the same).
+    public var ropeScaling: RoPEScaling?
 
     public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, ffnDim: Int,
-                contextLength: Int, ropeTheta: Float = 10_000, normEps: Float = 1e-5) {
+                contextLength: Int, ropeTheta: Float = 10_000, normEps: Float = 1e-5, ropeScaling: RoPEScaling? = nil) {
         self.vocabSize = vocabSize
         self.dim = dim
         self.layers = layers
@@ -25,6 +28,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.contextLength = contextLength
         self.ropeTheta = ropeTheta
         self.normEps = normEps
+        self.ropeScaling = ropeScaling
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -37,6 +41,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case contextLength = "max_position_embeddings"
         case ropeTheta = "rope_theta"
         case normEps = "rms_norm_eps"
+        case ropeScaling = "rope_scaling"
     }
 
     /// The JSON keys this config reads; anything else in a config file is a mistake worth reporting.
@@ -57,5 +62,6 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need(headDim % 2 == 0, "head dimension \(headDim) must be even for rotary embeddings")
         try need(kvHeads > 0 && heads % kvHeads == 0, "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         try need(ropeTheta > 0 && normEps > 0, "rope_theta and rms_norm_eps must be positive")
+        if let problem = ropeScaling?.problem { try need(false, "rope scaling: \(problem)") }
     }
 }
