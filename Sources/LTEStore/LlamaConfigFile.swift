@@ -109,7 +109,7 @@ public enum LlamaConfigFile {
         if json.present("head_dim") != nil {
             let headDim = try json.int("head_dim")
             guard headDim == config.headDim else {
-                throw fail("\"head_dim\" \(headDim) is not hidden_size / num_attention_heads = \(config.headDim); this decoder needs them equal")
+                throw fail("head_dim \(headDim) is not hidden_size / num_attention_heads = \(config.headDim); this decoder needs them equal")
             }
         }
         let special = SpecialTokens(bos: json.tokenID("bos_token_id"), eos: json.tokenID("eos_token_id"))
