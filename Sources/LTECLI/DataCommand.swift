@@ -9,7 +9,7 @@ struct DataCommand: ParsableCommand {
         abstract: "Prepare token data for training.",
         discussion: """
             Examples:
-              lte data prepare --input ../shared/data/tinyshakespeare.txt --tokenizer char --out data/shakespeare
+              lte data prepare --input data/tinyshakespeare.txt --tokenizer char --out data/shakespeare
               lte data synth --out data/synthetic
             """,
         subcommands: [Prepare.self, Synth.self])

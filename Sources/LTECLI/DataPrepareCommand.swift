@@ -12,19 +12,22 @@ extension DataCommand {
                 (with bpe, the split moves forward to the next word start, so val.bin is exactly the encoding of its text). \
                 Inputs are read in blocks and shards written as they go, so corpora larger than memory stream through. \
                 Directories are walked in sorted order; hidden, empty and binary files in them are skipped. \
-                bpe writes a Hugging Face tokenizer.json (byte-level BPE) that Python's tokenizers and transformers load.
+                Every kind writes a Hugging Face tokenizer.json that Python's tokenizers and transformers load (bpe: byte-level BPE). \
+                --tokenizer FILE encodes with a given tokenizer.json to the ids Python's tokenizers gives; what the file asks for \
+                that lte does not implement (normalizers, other pre-tokenizers or models, added tokens) is refused.
 
                 Examples:
-                  lte data prepare --input ../shared/data/tinyshakespeare.txt --tokenizer char --out data/shakespeare
-                  lte data prepare --input ../shared/data/tinyshakespeare.txt --tokenizer bpe --vocab 4096 --out data/shakespeare-bpe
+                  lte data prepare --input data/tinyshakespeare.txt --tokenizer char --out data/shakespeare
+                  lte data prepare --input data/tinyshakespeare.txt --tokenizer bpe --vocab 4096 --out data/shakespeare-bpe
                   lte data prepare --input a.txt --input more/ --tokenizer byte --out data/mine
+                  lte data prepare --input corpus/ --tokenizer gpt2/tokenizer.json --out data/corpus-gpt2
                 """)
 
         @Option(name: .customLong("input"), help: ArgumentHelp("A UTF-8 text file or a directory of them; repeat to concatenate several in order.", valueName: "path"))
         var inputs: [String]
 
-        @Option(help: ArgumentHelp("Tokenizer: char (one id per character in the corpus), byte (256 ids, raw UTF-8 bytes) or bpe (byte-level BPE learned from the corpus).", valueName: "char|byte|bpe"))
-        var tokenizer: TokenizerKind
+        @Option(help: ArgumentHelp("Tokenizer: char (one id per character in the corpus), byte (256 ids, raw UTF-8 bytes), bpe (byte-level BPE learned from the corpus), or FILE, an existing Hugging Face tokenizer.json with a byte-level BPE model (GPT-2 style: ByteLevel pre-tokenizer, vocab and merges; no normalizer or added tokens), used as it is.", valueName: "char|byte|bpe|file"))
+        var tokenizer: String
 
         @Option(help: ArgumentHelp("bpe only: vocabulary size to learn, 256 single bytes plus merges (default \(Tokenizers.defaultBPEVocabSize)).", valueName: "n"))
         var vocab: Int?
@@ -46,7 +49,7 @@ extension DataCommand {
         }
 
         func run() throws {
-            var options = DataPreparation.Options(tokenizer: tokenizer.rawValue, vocabSize: vocab, valFraction: valFraction)
+            var options = DataPreparation.Options(tokenizer: tokenizer, vocabSize: vocab, valFraction: valFraction)
             options.bpeSampleBytes = bpeSampleMb * 1_000_000
             let summary = try DataPreparation.prepare(
                 inputs: inputs.map { URL(fileURLWithPath: $0) }, options: options, out: URL(fileURLWithPath: out),

@@ -13,9 +13,11 @@ struct ImportCommand: ParsableCommand {
         discussion: """
         The model must be one this decoder runs: float32 tensors in one model.safetensors (convert bf16/f16 \
         with model.to(torch.float32).save_pretrained(dir)), untied lm_head (tie_word_embeddings false), no \
-        biases, no rope_scaling, head_dim = hidden_size / num_attention_heads. Tensors are copied bit for \
-        bit; tokenizer.json is copied as it is when present. `lte export` then `lte import` gives back the \
-        same bytes and weights hash.
+        biases, SiLU, head_dim = hidden_size / num_attention_heads, RoPE plain or LLaMA 3.1's llama3 \
+        scaling (read from transformers 5's rope_parameters or 4.x's rope_theta/rope_scaling). Every other \
+        key that changes the math is refused with an error naming it. Tensors are copied bit for bit; \
+        tokenizer.json is kept (converted to the Hugging Face form when it is lte's own). `lte export` then \
+        `lte import` gives back the same bytes and weights hash.
 
         Examples:
           lte import --from some-hf-llama --out ckpt/imported
@@ -30,7 +32,8 @@ struct ImportCommand: ParsableCommand {
 
     func run() throws {
         let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: from))
-        try HuggingFaceModel.write(weights: source.weights, config: source.config, tokenizer: source.tokenizer, to: URL(fileURLWithPath: out))
+        try HuggingFaceModel.write(weights: source.weights, config: source.config, special: source.special, tokenizer: source.tokenizer,
+                                   tokenizerConfig: source.tokenizerConfig, source: "Imported by `lte import` from \(from).", to: URL(fileURLWithPath: out))
         let c = source.config
         let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(c))
         say("imported \(from): \(c.layers) layers, hidden \(c.dim), vocab \(c.vocabSize)\(source.tokenizer == nil ? ", no tokenizer.json" : "") | weights \(hash) | wrote \(out)")

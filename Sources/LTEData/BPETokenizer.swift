@@ -5,9 +5,10 @@ import LTEBase
 /// Face `tokenizer.json` (see `HuggingFaceTokenizerFile`) that Python's `tokenizers` and
 /// `transformers.PreTrainedTokenizerFast` load and that encodes text to the same ids.
 ///
-/// Ids 0–255 are the single bytes (id = byte value), so every byte sequence — valid UTF-8 or not —
-/// encodes, and decoding concatenates the tokens' bytes back exactly. Each later id is the merge of
-/// two earlier tokens. Encoding cuts the text into words (`WordSplitter`) and, within each word,
+/// Every single byte is a token, so every byte sequence — valid UTF-8 or not — encodes, and decoding
+/// concatenates the tokens' bytes back exactly. Ours have the bytes as ids 0–255 (id = byte value) and
+/// each later id the merge of two earlier tokens; a tokenizer brought from elsewhere (GPT-2's, one
+/// trained with `tokenizers`) numbers them its own way, which `idOfByte` follows. Encoding cuts the text into words (`WordSplitter`) and, within each word,
 /// repeatedly merges the adjacent pair whose merge rule came first in training (lowest rank; all its
 /// non-overlapping occurrences, left to right) until no pair has a rule — the algorithm of GPT-2's
 /// `encoder.py` and of `tokenizers`' BPE model. Words seen before are served from a cache.
@@ -21,6 +22,8 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     public let tokenBytes: [[UInt8]]
     /// The merge rules in rank order (rank = index).
     public let merges: [Merge]
+    /// The id of each single byte's token.
+    private let idOfByte: [Int32]
     private let rankOfPair: [UInt64: Int32]   // pair key → rank
     private let lock = NSLock()
     private var cache: [[UInt8]: [Int32]] = [:]
@@ -31,12 +34,15 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     public var kind: String { "bpe" }
     public var vocabSize: Int { tokenBytes.count }
 
-    /// A tokenizer from its merges; token i < 256 must be the byte i, and every merge's result the
-    /// concatenation of its two tokens.
+    /// A tokenizer from its merges; each of the 256 single bytes must be a token, and every merge's
+    /// result the concatenation of its two tokens.
     public init(tokenBytes: [[UInt8]], merges: [Merge]) throws {
-        guard tokenBytes.count >= 256, (0..<256).allSatisfy({ tokenBytes[$0] == [UInt8($0)] }) else {
-            throw LTEError("a byte-level BPE vocabulary must start with the 256 single bytes as ids 0–255")
+        var byteIDs = [Int32](repeating: -1, count: 256)
+        for (id, bytes) in tokenBytes.enumerated() where bytes.count == 1 && byteIDs[Int(bytes[0])] < 0 { byteIDs[Int(bytes[0])] = Int32(id) }
+        if let missing = byteIDs.firstIndex(of: -1) {
+            throw LTEError("a byte-level BPE vocabulary must hold all 256 single bytes (byte \(missing) has no token)")
         }
+        self.idOfByte = byteIDs
         var ranks: [UInt64: Int32] = [:]
         for (rank, merge) in merges.enumerated() {
             let ids = [merge.left, merge.right, merge.result]
@@ -103,7 +109,7 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
 
     /// Appends the ids of one word.
     func appendWord(_ bytes: UnsafeBufferPointer<UInt8>, _ word: Range<Int>, to ids: inout [Int32]) {
-        if word.count == 1 { ids.append(Int32(bytes[word.lowerBound])); return }
+        if word.count == 1 { ids.append(idOfByte[Int(bytes[word.lowerBound])]); return }
         let key = Array(bytes[word])
         lock.lock()
         let cached = cache[key]
@@ -118,7 +124,7 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
 
     /// Applies the merge rules to one word, lowest rank first.
     func mergeWord(_ word: [UInt8]) -> [Int32] {
-        var symbols = word.map { Int32($0) }
+        var symbols = word.map { idOfByte[Int($0)] }
         while symbols.count > 1 {
             var bestRank = Int32.max, bestPair: (Int32, Int32) = (0, 0)
             for i in 0..<(symbols.count - 1) {

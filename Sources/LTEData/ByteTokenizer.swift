@@ -36,6 +36,6 @@ public struct ByteTokenizer: Tokenizer, Equatable, Sendable {
     }
 
     public func save(to url: URL) throws {
-        try TokenizerFile(type: kind, vocab: nil).write(to: url)
+        try HuggingFaceTokenizerFile.write(self, to: url)
     }
 }

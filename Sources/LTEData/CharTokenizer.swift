@@ -83,7 +83,7 @@ public struct CharTokenizer: Tokenizer, Equatable, Sendable {
     }
 
     public func save(to url: URL) throws {
-        try TokenizerFile(type: kind, vocab: vocabulary.map { String($0) }).write(to: url)
+        try HuggingFaceTokenizerFile.write(self, to: url)
     }
 
     public static func == (a: CharTokenizer, b: CharTokenizer) -> Bool { a.vocabulary == b.vocabulary }

@@ -13,7 +13,8 @@ import LTEBase
 public enum DataPreparation {
     /// How to prepare.
     public struct Options: Sendable {
-        /// "char", "byte" or "bpe".
+        /// "char", "byte" or "bpe", or the path of a Hugging Face tokenizer.json to use as it is
+        /// (byte-level BPE, GPT-2 style: see `HuggingFaceTokenizerFile` for what it may hold).
         public var tokenizer: String
         /// BPE only: the vocabulary size to learn (default `Tokenizers.defaultBPEVocabSize`).
         public var vocabSize: Int?
@@ -104,8 +105,15 @@ public enum DataPreparation {
     /// The raw text `synthesize` leaves in the data directory.
     public static let corpusFile = "corpus.txt"
 
+    /// True when `Options.tokenizer` names a file rather than a kind.
+    static func isTokenizerFile(_ tokenizer: String) -> Bool { !Tokenizers.kinds.contains(tokenizer) }
+
     private static func checkOptions(_ options: Options) throws {
-        try Tokenizers.checkKind(options.tokenizer)
+        if isTokenizerFile(options.tokenizer) {
+            guard FileManager.default.fileExists(atPath: options.tokenizer) else {
+                throw LTEError("unknown tokenizer kind '\(options.tokenizer)' (expected \(Tokenizers.kinds.joined(separator: ", ")), or the path of an existing Hugging Face tokenizer.json)")
+            }
+        }
         guard options.valFraction > 0, options.valFraction < 1 else {
             throw LTEError("validation fraction \(options.valFraction) must be strictly between 0 and 1")
         }
@@ -170,8 +178,10 @@ public enum DataPreparation {
                 trainer.add(words: bytes, 0..<bytes.count, atEnd: atEnd)
             }
             return try trainer.train(vocabSize: options.vocabSize ?? Tokenizers.defaultBPEVocabSize)
-        default:
+        case "byte":
             return ByteTokenizer()
+        default:
+            return try Tokenizers.load(from: URL(fileURLWithPath: options.tokenizer))
         }
     }
 

@@ -1,75 +1,141 @@
 import Foundation
 import LTEBase
 
-/// A `BPETokenizer` as a Hugging Face `tokenizer.json`, the file `tokenizers.Tokenizer.from_file` and
-/// `transformers.PreTrainedTokenizerFast(tokenizer_file=…)` read:
+/// Every tokenizer of ours as a Hugging Face `tokenizer.json`, the file `tokenizers.Tokenizer.from_file`,
+/// `transformers.AutoTokenizer` and GGUF converters read, and encode to the same ids:
 ///
-///     model          {"type": "BPE", "vocab": {token: id}, "merges": ["left right", …], …}
-///     pre_tokenizer  {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true, …}
-///     decoder        {"type": "ByteLevel", …}
+///     bpe   model BPE (vocab spelled in `ByteLevelAlphabet`, merges "left right"), pre_tokenizer
+///           ByteLevel with GPT-2's split (use_regex true), decoder ByteLevel
+///     byte  the same with the 256 bytes and no merges, and use_regex false (no merges, so the
+///           split changes nothing; it is how a byte tokenizer tells itself from a BPE one)
+///     char  model BPE over the characters with no merges and no pre-tokenizer (each character is
+///           its own token), decoder Fuse (decoding concatenates, with no spaces between tokens)
 ///
-/// Tokens are spelled in `ByteLevelAlphabet`; no normalizer, no special or added tokens, no post-
-/// processor, so `encode` there gives exactly our ids. Keys are sorted: the same tokenizer always
-/// writes the same bytes.
+/// No normalizer, no added or special tokens, no post-processor. Keys are sorted: the same
+/// tokenizer always writes the same bytes. Reading takes these three shapes back, and any other
+/// byte-level BPE file of GPT-2's shape (`lte data prepare --tokenizer FILE`); everything such a
+/// file could ask for that this code does not do is refused with the key named.
 enum HuggingFaceTokenizerFile {
-    static func write(_ tokenizer: BPETokenizer, to url: URL) throws {
-        var vocab: [String: Int] = [:]
-        for (id, bytes) in tokenizer.tokenBytes.enumerated() { vocab[ByteLevelAlphabet.string(of: bytes)] = id }
-        let merges = tokenizer.merges.map {
-            ByteLevelAlphabet.string(of: tokenizer.tokenBytes[Int($0.left)]) + " " + ByteLevelAlphabet.string(of: tokenizer.tokenBytes[Int($0.right)])
+    static func data(of tokenizer: any Tokenizer) throws -> Data {
+        let byteLevel = { (regex: Bool) -> [String: Any] in
+            ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": regex]
         }
-        let byteLevel: [String: Any] = ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true]
+        switch tokenizer {
+        case let bpe as BPETokenizer:
+            let spelled = bpe.tokenBytes.map(ByteLevelAlphabet.string(of:))
+            let merges = bpe.merges.map { spelled[Int($0.left)] + " " + spelled[Int($0.right)] }
+            return try file(vocab: spelled, merges: merges, preTokenizer: byteLevel(true), decoder: byteLevel(true))
+        case let char as CharTokenizer:
+            return try file(vocab: char.vocabulary.map { String($0) }, merges: [], preTokenizer: NSNull(), decoder: ["type": "Fuse"])
+        default:
+            let spelled = (0..<256).map { ByteLevelAlphabet.string(of: [UInt8($0)]) }
+            return try file(vocab: spelled, merges: [], preTokenizer: byteLevel(false), decoder: byteLevel(false))
+        }
+    }
+
+    static func write(_ tokenizer: any Tokenizer, to url: URL) throws {
+        do { try data(of: tokenizer).write(to: url, options: .atomic) } catch let e as LTEError { throw e } catch {
+            throw LTEError("cannot write tokenizer file \(url.path): \(error.localizedDescription)")
+        }
+    }
+
+    private static func file(vocab: [String], merges: [String], preTokenizer: Any, decoder: Any) throws -> Data {
+        var ids: [String: Int] = [:]
+        for (id, token) in vocab.enumerated() { ids[token] = id }
         let model: [String: Any] = [
             "type": "BPE", "dropout": NSNull(), "unk_token": NSNull(), "continuing_subword_prefix": NSNull(),
             "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
-            "vocab": vocab, "merges": merges,
+            "vocab": ids, "merges": merges,
         ]
         let file: [String: Any] = [
             "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": [Any](),
-            "normalizer": NSNull(), "pre_tokenizer": byteLevel, "post_processor": NSNull(),
-            "decoder": byteLevel, "model": model,
+            "normalizer": NSNull(), "pre_tokenizer": preTokenizer, "post_processor": NSNull(),
+            "decoder": decoder, "model": model,
         ]
-        do {
-            let data = try JSONSerialization.data(withJSONObject: file, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-            try data.write(to: url, options: .atomic)
-        } catch {
-            throw LTEError("cannot write tokenizer file \(url.path): \(error.localizedDescription)")
-        }
+        return try JSONSerialization.data(withJSONObject: file, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
     }
 
     /// True when the parsed JSON is a Hugging Face tokenizer (it has a `model` object).
     static func matches(_ json: [String: Any]) -> Bool { json["model"] is [String: Any] }
 
-    /// Reads a byte-level BPE tokenizer written by `write` (or any `tokenizer.json` of the same shape
-    /// whose vocabulary holds the 256 single bytes as ids 0–255).
-    static func read(_ json: [String: Any], from url: URL) throws -> BPETokenizer {
+    /// The tokenizer of one of the shapes above; anything else is an error naming what is unsupported.
+    static func read(_ json: [String: Any], from url: URL) throws -> any Tokenizer {
         func fail(_ what: String) -> LTEError { LTEError("tokenizer file \(url.path): \(what)") }
+        func present(_ value: Any?) -> Any? { value is NSNull ? nil : value }
         guard let model = json["model"] as? [String: Any], model["type"] as? String == "BPE" else {
-            throw fail("model.type is not \"BPE\" (only byte-level BPE Hugging Face tokenizers are supported)")
+            throw fail("model.type is \((json["model"] as? [String: Any])?["type"] ?? "missing"); only BPE models (byte-level, GPT-2 style) are supported")
         }
-        guard let pre = json["pre_tokenizer"] as? [String: Any], pre["type"] as? String == "ByteLevel",
-              pre["add_prefix_space"] as? Bool != true, pre["use_regex"] as? Bool != false else {
-            throw fail("pre_tokenizer must be ByteLevel with add_prefix_space false and use_regex true")
+        if let normalizer = present(json["normalizer"]) { throw fail("normalizer \(describe(normalizer)) is not supported (only null)") }
+        if let added = json["added_tokens"] as? [Any], !added.isEmpty {
+            throw fail("added_tokens (\(added.count)) are not supported: they split the text before BPE, which this tokenizer does not do")
         }
-        if let normalizer = json["normalizer"], !(normalizer is NSNull) { throw fail("normalizers are not supported") }
+        if let post = present(json["post_processor"]), (post as? [String: Any])?["type"] as? String != "ByteLevel" {
+            throw fail("post_processor \(describe(post)) is not supported (only null or ByteLevel): it would add ids")
+        }
+        if model["dropout"] is NSNumber { throw fail("model.dropout is set; BPE dropout is not supported") }
+        for key in ["byte_fallback", "ignore_merges"] where model[key] as? Bool == true {
+            throw fail("model.\(key) is true; not supported")
+        }
+        for key in ["continuing_subword_prefix", "end_of_word_suffix"] {
+            if let affix = present(model[key]), affix as? String != "" { throw fail("model.\(key) \(describe(affix)) is not supported") }
+        }
         guard let vocab = model["vocab"] as? [String: Any], let mergeList = model["merges"] as? [Any] else {
             throw fail("model needs a \"vocab\" object and a \"merges\" list")
         }
-        var tokenBytes = [[UInt8]?](repeating: nil, count: vocab.count)
-        var idOfString: [String: Int32] = [:]
+        var tokens = [String?](repeating: nil, count: vocab.count)
         for (string, value) in vocab {
-            guard let id = (value as? NSNumber)?.intValue, id >= 0, id < vocab.count, tokenBytes[id] == nil else {
+            guard let id = (value as? NSNumber)?.intValue, id >= 0, id < vocab.count, tokens[id] == nil else {
                 throw fail("vocab ids must be 0..<\(vocab.count), each once (entry \(string.debugDescription))")
             }
+            tokens[id] = string
+        }
+        let spelled = tokens.map { $0! }
+        let pre = present(json["pre_tokenizer"])
+        if pre == nil, mergeList.isEmpty, (json["decoder"] as? [String: Any])?["type"] as? String == "Fuse" {
+            return try readChar(spelled, fail: fail)
+        }
+        guard let byteLevel = pre as? [String: Any], byteLevel["type"] as? String == "ByteLevel",
+              byteLevel["add_prefix_space"] as? Bool != true else {
+            throw fail("pre_tokenizer \(pre.map(describe) ?? "null") is not supported (only ByteLevel with add_prefix_space false)")
+        }
+        if let decoder = present(json["decoder"]), (decoder as? [String: Any])?["type"] as? String != "ByteLevel" {
+            throw fail("decoder \(describe(decoder)) is not supported (only ByteLevel)")
+        }
+        var tokenBytes: [[UInt8]] = []
+        tokenBytes.reserveCapacity(spelled.count)
+        for string in spelled {
             guard let bytes = ByteLevelAlphabet.bytes(of: string), !bytes.isEmpty else {
                 throw fail("vocab entry \(string.debugDescription) is not spelled in the byte-level alphabet")
             }
-            tokenBytes[id] = bytes
-            idOfString[string] = Int32(id)
+            tokenBytes.append(bytes)
         }
+        if byteLevel["use_regex"] as? Bool == false {
+            guard mergeList.isEmpty, tokenBytes == (0..<256).map({ [UInt8($0)] }) else {
+                throw fail("a ByteLevel pre_tokenizer with use_regex false is read only as the byte tokenizer (the 256 bytes in order, no merges)")
+            }
+            return ByteTokenizer()
+        }
+        let merges = try readMerges(mergeList, spelled, fail: fail)
+        do { return try BPETokenizer(tokenBytes: tokenBytes, merges: merges) } catch let e as LTEError { throw fail(e.message) }
+    }
+
+    private static func readChar(_ spelled: [String], fail: (String) -> LTEError) throws -> CharTokenizer {
+        var scalars: [Unicode.Scalar] = []
+        for entry in spelled {
+            guard entry.unicodeScalars.count == 1, let scalar = entry.unicodeScalars.first else {
+                throw fail("char vocab entry \(entry.debugDescription) is not a single character")
+            }
+            scalars.append(scalar)
+        }
+        do { return try CharTokenizer(vocabulary: scalars) } catch let e as LTEError { throw fail(e.message) }
+    }
+
+    private static func readMerges(_ list: [Any], _ spelled: [String], fail: (String) -> LTEError) throws -> [BPETokenizer.Merge] {
+        var idOfString: [String: Int32] = [:]
+        for (id, s) in spelled.enumerated() { idOfString[s] = Int32(id) }
         var merges: [BPETokenizer.Merge] = []
-        merges.reserveCapacity(mergeList.count)
-        for (rank, entry) in mergeList.enumerated() {
+        merges.reserveCapacity(list.count)
+        for (rank, entry) in list.enumerated() {
             let parts: [String]
             if let line = entry as? String, let space = line.firstIndex(of: " ") {
                 parts = [String(line[..<space]), String(line[line.index(after: space)...])]
@@ -83,10 +149,13 @@ enum HuggingFaceTokenizerFile {
             }
             merges.append(.init(left: left, right: right, result: result))
         }
-        do {
-            return try BPETokenizer(tokenBytes: tokenBytes.map { $0! }, merges: merges)
-        } catch let error as LTEError {
-            throw fail(error.message)
+        return merges
+    }
+
+    private static func describe(_ value: Any) -> String {
+        if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+            return String(decoding: data, as: UTF8.self)
         }
+        return "\(value)"
     }
 }

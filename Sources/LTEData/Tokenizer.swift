@@ -16,8 +16,7 @@ public protocol Tokenizer: Sendable {
     func decode(_ ids: [Int32]) -> String
     /// The bytes the ids stand for (for the byte and BPE tokenizers, exactly what was encoded).
     func decodeBytes(_ ids: [Int32]) -> [UInt8]
-    /// Writes `tokenizer.json` ({"type":"char","vocab":[…]}, {"type":"byte"}, or a Hugging Face
-    /// tokenizer file for BPE).
+    /// Writes `tokenizer.json`, a Hugging Face tokenizer file (`HuggingFaceTokenizerFile`) for every kind.
     func save(to url: URL) throws
 }
 
@@ -25,21 +24,12 @@ extension Tokenizer {
     public func decodeBytes(_ ids: [Int32]) -> [UInt8] { Array(decode(ids).utf8) }
 }
 
-/// The on-disk form of every tokenizer: `type` names the kind, `vocab` lists a char tokenizer's
-/// characters in id order (absent for the byte tokenizer, whose vocabulary is fixed).
+/// The form char and byte tokenizers were saved in before they wrote Hugging Face files, still read
+/// so older data directories, checkpoints and histories load: `type` names the kind, `vocab` lists a
+/// char tokenizer's characters in id order (absent for the byte tokenizer, whose vocabulary is fixed).
 struct TokenizerFile: Codable {
     var type: String
     var vocab: [String]?
-
-    func write(to url: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        do {
-            try encoder.encode(self).write(to: url, options: .atomic)
-        } catch {
-            throw LTEError("cannot write tokenizer file \(url.path): \(error.localizedDescription)")
-        }
-    }
 }
 
 /// The tokenizers this build can fit, by the name `meta.json` and `lte data --tokenizer` give them.
@@ -89,6 +79,17 @@ public enum Tokenizers {
         } catch {
             throw LTEError("cannot read tokenizer file \(url.path): no such file or not readable")
         }
+        return try decode(data, source: url)
+    }
+
+    /// The Hugging Face form (`HuggingFaceTokenizerFile`) of a tokenizer file in any form this code
+    /// reads — what an export ships, so runs whose history holds the older form export loadable files.
+    public static func huggingFaceData(_ data: Data, source: URL) throws -> Data {
+        try HuggingFaceTokenizerFile.data(of: decode(data, source: source))
+    }
+
+    /// Parses a tokenizer file's bytes; `source` names it in errors.
+    public static func decode(_ data: Data, source url: URL) throws -> any Tokenizer {
         if let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any], HuggingFaceTokenizerFile.matches(json) {
             return try HuggingFaceTokenizerFile.read(json, from: url)
         }

@@ -26,9 +26,13 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var contextLength: Int
     public var ropeTheta: Float
     public var normEps: Float
+    /// LLaMA 3.1's frequency rewrite; nil is plain RoPE (and is left out of the JSON, so configs and
+    /// run fingerprints written before it existed read and hash the same).
+    public var ropeScaling: RoPEScaling?
 
     public init(vocabSize: Int, dim: Int, layers: Int, heads: Int, kvHeads: Int? = nil, ffnDim: Int,
-                contextLength: Int, ropeTheta: Float = Defaults.ropeTheta, normEps: Float = Defaults.normEps) {
+                contextLength: Int, ropeTheta: Float = Defaults.ropeTheta, normEps: Float = Defaults.normEps,
+                ropeScaling: RoPEScaling? = nil) {
         self.vocabSize = vocabSize
         self.dim = dim
         self.layers = layers
@@ -38,6 +42,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.contextLength = contextLength
         self.ropeTheta = ropeTheta
         self.normEps = normEps
+        self.ropeScaling = ropeScaling
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -50,6 +55,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case contextLength = "max_position_embeddings"
         case ropeTheta = "rope_theta"
         case normEps = "rms_norm_eps"
+        case ropeScaling = "rope_scaling"
     }
 
     /// The JSON keys this config reads; anything else in a config file is a mistake worth reporting.
@@ -64,7 +70,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
                   kvHeads: try c.decodeIfPresent(Int.self, forKey: .kvHeads), ffnDim: try c.decode(Int.self, forKey: .ffnDim),
                   contextLength: try c.decode(Int.self, forKey: .contextLength),
                   ropeTheta: try c.decodeIfPresent(Float.self, forKey: .ropeTheta) ?? Defaults.ropeTheta,
-                  normEps: try c.decodeIfPresent(Float.self, forKey: .normEps) ?? Defaults.normEps)
+                  normEps: try c.decodeIfPresent(Float.self, forKey: .normEps) ?? Defaults.normEps,
+                  ropeScaling: try c.decodeIfPresent(RoPEScaling.self, forKey: .ropeScaling))
     }
 
     /// Every field; vocab_size only once it is known, so a config read without one reads back the same.
@@ -79,6 +86,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encode(contextLength, forKey: .contextLength)
         try c.encode(ropeTheta, forKey: .ropeTheta)
         try c.encode(normEps, forKey: .normEps)
+        try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
     }
 
     public var headDim: Int { dim / heads }
@@ -96,5 +104,6 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try need(headDim % 2 == 0, "head dimension \(headDim) must be even for rotary embeddings")
         try need(kvHeads > 0 && heads % kvHeads == 0, "num_attention_heads \(heads) is not a multiple of num_key_value_heads \(kvHeads)")
         try need(ropeTheta > 0 && normEps > 0, "rope_theta and rms_norm_eps must be positive")
+        if let problem = ropeScaling?.problem { try need(false, "rope scaling: \(problem)") }
     }
 }

@@ -35,7 +35,7 @@ public final class Transformer {
         self.frozenSource = frozenSource
         gradLayout = layout.compacted(keeping: trainable)
         grads = FloatBuffer(count: gradLayout.count)
-        rope = RoPE(headDim: config.headDim, maxPositions: config.contextLength, theta: config.ropeTheta)
+        rope = RoPE(headDim: config.headDim, maxPositions: config.contextLength, theta: config.ropeTheta, scaling: config.ropeScaling)
         attention = Attention(config)
     }
 

@@ -4,14 +4,15 @@ import Foundation
 /// dimension i < d/2 pairs with i + d/2 and both turn by the angle pos · θ^(−2i/d).
 ///   x'ᵢ       = xᵢ cos − xᵢ₊d/₂ sin
 ///   x'ᵢ₊d/₂   = xᵢ₊d/₂ cos + xᵢ sin
-/// The backward pass is the same rotation by the opposite angle.
+/// The backward pass is the same rotation by the opposite angle. `scaling` (LLaMA 3.1's) changes only
+/// the frequencies θ^(−2i/d), never the rotation.
 public struct RoPE {
     public let headDim: Int
     public let maxPositions: Int
     public let cos: FloatBuffer   // (maxPositions, headDim/2)
     public let sin: FloatBuffer
 
-    public init(headDim: Int, maxPositions: Int, theta: Float) {
+    public init(headDim: Int, maxPositions: Int, theta: Float, scaling: RoPEScaling? = nil) {
         precondition(headDim % 2 == 0, "RoPE needs an even head dimension")
         self.headDim = headDim
         self.maxPositions = maxPositions
@@ -22,7 +23,8 @@ public struct RoPE {
             for i in 0..<half {
                 // Computed in double and rounded once, as HF computes inv_freq in float32 then the
                 // product; the difference is below float32 resolution for the contexts used here.
-                let invFreq = 1.0 / Foundation.pow(Double(theta), Double(2 * i) / Double(headDim))
+                var invFreq = 1.0 / Foundation.pow(Double(theta), Double(2 * i) / Double(headDim))
+                if let scaling { invFreq = Double(scaling.rescale(Float(invFreq))) }
                 let angle = Double(Float(Double(p)) * Float(invFreq))
                 cos[p * half + i] = Float(Foundation.cos(angle))
                 sin[p * half + i] = Float(Foundation.sin(angle))

@@ -23,7 +23,8 @@ public struct TrainerState: Equatable, Sendable {
 ///
 ///     model.safetensors      every parameter, Hugging Face LLaMA names, [out, in], float32
 ///     config.json            the Hugging Face LlamaConfig (`LlamaConfigFile`)
-///     tokenizer.json         the data directory's tokenizer (this project's format)
+///     tokenizer.json         the data directory's tokenizer, a Hugging Face tokenizer file
+///     tokenizer_config.json  and generation_config.json, so `AutoTokenizer` and `generate` load it
 ///     optimizer.safetensors  for resuming: AdamW moments as m.<name>, v.<name>; metadata step
 ///     trainer_state.json     for resuming: step, tokens, seed, run config
 ///
@@ -162,6 +163,7 @@ public struct Checkpoint {
         compare("max_position_embeddings", saved.contextLength, expected.contextLength)
         compare("rope_theta", saved.ropeTheta, expected.ropeTheta)
         compare("rms_norm_eps", saved.normEps, expected.normEps)
+        compare("rope_scaling", saved.ropeScaling.map { "\($0)" } ?? "none", expected.ropeScaling.map { "\($0)" } ?? "none")
         return out
     }
 
@@ -215,10 +217,13 @@ public struct Checkpoint {
         // "format": "pt" is what transformers looks for before loading a safetensors file.
         try DurableFile.write(try SafeTensorsFile.encode(views, metadata: ["format": "pt"]), to: dir.appendingPathComponent(modelFile))
         try DurableFile.write(LlamaConfigFile.encode(model.config), to: dir.appendingPathComponent(configFile))
+        try DurableFile.write(HuggingFaceMetadata.generationConfig(.none), to: dir.appendingPathComponent(HuggingFaceMetadata.generationConfigFile))
         if let tokenizer {
             let url = dir.appendingPathComponent(tokenizerFile)
             try tokenizer.save(to: url)
             try DurableFile.sync(url)
+            try DurableFile.write(HuggingFaceMetadata.tokenizerConfig(contextLength: model.config.contextLength),
+                                  to: dir.appendingPathComponent(HuggingFaceMetadata.tokenizerConfigFile))
         }
         if let optimizer {
             precondition(optimizer.m.count >= model.gradLayout.count, "Checkpoint.save: optimizer is not laid out like the model's gradients")

@@ -1,13 +1,19 @@
 import Foundation
 import LTEBase
+import LTEData
 import LTEModel
 import LTENumerics
 
 /// A Hugging Face `LlamaForCausalLM` directory, the file people exchange (DESIGN.md §6):
 ///
-///     model.safetensors   every tensor, LLaMA names, [out, in], float32, one file
-///     config.json         `LlamaConfigFile` (tie_word_embeddings false)
-///     tokenizer.json      copied as it is, when the source has one
+///     model.safetensors       every tensor, LLaMA names, [out, in], float32, one file
+///     config.json             `LlamaConfigFile` (tie_word_embeddings false, bos/eos ids or null)
+///     generation_config.json  the same bos/eos, for `generate`
+///     README.md               a model card
+///     tokenizer.json          when the source has one: ours in Hugging Face form (older char/byte
+///     tokenizer_config.json   files converted), with a tokenizer_config for `AutoTokenizer`; one
+///                             this code cannot read (imported from elsewhere) copied as it is, with
+///                             the source's tokenizer_config.json
 ///
 /// Our parameter buffer already holds q, k, v and gate, up as separate tensors in Hugging Face
 /// order (`ParameterLayout`), so writing is a copy and reading is its inverse: a round trip is
@@ -20,23 +26,46 @@ public enum HuggingFaceModel {
     /// What `read` found.
     public struct Contents {
         public let config: ModelConfig
+        /// bos/eos ids config.json names.
+        public let special: LlamaConfigFile.SpecialTokens
         /// Every tensor at its `ParameterLayout(config)` offset.
         public let weights: FloatBuffer
         /// tokenizer.json's bytes, in whatever format the source used.
         public let tokenizer: Data?
+        /// tokenizer_config.json's bytes, when the source has one.
+        public let tokenizerConfig: Data?
     }
 
     /// Writes `weights` (laid out by `ParameterLayout(config)`) to `url`, replacing any directory
-    /// there in one step.
-    public static func write(weights: FloatBuffer, config: ModelConfig, tokenizer: Data?, to url: URL) throws {
+    /// there in one step; `source` is the model card's line on where the weights come from.
+    public static func write(weights: FloatBuffer, config: ModelConfig, special: LlamaConfigFile.SpecialTokens = .none,
+                             tokenizer: Data?, tokenizerConfig: Data? = nil, source: String = "Exported by `lte export`.",
+                             to url: URL) throws {
         let layout = ParameterLayout(config)
         precondition(weights.count == layout.count, "HuggingFaceModel.write: buffer does not match the config")
         // "format": "pt" is what transformers looks for before loading a safetensors file.
         let model = try TensorSlot.encode(TensorSlot.weights(layout), from: weights.pointer, metadata: ["format": "pt"])
+        var files: [String: Data] = [
+            modelFile: model,
+            configFile: LlamaConfigFile.encode(config, special: special),
+            HuggingFaceMetadata.generationConfigFile: HuggingFaceMetadata.generationConfig(special),
+        ]
+        var kind: String?
+        if let tokenizer {
+            let placeholder = url.appendingPathComponent(tokenizerFile)
+            if let ours = try? Tokenizers.decode(tokenizer, source: placeholder) {
+                files[tokenizerFile] = try Tokenizers.huggingFaceData(tokenizer, source: placeholder)
+                files[HuggingFaceMetadata.tokenizerConfigFile] = HuggingFaceMetadata.tokenizerConfig(contextLength: config.contextLength)
+                kind = "\(ours.kind), \(ours.vocabSize) ids, no special tokens (tokenizer.json, PreTrainedTokenizerFast)"
+            } else {
+                files[tokenizerFile] = tokenizer
+                if let tokenizerConfig { files[HuggingFaceMetadata.tokenizerConfigFile] = tokenizerConfig }
+                kind = "tokenizer.json as imported"
+            }
+        }
+        files[HuggingFaceMetadata.modelCardFile] = HuggingFaceMetadata.modelCard(config, tokenizer: kind, source: source)
         try AtomicDirectory.write(to: url) { dir in
-            try DurableFile.write(model, to: dir.appendingPathComponent(modelFile))
-            try DurableFile.write(LlamaConfigFile.encode(config), to: dir.appendingPathComponent(configFile))
-            if let tokenizer { try DurableFile.write(tokenizer, to: dir.appendingPathComponent(tokenizerFile)) }
+            for (name, data) in files.sorted(by: { $0.key < $1.key }) { try DurableFile.write(data, to: dir.appendingPathComponent(name)) }
         }
     }
 
@@ -61,7 +90,7 @@ public enum HuggingFaceModel {
             throw LTEError("\(dir) has no \(modelFile)")
         }
         guard has(configFile) else { throw LTEError("\(dir) has no \(configFile)") }
-        let config = try LlamaConfigFile.read(from: url.appendingPathComponent(configFile))
+        let (config, special) = try LlamaConfigFile.readWithSpecialTokens(from: url.appendingPathComponent(configFile))
         let layout = ParameterLayout(config)
         let modelURL = url.appendingPathComponent(modelFile)
         let data: Data
@@ -77,7 +106,8 @@ public enum HuggingFaceModel {
         for t in layout.tensors where !UnsafeBufferPointer(start: weights.pointer + t.offset, count: t.count).allSatisfy(\.isFinite) {
             throw LTEError("\(modelURL.path): tensor \(t.name) holds NaN or infinite values")
         }
-        let tokenizer = has(tokenizerFile) ? fm.contents(atPath: url.appendingPathComponent(tokenizerFile).path) : nil
-        return Contents(config: config, weights: weights, tokenizer: tokenizer)
+        func contents(_ name: String) -> Data? { has(name) ? fm.contents(atPath: url.appendingPathComponent(name).path) : nil }
+        return Contents(config: config, special: special, weights: weights, tokenizer: contents(tokenizerFile),
+                        tokenizerConfig: contents(HuggingFaceMetadata.tokenizerConfigFile))
     }
 }

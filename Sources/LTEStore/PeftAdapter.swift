@@ -21,10 +21,22 @@ public enum PeftAdapter {
 
     /// Writes an adapter for factor · Σ ±Bₜ Aₜ over every site of `layout`, plus, when `modulesToSave`
     /// is given, those tensors as whole replacement modules (what `peft` calls modules_to_save);
-    /// `extraFiles` (name → bytes) go into the same directory.
+    /// `extraFiles` (name → bytes) go into the same directory. `baseModel` is written as
+    /// base_model_name_or_path, which `AutoPeftModelForCausalLM` loads the base from.
     public static func write(terms: [RoundDelta.Term], layout: LoRALayout, factor: Float,
-                             modulesToSave: (slots: [TensorSlot], values: FloatBuffer)? = nil,
+                             modulesToSave: (slots: [TensorSlot], values: FloatBuffer)? = nil, baseModel: String? = nil,
                              extraFiles: [String: Data] = [:], to url: URL) throws {
+        let files = try files(terms: terms, layout: layout, factor: factor, modulesToSave: modulesToSave, baseModel: baseModel)
+            .merging(extraFiles) { _, extra in extra }
+        try AtomicDirectory.write(to: url) { dir in
+            for (name, data) in files.sorted(by: { $0.key < $1.key }) { try DurableFile.write(data, to: dir.appendingPathComponent(name)) }
+        }
+    }
+
+    /// The adapter's files (name → bytes), for a caller that writes them into a directory it builds.
+    public static func files(terms: [RoundDelta.Term], layout: LoRALayout, factor: Float,
+                             modulesToSave: (slots: [TensorSlot], values: FloatBuffer)? = nil,
+                             baseModel: String? = nil) throws -> [String: Data] {
         guard !terms.isEmpty else { throw LTEError("PEFT export: no head factors to export") }
         let r = layout.rank, rank = r * terms.count
         // One buffer per site: A (rank × in) then B (out × rank).
@@ -58,7 +70,7 @@ public enum PeftAdapter {
         let config: [String: Any] = [
             "peft_type": "LORA",
             "task_type": "CAUSAL_LM",
-            "base_model_name_or_path": NSNull(),
+            "base_model_name_or_path": baseModel.map { $0 as Any } ?? NSNull(),
             "r": rank,
             // Exact: a float32 times a small integer is exact in double, so α / r == factor.
             "lora_alpha": Double(factor) * Double(rank),
@@ -74,10 +86,6 @@ public enum PeftAdapter {
         ]
         let json = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
         let weights = try withExtendedLifetime(tensors) { try SafeTensorsFile.encode(views, metadata: ["format": "pt"]) }
-        try AtomicDirectory.write(to: url) { dir in
-            try DurableFile.write(weights, to: dir.appendingPathComponent(weightsFile))
-            try DurableFile.write(json + Data("\n".utf8), to: dir.appendingPathComponent(configFile))
-            for (name, data) in extraFiles { try DurableFile.write(data, to: dir.appendingPathComponent(name)) }
-        }
+        return [weightsFile: weights, configFile: json + Data("\n".utf8)]
     }
 }

@@ -24,7 +24,8 @@ final class ExportCommandTests: XCTestCase {
         let export = try LTEBinary.succeed(["export", "--from", checkpoint.path, "--out", exported.path])
         XCTAssertTrue(export.stdout.contains(hash), "export reports the weights hash of training:\n\(export.stdout)")
         let files = try FileManager.default.contentsOfDirectory(atPath: exported.path).sorted()
-        XCTAssertEqual(files, ["config.json", "model.safetensors", "tokenizer.json"], "no optimizer state in an export")
+        XCTAssertEqual(files, ["README.md", "config.json", "generation_config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"],
+                       "no optimizer state in an export")
         let back = try LTEBinary.succeed(["import", "--from", exported.path, "--out", imported.path])
         XCTAssertTrue(back.stdout.contains(hash), back.stdout)
         for file in ["model.safetensors", "config.json", "tokenizer.json"] {

@@ -24,7 +24,8 @@ final class HelpTests: XCTestCase {
     func testEnumOptionsListTheirValues() throws {
         XCTAssertTrue(try help(["train"]).contains("values: full, lte, lora, lora-merge, fedavg"))
         XCTAssertTrue(try help(["bench", "step"]).contains("values: full, lte, lora, forward"))
-        XCTAssertTrue(try help(["data", "prepare"]).contains("values: char, byte, bpe"))
+        XCTAssertTrue(try help(["data", "synth"]).contains("values: char, byte, bpe"))
+        XCTAssertTrue(try help(["data", "prepare"]).contains("char|byte|bpe|file"))
         let bad = try LTEBinary.run(["bench", "step", "--config", "configs/tiny.json", "--mode", "sideways"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("'full', 'lte', 'lora' or 'forward'"), bad.summary)

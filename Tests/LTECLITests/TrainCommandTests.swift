@@ -58,7 +58,8 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual((config["model"]?["vocab_size"] as? NSNumber)?.intValue, 51, "vocab_size taken from the data")
         XCTAssertEqual((config["training"]?["iterations"] as? NSNumber)?.intValue, 40, "flags are recorded in the effective config")
         let files = try FileManager.default.contentsOfDirectory(atPath: run.appendingPathComponent("checkpoint").path).sorted()
-        XCTAssertEqual(files, ["config.json", "model.safetensors", "optimizer.safetensors", "tokenizer.json", "trainer_state.json"])
+        XCTAssertEqual(files, ["config.json", "generation_config.json", "model.safetensors", "optimizer.safetensors", "tokenizer.json",
+                               "tokenizer_config.json", "trainer_state.json"])
 
         let checkpoint = run.appendingPathComponent("checkpoint").path
         let sample = try LTEBinary.succeed(["sample", "--checkpoint", checkpoint, "--prompt", "The ", "--tokens", "60", "--seed", "2"])

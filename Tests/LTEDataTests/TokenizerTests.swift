@@ -66,12 +66,33 @@ final class TokenizerTests: XCTestCase {
 
         let byteURL = dir.appendingPathComponent("byte.json")
         try ByteTokenizer().save(to: byteURL)
-        XCTAssertEqual(try String(contentsOf: byteURL, encoding: .utf8), #"{"type":"byte"}"#)
         XCTAssertTrue(try Tokenizers.load(from: byteURL) is ByteTokenizer)
 
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: charURL)) as? [String: Any]
-        XCTAssertEqual(json?["type"] as? String, "char")
-        XCTAssertEqual((json?["vocab"] as? [String])?.count, char.vocabSize)
+        // Hugging Face files: a BPE model with no merges over the characters (no pre-tokenizer, Fuse
+        // decoder), and over the 256 bytes in order (ByteLevel, use_regex false).
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: charURL)) as? [String: Any])
+        let model = try XCTUnwrap(json["model"] as? [String: Any])
+        XCTAssertEqual(model["type"] as? String, "BPE")
+        XCTAssertEqual((model["vocab"] as? [String: Any])?.count, char.vocabSize)
+        XCTAssertEqual((model["vocab"] as? [String: Any])?["☃"] as? Int, char.vocabSize - 1)
+        XCTAssertEqual((model["merges"] as? [Any])?.count, 0)
+        XCTAssertEqual((json["decoder"] as? [String: Any])?["type"] as? String, "Fuse")
+        let byteJSON = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: byteURL)) as? [String: Any])
+        XCTAssertEqual(((byteJSON["model"] as? [String: Any])?["vocab"] as? [String: Any])?["Ġ"] as? Int, 32)
+    }
+
+    /// Data directories and checkpoints written before tokenizers saved Hugging Face files.
+    func testOlderCharAndByteFilesStillLoad() throws {
+        let dir = try makeTemporaryDirectory()
+        let charURL = dir.appendingPathComponent("char.json"), byteURL = dir.appendingPathComponent("byte.json")
+        try Data(#"{"type":"char","vocab":["\n"," ","a","é"]}"#.utf8).write(to: charURL)
+        try Data(#"{"type":"byte"}"#.utf8).write(to: byteURL)
+        let char = try XCTUnwrap(try Tokenizers.load(from: charURL) as? CharTokenizer)
+        XCTAssertEqual(try char.encode("a é\n"), [2, 1, 3, 0])
+        XCTAssertTrue(try Tokenizers.load(from: byteURL) is ByteTokenizer)
+        // Converted for an export, the same tokenizer.
+        let converted = try Tokenizers.huggingFaceData(Data(contentsOf: charURL), source: charURL)
+        XCTAssertEqual(try Tokenizers.decode(converted, source: charURL) as? CharTokenizer, char)
     }
 
     func testLoadRejectsMissingGarbledAndUnknownFiles() throws {

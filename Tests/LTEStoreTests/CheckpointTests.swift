@@ -108,7 +108,7 @@ final class CheckpointTests: XCTestCase {
         try FileManager.default.createDirectory(at: dir.appendingPathComponent(".checkpoint.partial-crashed"), withIntermediateDirectories: false)
         try Checkpoint.save(model: second.model, to: url)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path), ["checkpoint"])
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: url.path).sorted(), ["config.json", "model.safetensors"],
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: url.path).sorted(), ["config.json", "generation_config.json", "model.safetensors"],
                        "the new checkpoint replaces the old one whole, optimizer state included")
         let model = try Transformer(config: config)
         try Checkpoint(at: url).load(into: model)
