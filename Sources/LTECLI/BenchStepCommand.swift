@@ -67,7 +67,7 @@ struct BenchStep: ParsableCommand {
             let (candidate, needed) = try adapters(model, t, lora)
             candidates.append(candidate)
             budget = needed
-            extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery]
+            extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery, "frozen": lora.frozenWeights.rawValue]
         case .forward:
             candidates.append(try forwardOnly(model, t))
             budget = .forward(model, batch: t.batchSize)
@@ -93,6 +93,9 @@ struct BenchStep: ParsableCommand {
                 "blas_kernels": BLASEnvironment.kernels,
                 "blas_thread_timeout": ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] ?? "",
                 "theoretical_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
+                "budget_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
+                "state_mb": (Double(budget.stateBytes) / 104_857.6).rounded() / 10,
+                "recompute": t.recompute.rawValue,
             ]
             obj.merge(extra) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
@@ -113,7 +116,7 @@ struct BenchStep: ParsableCommand {
     /// the bytes they need in principle, as the run itself holds them (its lanes, whether they fold).
     private func adapters(_ model: ModelConfig, _ t: TrainingConfig, _ lora: LoRAConfig) throws -> (StepBenchmark.Candidate, MemoryBudget) {
         let run = try ReplicaTrainer(
-            mode: mode == .lora ? .lora : .lte, model: model, config: t, lora: lora,
+            mode: mode == .lora ? .lora : .lte, model: model, config: t, lora: lora, asWorker: true,
             makeSource: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: UInt64($0)) },
             validation: { RandomBatches(batchSize: t.batchSize, contextLength: model.contextLength, vocabSize: model.vocabSize, seed: 9) })
         let tokens = t.batchSize * model.contextLength * lora.heads

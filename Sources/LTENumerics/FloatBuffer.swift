@@ -46,6 +46,18 @@ public final class FloatBuffer: @unchecked Sendable {
 
     public func zero() { pointer.update(repeating: 0, count: count) }
 
+    /// Gives the whole pages inside [offset, offset + n) back to the kernel: they read as zero and
+    /// cost no memory until written again. For a part of a mapped buffer the process no longer reads
+    /// (a worker's float32 frozen weights, once it holds them quantized); a heap buffer keeps its pages.
+    public func release(offset: Int, count n: Int) {
+        guard mappedBytes > 0, n > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = UInt(bitPattern: pointer + offset), end = UInt(bitPattern: pointer + offset + n)
+        let first = (start + UInt(page) - 1) / UInt(page) * UInt(page), last = end / UInt(page) * UInt(page)
+        guard last > first, let p = UnsafeMutableRawPointer(bitPattern: first) else { return }
+        madvise(p, Int(last - first), MADV_DONTNEED)
+    }
+
     public func copy(from other: FloatBuffer) {
         precondition(other.count == count, "FloatBuffer.copy: \(other.count) != \(count)")
         pointer.update(from: other.pointer, count: count)

@@ -23,7 +23,12 @@ public final class MainWeights {
     /// Where the heads read their frozen weights.
     public var frozenStore: any FrozenWeightStore { quantizedFrozen ?? model.params }
 
-    public init(model config: ModelConfig, lora: LoRAConfig?, totalHeads: Int, seed: UInt64) throws {
+    /// False on a worker whose heads read the frozen weights quantized (`lte.frozen_weights`): once
+    /// quantized, the float32 frozen tensors are given back to the kernel, and W is not merged here
+    /// (the server merges it; its heads read the quantized form). True wherever W is merged.
+    public let holdsFrozenMaster: Bool
+
+    public init(model config: ModelConfig, lora: LoRAConfig?, totalHeads: Int, seed: UInt64, holdsFrozenMaster: Bool = true) throws {
         try lora?.validate(for: config)
         let model = try Transformer(config: config, trainable: { _ in false })
         model.initialize(seed: seed)
@@ -37,11 +42,22 @@ public final class MainWeights {
         lastMerged = Array(repeating: nil, count: totalHeads)
         quantizedFrozen = lora.flatMap { l in l.frozenWeights == .f32 ? nil :
             QuantizedWeights(params: model.params, layout: model.layout, names: frozen, format: l.frozenWeights) }
+        self.holdsFrozenMaster = holdsFrozenMaster || quantizedFrozen == nil
+        if !self.holdsFrozenMaster { releaseFrozenMaster() }
+    }
+
+    /// The float32 frozen tensors, given back to the kernel (a worker holding them quantized).
+    private func releaseFrozenMaster() {
+        guard let q = quantizedFrozen else { return }
+        for e in q.entries { model.params.release(offset: e.offset, count: e.count) }
     }
 
     /// The master weights were written (a merge, a worker joining, a server resuming): the
     /// quantized frozen weights follow them.
-    public func weightsChanged() { quantizedFrozen?.requantize(from: model.params) }
+    public func weightsChanged() {
+        guard holdsFrozenMaster else { return releaseFrozenMaster() }
+        quantizedFrozen?.requantize(from: model.params)
+    }
 
     /// One head's part in a round: its current factors (adapter modes) and its replicated tensors,
     /// packed (`packReplicated`).
@@ -81,6 +97,11 @@ public final class MainWeights {
 
     private func mergeFactors(_ heads: [(head: Int, factors: FloatBuffer?)]) {
         guard let lora, let layout else { return }
+        // Without the master there is no W to merge into: only the heads' last-merged factors move.
+        guard holdsFrozenMaster else {
+            if lora.merge == .resetless { for h in heads { setLastMerged(head: h.head, from: h.factors!.pointer) } }
+            return
+        }
         let contributions = heads.map { h in
             LTEMerge.Contribution(factors: h.factors!, previous: lora.merge == .resetless ? lastMerged[h.head] : nil)
         }

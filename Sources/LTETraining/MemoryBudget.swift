@@ -18,6 +18,9 @@ import LTENumerics
 public struct MemoryBudget: Sendable {
     public let weights: Int, optimizer: Int, adapters: Int, activations: Int
     public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
+    /// What a process keeps from step to step: everything but the activations (weights, gradients,
+    /// optimizer moments, factors, fold scratch).
+    public var stateBytes: Int { 4 * (weights + optimizer + adapters) }
 
     public static func full(_ c: ModelConfig, batch: Int, recompute: TrainingConfig.Recompute = .none) -> MemoryBudget {
         let p = ParameterLayout(c).count
@@ -32,12 +35,16 @@ public struct MemoryBudget: Sendable {
     }
 
     public static func worker(_ c: ModelConfig, lora: LoRAConfig, heads: Int, totalHeads: Int, batch: Int, lanes: Int = 1,
-                              foldScratch: Int = 0, recompute: TrainingConfig.Recompute = .none) -> MemoryBudget {
+                              foldScratch: Int = 0, recompute: TrainingConfig.Recompute = .none,
+                              holdsFrozenMaster: Bool = true) -> MemoryBudget {
         let (layout, sites, replicated) = split(c, lora)
         let rows = batch * c.contextLength
         let cache = rows * lora.rank * ((foldScratch > 0 ? 1 : 2) * sites.sites.count + 1)
         let quantized = lora.frozenWeights == .f32 ? 0 : (lora.frozenWeights.byteCount(values: layout.count - replicated) + 3) / 4
-        return MemoryBudget(weights: layout.count + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated,
+        // W in float32 once (the heads read it, or it is the master they are quantized from), unless
+        // a worker holds it quantized only.
+        let master = holdsFrozenMaster || quantized == 0 ? layout.count : replicated
+        return MemoryBudget(weights: master + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
                             activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength,
                                                                         recomputesBlocks: recompute == .blocks))

@@ -28,7 +28,10 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
 
     /// `makeSource(i)` gives replica i its batches (its own shard); `validation()` a fresh,
     /// identically seeded source of validation batches.
-    public init(mode: TrainingMode, model: ModelConfig, config: TrainingConfig, lora: LoRAConfig,
+    /// `asWorker` holds what one worker process holds rather than the server's part too: with
+    /// quantized frozen weights, no float32 W and no merge into it (`MainWeights.holdsFrozenMaster`);
+    /// the bench measures a worker this way. Otherwise the same.
+    public init(mode: TrainingMode, model: ModelConfig, config: TrainingConfig, lora: LoRAConfig, asWorker: Bool = false,
                 makeSource: (Int) throws -> Source, validation: @escaping () -> any BatchSource) throws {
         guard mode != .full else { throw LTEError("ReplicaTrainer runs the replicated modes; use Trainer for --mode full") }
         if mode.usesAdapters { try lora.validate(for: model) } else { try lora.validate() }
@@ -38,7 +41,8 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         self.validation = validation
         syncEvery = mode.syncInterval(mergeEvery: lora.mergeEvery)
         let n = mode.replicaCount(heads: lora.heads)
-        let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed)
+        let main = try MainWeights(model: model, lora: mode.usesAdapters ? lora : nil, totalHeads: n, seed: config.seed,
+                                   holdsFrozenMaster: !asWorker)
         self.main = main
         let sources = try (0..<n).map(makeSource)
         let folds = mode.usesAdapters && syncEvery != nil
@@ -62,7 +66,8 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public var memoryBudget: MemoryBudget? {
         guard mode.usesAdapters else { return nil }
         return .worker(main.model.config, lora: lora, heads: replicas.count, totalHeads: replicas.count, batch: config.batchSize,
-                       lanes: lanes.count, foldScratch: lanes.scratchCount, recompute: config.recompute)
+                       lanes: lanes.count, foldScratch: lanes.scratchCount, recompute: config.recompute,
+                       holdsFrozenMaster: main.holdsFrozenMaster)
     }
 
     public func trainStep(iteration: Int) -> Float {
