@@ -94,9 +94,9 @@ final class HostileNetworkTests: XCTestCase {
         let (server, port) = try serve(h)
         defer { server.stop() }
         let codec = WireCodec(secret: secret)
-        // A tensor with a 65,000-byte name and rank 99 (the encoder refuses that rank, so it is patched
+        // A tensor with a 65,530-byte name and rank 99 (the encoder refuses that rank, so it is patched
         // in and the frame signed again): the decoder's refusal names the tensor.
-        let long = String(repeating: "n", count: 65_000)
+        let long = String(repeating: "n", count: 65_530)   // its refusal used to exceed the 64 KiB string limit
         var push = h.honestPush(worker: "a", heads: [0])
         push.tensors = [WireTensor(name: long, shape: [1], values: [0])]
         var frame = try codec.encode(.push(push))
