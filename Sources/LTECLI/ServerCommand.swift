@@ -32,6 +32,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: "Seconds a round waits for missing heads once it has a quorum.") var roundTimeout: Double = 60
     @Option(help: "Heads needed to close a round at the timeout (default: all but one, at least 1).") var quorum: Int?
     @Option(help: "Requests in flight at once (must exceed the number of workers).") var concurrency: Int = 32
+    @Option(help: ArgumentHelp("Leave out of a round's merge any head whose update is over R times the round's median update.", valueName: "R"))
+    var maxUpdateRatio: Double = 100
     @Option(help: "Rounds between snapshot commits carrying the full weights (replay starts from the nearest).") var snapshotEvery: Int = 10
     @Option(help: ArgumentHelp("Start a new line of training from this past round (number, commit or tag) of the run's history.", valueName: "rev"))
     var from: String?
@@ -55,7 +57,9 @@ struct ServerCommand: ParsableCommand {
         try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"))
         BLASThreads.set(1)
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
-        let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)))
+        guard maxUpdateRatio >= 1 else { throw LTEError("--max-update-ratio must be at least 1 (got \(maxUpdateRatio))") }
+        let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
+                                         maxUpdateRatio: maxUpdateRatio)
         guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
         let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
         let recorder = try HistoryRecorder.open(run: runURL, main: main, descriptor: cfg, configJSON: try cfg.encoded(),

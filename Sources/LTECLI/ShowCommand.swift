@@ -30,6 +30,7 @@ struct ShowCommand: ParsableCommand {
             }
             print("tokens \(r.tokens)  lr \(r.learningRate)\(r.bytes.map { "  bytes in \($0)" } ?? "")")
             print("weights sha256 \(r.weightsSHA256)")
+                for e in r.excluded ?? [] { print("  excluded head \(e.head) from \(e.worker): \(e.reason)") }
         } else if let p = c.push {
             print("push   worker \(p.worker), round \(p.round), heads \(p.heads.map(String.init).joined(separator: ","))")
         }

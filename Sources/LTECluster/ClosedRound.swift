@@ -1,5 +1,6 @@
 import LTEBase
 import LTENumerics
+import LTEStore
 
 /// What the server knows of a round once it has merged it: what the committer writes to the
 /// history and the observers (rounds.jsonl) report.
@@ -19,6 +20,8 @@ public struct ClosedRound {
     public let bytesIn: Int
     /// Each merged head's factors (adapter modes).
     public let factors: [Int: FloatBuffer]
+    /// Heads pushed for the round but left out of its merge, and why (ascending head id).
+    public var excluded: [RoundRecord.Exclusion] = []
 
     /// The mean of the merged heads' losses.
     public var meanLoss: Double {

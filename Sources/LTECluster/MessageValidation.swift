@@ -29,6 +29,9 @@ struct MessageValidation {
     /// Floats in one head's flat A|B factors (nil when the run has no adapters, e.g. FedAvg).
     let factorCount: Int?
     let replicatedCount: Int
+    /// Largest |value| a push may carry (finite values far beyond the model's scale are as poisonous
+    /// as NaN: 1e30 overflows in the merge).
+    let maxAbsValue: Float
 
     func checkWorker(_ worker: String) throws(Refusal) {
         guard MergeHistory.isValidWorkerName(worker) else {
@@ -75,10 +78,10 @@ struct MessageValidation {
         }
         for t in p.tensors {
             guard let count = expected[t.name] else {
-                throw Refusal(code: .wrongShape, message: "\(from): unexpected tensor '\(t.name.prefix(80))'")
+                throw Refusal(code: .wrongShape, message: "\(from): unexpected tensor '\(WireText.quote(t.name))'")
             }
             guard t.shape == [count] else {
-                throw Refusal(code: .wrongShape, message: "\(from): tensor \(t.name) has shape \(t.shape), the run's model needs [\(count)]")
+                throw Refusal(code: .wrongShape, message: "\(from): tensor \(WireText.quote(t.name)) has shape \(t.shape), the run's model needs [\(count)]")
             }
         }
         if let missing = expected.keys.sorted().first(where: { !p.tensors.has($0) }) {
@@ -89,6 +92,11 @@ struct MessageValidation {
             throw Refusal(code: .nonFinite, message: "\(from): \(e.message); its heads sit this round out")
         } catch {
             throw Refusal(code: .nonFinite, message: "\(from): \(error)")
+        }
+        for t in p.tensors {
+            if let i = t.values.firstIndex(where: { abs($0) > maxAbsValue }) {
+                throw Refusal(code: .outOfBounds, message: "\(from): tensor \(t.name) element \(i) is \(t.values[i]), beyond the run's bound ±\(maxAbsValue); its heads sit this round out")
+            }
         }
         return p.headIds.enumerated().map { i, h in
             Head(head: h, factors: factorCount.map { _ in FloatBuffer(p.tensors[named: WireNames.factors(h)]!.values) },

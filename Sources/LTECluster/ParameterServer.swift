@@ -12,14 +12,23 @@ public final class ParameterServer: @unchecked Sendable {
     let codec: WireCodec
     private var threads: [Thread] = []
     private let stopping = ManagedAtomicFlag()
+    private let undecodableLog: RateLimitedLog
 
     /// `concurrency` bounds the requests in flight: it must exceed the number of workers, since
     /// every worker's push holds a context until its round closes.
-    public init(core: ServerCore, listen url: String, codec: WireCodec, concurrency: Int, tls: TLSOptions? = nil) throws {
+    ///
+    /// What an unauthenticated peer can make the server hold is bounded before any MAC is checked:
+    /// nng drops a connection whose frame is over the run's largest honest request
+    /// (`ServerCore.largestRequestBytes`), and at most `maxConnections` connections are open at once,
+    /// each holding at most one frame being read and one waiting for a context.
+    public init(core: ServerCore, listen url: String, codec: WireCodec, concurrency: Int, tls: TLSOptions? = nil,
+                maxConnections: Int? = nil) throws {
         self.core = core
         self.codec = codec
+        undecodableLog = RateLimitedLog(interval: .seconds(1)) { [core] in core.log($0) }
         do {
-            socket = try NNGReplySocket(listen: url, maxMessageBytes: codec.maxMessageBytes, tls: tls)
+            socket = try NNGReplySocket(listen: url, maxMessageBytes: min(codec.maxMessageBytes, core.largestRequestBytes), tls: tls,
+                                        maxConnections: maxConnections ?? max(64, 4 * concurrency))
         } catch let e as NNGError {
             throw LTEError("cannot listen on \(url): \(e.reason)")
         }
@@ -51,21 +60,29 @@ public final class ParameterServer: @unchecked Sendable {
             } catch { continue }
             let reply: WireMessage
             var round: Int?
+            // A frame that does not decode (garbage, no or a wrong MAC) may come from anyone, e.g. a
+            // peer that pipelines garbage and never reads. Its refusal is sent only if it can leave at
+            // once (timeout zero: dropped when the peer's connection is backed up), so it never holds
+            // a context that honest requests need; its log lines are rate-limited for the same reason.
+            var sendTimeout: Duration? = .seconds(10)
             do {
                 let message = try codec.decode(frame)
                 reply = core.handle(message, frameBytes: frame.count)
                 if case .roundResult(let r) = reply { round = r.round }
             } catch let e as WireError {
-                core.log("refused a message of \(frame.count) bytes: \(e.message)")
+                undecodableLog.note("refused a message of \(frame.count) bytes: \(e.message)")
                 reply = .error(ErrorMessage(refusing: e))
+                sendTimeout = .zero
             } catch {
                 reply = .error(ErrorMessage(code: .internalError, message: "\(error)"))
             }
             var sent = 0
             do {
                 let bytes = try codec.encode(reply)
-                try ctx.send(bytes)
+                try ctx.send(bytes, timeout: sendTimeout)
                 sent = bytes.count
+            } catch let e as NNGError where sendTimeout == .zero && e.isTimeout {
+                // The unauthenticated peer is not reading: no answer, deliberately.
             } catch {
                 core.log("could not answer: \(error)")
             }

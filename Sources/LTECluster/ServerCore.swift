@@ -2,6 +2,7 @@ import Foundation
 import LTEModel
 import LTENet
 import LTENumerics
+import LTEStore
 import LTETraining
 
 /// The parameter server's round logic (DESIGN.md §4), without sockets: one call per request, safe
@@ -19,7 +20,18 @@ public final class ServerCore: @unchecked Sendable {
     public struct Options: Sendable {
         public var quorum: Int
         public var roundTimeout: Duration
-        public init(quorum: Int, roundTimeout: Duration) { self.quorum = quorum; self.roundTimeout = roundTimeout }
+        /// A head whose update is over this multiple of the round's median is left out of the merge
+        /// (`HeadUpdateScreen`).
+        public var maxUpdateRatio: Double
+        /// Largest |value| a push may carry; nil: derived from the model (`defaultMaxAbsValue`).
+        public var maxAbsValue: Float?
+        /// How far a hello's time may be from the server's clock (`FreshnessGuard`).
+        public var helloWindow: Duration
+        public init(quorum: Int, roundTimeout: Duration, maxUpdateRatio: Double = 100, maxAbsValue: Float? = nil,
+                    helloWindow: Duration = .seconds(300)) {
+            self.quorum = quorum; self.roundTimeout = roundTimeout; self.maxUpdateRatio = maxUpdateRatio
+            self.maxAbsValue = maxAbsValue; self.helloWindow = helloWindow
+        }
     }
 
     public let descriptor: RunConfig
@@ -29,8 +41,13 @@ public final class ServerCore: @unchecked Sendable {
     let observers: [RoundObserver]
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
-    private struct Pending { let worker: String; let factors: FloatBuffer?; let replicated: FloatBuffer; let loss: Float }
-    private struct Outcome { let message: RoundResultMessage; let heads: Set<Int>; var waiters: Int; var answered = 0; var bytesOut = 0; let closedAt: ContinuousClock.Instant }
+    /// A head in the open round; `replacedLatest` is what `latestFactors` held before it, restored if
+    /// the head is left out of the merge.
+    private struct Pending { let worker: String; let factors: FloatBuffer?; let replicated: FloatBuffer; let loss: Float; let replacedLatest: FloatBuffer? }
+    private struct Outcome {
+        let message: RoundResultMessage; let heads: Set<Int>; let excluded: [Int: RoundRecord.Exclusion]
+        var waiters: Int; var answered = 0; var bytesOut = 0; let closedAt: ContinuousClock.Instant
+    }
 
     private let lock = NSCondition()
     private let clock = ContinuousClock()
@@ -38,6 +55,8 @@ public final class ServerCore: @unchecked Sendable {
     private var openedAt: ContinuousClock.Instant?
     private var lastClosedAt: ContinuousClock.Instant?
     private var openWaiters = 0
+    /// Heads pushed for the open round but left out of its merge: worker and why (`HeadUpdateScreen`).
+    private var openExclusions: [Int: RoundRecord.Exclusion] = [:]
     private var bytesIn = 0
     private var tokensIn = 0
     private var latestFactors: [Int: FloatBuffer]
@@ -50,8 +69,11 @@ public final class ServerCore: @unchecked Sendable {
     /// Why the server stopped serving rounds, if a round could not be recorded: its weights moved but
     /// the history did not, so it must not answer that round; restarted, it resumes from the history.
     public private(set) var failure: String?
-    /// Refuses a captured hello or push sent again (the MAC binds its round and nonce).
+    /// Refuses a captured push sent again (the MAC binds its round and nonce).
     private let replayGuard = ReplayGuard()
+    /// Refuses a captured hello sent again, in this round or any later one (the MAC binds its time).
+    private let helloGuard: FreshnessGuard
+    private let screen: HeadUpdateScreen
     /// Once the run is finished: the heads known to hold the final weights (merged in the last round
     /// and answered, or welcomed since), and when it finished. The server stays up until every head
     /// is in that set, or `roundTimeout` has passed, so a worker that missed the end can catch up.
@@ -72,13 +94,37 @@ public final class ServerCore: @unchecked Sendable {
         self.runId = runId
         self.committer = committer
         self.observers = observers
-        validation = MessageValidation(descriptor: descriptor, factorCount: main.layout?.count, replicatedCount: main.replicatedCount)
+        validation = MessageValidation(descriptor: descriptor, factorCount: main.layout?.count, replicatedCount: main.replicatedCount,
+                                       maxAbsValue: options.maxAbsValue ?? Self.defaultMaxAbsValue(main))
+        helloGuard = FreshnessGuard(window: options.helloWindow)
+        screen = HeadUpdateScreen(main: main, maxRatio: options.maxUpdateRatio)
         let head = committer.committedHead
         main.setRound(head.round)
         commitOfRound = [head.round: head.commit]
         latestFactors = head.latestFactors
         totalTokens = head.tokens
         if let rounds = descriptor.rounds, head.round >= rounds { finished = true; finishedAt = clock.now }
+    }
+
+    /// The bound on |values| in a push when none is given: 10⁴ × the model's own scale (its largest
+    /// weight, the largest entry of an initial A, 1), far above what training reaches and far below
+    /// what can overflow a merge.
+    public static func defaultMaxAbsValue(_ main: MainWeights) -> Float {
+        var scale: Float = 1
+        let w = main.model.params
+        for i in 0..<w.count { scale = max(scale, abs(w.pointer[i])) }
+        if let layout = main.layout, let widest = layout.sites.map(\.inFeatures).max() {
+            scale = max(scale, (Float(widest) / Float(layout.rank)).squareRoot())
+        }
+        return 1e4 * scale
+    }
+
+    /// The largest request an honest worker can send in this run: a push of every head's factors and
+    /// replicated tensors, plus names, ids and a margin. The socket's receive limit, so a peer cannot
+    /// make the server hold a frame of any other size before its MAC is checked.
+    public var largestRequestBytes: Int {
+        let floats = descriptor.totalHeads * ((main.layout?.count ?? 0) + main.replicatedCount)
+        return floats * 4 + descriptor.totalHeads * 512 + (64 << 10)
     }
 
     /// The last merged round.
@@ -116,7 +162,9 @@ public final class ServerCore: @unchecked Sendable {
 
     private func welcome(_ h: HelloMessage) -> WireMessage {
         do throws(MessageValidation.Refusal) { try validation.checkHello(h) } catch { return refuse(error.code, "hello from \(h.workerId.prefix(80).debugDescription): \(error.message)") }
-        if let refused = admit("hello from \(h.workerId)", worker: h.workerId, round: round, nonce: h.nonce) { return refused }
+        do { try helloGuard.admit(peer: h.workerId, sentAt: h.sentAt, nonce: h.nonce) } catch {
+            return refuse(.unauthorized, "hello from \(h.workerId): \((error as? WireError)?.message ?? "\(error)")")
+        }
         let fingerprint = descriptor.fingerprint
         if h.configFingerprint != Data(count: 32), h.configFingerprint != fingerprint {
             return refuse(.configMismatch, "worker \(h.workerId) was started with a config that differs from the server's (model, training or lte section)")
@@ -144,15 +192,19 @@ public final class ServerCore: @unchecked Sendable {
     private func push(_ p: PushMessage, frameBytes: Int) -> WireMessage {
         let parsed: [MessageValidation.Head]
         do throws(MessageValidation.Refusal) { parsed = try validation.checkPush(p) } catch { return refuse(error.code, error.message) }
-        if let refused = admit("push from \(p.workerId) for round \(p.round)", worker: p.workerId, round: p.round, nonce: p.nonce) {
-            return refused
-        }
+        // The replay guard admits a push only once it is known to be for a round this server can place,
+        // from the right base, with heads it may send: one that fails those checks must not move the
+        // worker's replay window (a push for round 2^62 would lock that worker out for good).
+        let what = "push from \(p.workerId) for round \(p.round)"
 
         lock.lock(); defer { lock.unlock() }
         if let failure { return refuse(.internalError, failure) }
         if p.round < openRound {
             // A resend of a push that was merged gets the same answer; a late one must resynchronise.
-            if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads) { return .roundResult(o.message) }
+            if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads), p.baseCommit == commitOfRound[p.round - 1] {
+                if let refused = admit(what, worker: p.workerId, round: p.round, nonce: p.nonce) { return refused }
+                return .roundResult(o.message)
+            }
             return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), which is merged; the server is at round \(main.round): resynchronise")
         }
         if finished { return refuse(.runFinished, "the run is finished (\(main.round) rounds)") }
@@ -165,12 +217,13 @@ public final class ServerCore: @unchecked Sendable {
         if let taken = parsed.first(where: { open[$0.head].map { $0.worker != p.workerId } ?? false }) {
             return refuse(.unknownHead, "push from \(p.workerId) for round \(r): head \(taken.head) is already in from worker \(open[taken.head]!.worker)")
         }
+        if let refused = admit(what, worker: p.workerId, round: p.round, nonce: p.nonce) { return refused }
         // A repeated (worker, head, round) is ignored: it waits for the round like the original but
         // adds no factors, tokens or bytes, so a resend can never be counted twice.
         let fresh = parsed.filter { open[$0.head] == nil }
         if openedAt == nil { openedAt = clock.now }
         for h in fresh {
-            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: h.replicated, loss: h.loss)
+            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: h.replicated, loss: h.loss, replacedLatest: latestFactors[h.head])
             if let f = h.factors { latestFactors[h.head] = f }
         }
         if !fresh.isEmpty {
@@ -179,18 +232,47 @@ public final class ServerCore: @unchecked Sendable {
         }
         openWaiters += 1
         while outcomes[r] == nil && !finished && failure == nil {
-            if open.count == descriptor.totalHeads { close(); break }
-            let deadline = openedAt! + options.roundTimeout
-            if clock.now >= deadline && open.count >= options.quorum { close(); break }
+            if let refused = excludedAnswer(p, openExclusions) { openWaiters -= 1; return refused }
+            if open.count == descriptor.totalHeads { close(); continue }
+            let deadline = (openedAt ?? clock.now) + options.roundTimeout
+            if clock.now >= deadline && open.count >= options.quorum { close(); continue }
             _ = lock.wait(until: Date(timeIntervalSinceNow: max(0.01, min(1, (deadline - clock.now).seconds))))
         }
         guard let o = outcomes[r] else { return refuse(.internalError, failure ?? "round \(r) did not close") }
+        if Set(p.headIds).isDisjoint(with: o.heads), let refused = excludedAnswer(p, o.excluded) {
+            // Not answered with the round's result: the round's answers no longer wait for this one.
+            outcomes[r]?.waiters -= 1
+            return refused
+        }
         return .roundResult(o.message)
+    }
+
+    /// The answer to a push none of whose heads is in the round any more because each was left out
+    /// of the merge (already logged when it was), or nil.
+    private func excludedAnswer(_ p: PushMessage, _ exclusions: [Int: RoundRecord.Exclusion]) -> WireMessage? {
+        guard p.headIds.allSatisfy({ open[$0]?.worker != p.workerId }), let first = p.headIds.first(where: { exclusions[$0] != nil }) else { return nil }
+        return .error(ErrorMessage(code: .outOfBounds, message: "push from \(p.workerId) for round \(p.round): head \(first) was left out of the merge: \(exclusions[first]!.reason)"))
+    }
+
+    /// Leaves out of the open round the heads `HeadUpdateScreen` refuses to merge (lock held): each
+    /// is logged and kept with its reason for the round's record; its factors stop being the latest.
+    private func excludeOutliers() {
+        let verdict = screen.screen(open.keys.sorted().map { h in HeadUpdateScreen.Candidate(head: h, factors: open[h]!.factors, replicated: open[h]!.replicated) })
+        for (head, reason) in verdict.excluded {
+            let p = open.removeValue(forKey: head)!
+            latestFactors[head] = p.replacedLatest
+            tokensIn -= validation.tokensPerRound(heads: 1)
+            openExclusions[head] = RoundRecord.Exclusion(head: head, worker: p.worker, reason: reason)
+            log("refused: head \(head) from worker \(p.worker) left out of round \(openRound): \(reason)")
+        }
     }
 
     /// Merges the open round (lock held): the server's bits move only here.
     private func close() {
         let t0 = clock.now
+        excludeOutliers()
+        // Every head left out: nothing to merge; the round stays open for the heads still to come.
+        guard !open.isEmpty else { lock.broadcast(); return }
         let heads = open.keys.sorted()
         let mean = main.merge(heads.map { h in MainWeights.Push(head: h, factors: open[h]!.factors, replicated: open[h]!.replicated) })
         let r = main.round
@@ -204,7 +286,7 @@ public final class ServerCore: @unchecked Sendable {
             // The rate of the round's last local step (steps count from 0).
             learningRate: descriptor.training.schedule.rate(at: r * descriptor.mergeEvery - 1),
             weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
-            bytesIn: bytesIn, factors: open.compactMapValues(\.factors))
+            bytesIn: bytesIn, factors: open.compactMapValues(\.factors), excluded: openExclusions.keys.sorted().map { openExclusions[$0]! })
         let commit: String
         do { commit = try committer.commit(closed) } catch {
             // Nothing is answered for a round that is not durable. The weights in memory have moved
@@ -221,9 +303,9 @@ public final class ServerCore: @unchecked Sendable {
         var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), buffer: $0) } }
         tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
         let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
-        outcomes[r] = Outcome(message: message, heads: Set(heads), waiters: openWaiters, closedAt: clock.now)
+        outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil     // answers are kept for the last 8 rounds
-        open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0
+        open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0; openExclusions = [:]
         lastClosedAt = clock.now
         if let rounds = descriptor.rounds, r >= rounds { finished = true; finishedAt = clock.now; finalHeads = Set(heads) }
         log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","),

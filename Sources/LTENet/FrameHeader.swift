@@ -13,7 +13,8 @@ public struct FrameHeader: Equatable, Sendable {
     public static let magic: [UInt8] = Array("LTE1".utf8)
     /// 2: rounds count merges (round k is the k-th merge, as in the history; see `PushMessage.round`),
     /// and the run's end is its own error code (`ErrorCode.runFinished`).
-    public static let currentVersion: UInt16 = 2
+    /// 3: a hello carries the time it was sent (`HelloMessage.sentAt`), so a captured one goes stale.
+    public static let currentVersion: UInt16 = 3
     public static let byteCount = 20
 
     public var version: UInt16

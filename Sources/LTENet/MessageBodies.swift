@@ -8,7 +8,7 @@ import LTEBase
 //   digest  = 32 bytes                            tensors = UInt32 count ‖ WireTensor each
 //   round, tokens = UInt64 (≤ Int.max)            nonce   = UInt64
 //
-//   hello        workerId, headIds, configFingerprint(digest), nonce
+//   hello        workerId, headIds, configFingerprint(digest), nonce, sentAt (UInt64 ms since 1970)
 //   welcome      runId, round, baseCommit, configJSON(blob), tensors
 //   push         workerId, round, baseCommit, headIds, headLosses(floats), tokens, nonce, tensors
 //   roundResult  round, commitId, weightsHash(digest), headsMerged, tensors
@@ -27,6 +27,7 @@ extension WireCodec {
             try heads(m.headIds, "hello head ids", &w)
             try digest(m.configFingerprint, "hello config fingerprint", &w)
             w.int(m.nonce)
+            w.int(m.sentAt)
         case .welcome(let m):
             try string(m.runId, "welcome run id", &w)
             try quantity(m.round, "welcome round", &w)
@@ -62,7 +63,7 @@ extension WireCodec {
             w.int(UInt32(m.fields.count))
             for key in m.fields.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
                 try string(key, "status field name", &w)
-                try string(m.fields[key]!, "status field '\(key)'", &w)
+                try string(m.fields[key]!, "status field '\(WireText.quote(key))'", &w)
             }
         case .error(let m):
             w.int(m.code.rawValue)
@@ -77,7 +78,8 @@ extension WireCodec {
                 workerId: try r.string("hello worker id"),
                 headIds: try readHeads(&r, "hello head ids"),
                 configFingerprint: try r.digest("hello config fingerprint"),
-                nonce: try r.int(UInt64.self, "hello nonce")))
+                nonce: try r.int(UInt64.self, "hello nonce"),
+                sentAt: try r.int(UInt64.self, "hello sent at")))
         case .welcome:
             return .welcome(WelcomeMessage(
                 runId: try r.string("welcome run id"),
@@ -116,10 +118,10 @@ extension WireCodec {
             for i in 0..<n {
                 let key = try r.string("status field \(i) name")
                 if let p = previous, !p.utf8.lexicographicallyPrecedes(key.utf8) {
-                    throw WireError(.invalidValue, "status field '\(key)' is out of order or repeated")
+                    throw WireError(.invalidValue, "status field '\(WireText.quote(key))' is out of order or repeated")
                 }
-                guard fields[key] == nil else { throw WireError(.invalidValue, "status field '\(key)' repeated") }
-                fields[key] = try r.string("status field '\(key)'")
+                guard fields[key] == nil else { throw WireError(.invalidValue, "status field '\(WireText.quote(key))' repeated") }
+                fields[key] = try r.string("status field '\(WireText.quote(key))'")
                 previous = key
             }
             return .status(StatusMessage(round: round, headsIn: headsIn, lossesIn: losses, headsMissing: missing, fields: fields))
@@ -171,13 +173,13 @@ extension WireCodec {
         for t in ts {
             try string(t.name, "\(what) tensor name", &w)
             guard names.insert(t.name).inserted else {
-                throw WireError(.invalidTensor, "\(what): tensor '\(t.name)' appears twice")
+                throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(t.name))' appears twice")
             }
             guard t.shape.count <= WireTensor.maxRank else {
-                throw WireError(.invalidTensor, "\(what): tensor '\(t.name)' has rank \(t.shape.count), limit \(WireTensor.maxRank)")
+                throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(t.name))' has rank \(t.shape.count), limit \(WireTensor.maxRank)")
             }
             guard let n = WireTensor.elementCount(of: t.shape), n == t.values.count else {
-                throw WireError(.invalidTensor, "\(what): tensor '\(t.name)' shape \(t.shape) does not hold \(t.values.count) values")
+                throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(t.name))' shape \(t.shape) does not hold \(t.values.count) values")
             }
             w.int(UInt32(t.shape.count))
             for d in t.shape { w.int(UInt64(d)) }
@@ -219,21 +221,21 @@ extension WireCodec {
         for i in 0..<n {
             let name = try r.string("\(what) tensor \(i) name")
             guard names.insert(name).inserted else {
-                throw WireError(.invalidTensor, "\(what): tensor '\(name)' appears twice")
+                throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(name))' appears twice")
             }
-            let rank = try r.int(UInt32.self, "tensor '\(name)' rank")
+            let rank = try r.int(UInt32.self, "tensor '\(WireText.quote(name))' rank")
             guard rank <= WireTensor.maxRank else {
-                throw WireError(.invalidTensor, "tensor '\(name)' has rank \(rank), limit \(WireTensor.maxRank)")
+                throw WireError(.invalidTensor, "tensor '\(WireText.quote(name))' has rank \(rank), limit \(WireTensor.maxRank)")
             }
             var shape: [Int] = []
-            for k in 0..<Int(rank) { shape.append(try r.count64("tensor '\(name)' dim \(k)")) }
+            for k in 0..<Int(rank) { shape.append(try r.count64("tensor '\(WireText.quote(name))' dim \(k)")) }
             guard let count = WireTensor.elementCount(of: shape) else {
-                throw WireError(.invalidTensor, "tensor '\(name)' shape \(shape) overflows")
+                throw WireError(.invalidTensor, "tensor '\(WireText.quote(name))' shape \(shape) overflows")
             }
             guard count <= r.remaining / 4 else {
-                throw WireError(.truncated, "tensor '\(name)' shape \(shape) needs \(count) floats, only \(r.remaining) bytes left")
+                throw WireError(.truncated, "tensor '\(WireText.quote(name))' shape \(shape) needs \(count) floats, only \(r.remaining) bytes left")
             }
-            out.append(WireTensor(name: name, shape: shape, values: try r.floats(count, "tensor '\(name)' values")))
+            out.append(WireTensor(name: name, shape: shape, values: try r.floats(count, "tensor '\(WireText.quote(name))' values")))
         }
         return out
     }

@@ -17,6 +17,7 @@ public final class NNGReplySocket: @unchecked Sendable {
     public let maxMessageBytes: Int
     let socket: nng_socket
     private let listener: nng_listener
+    private let connections: ConnectionLimit?
     private let lock = NSLock()
     private var closed = false
 
@@ -26,13 +27,16 @@ public final class NNGReplySocket: @unchecked Sendable {
     ///     more (NNG_OPT_RECVMAXSZ), so an oversized message never reaches memory.
     ///   - receiveTimeout/sendTimeout: for the socket-level `receive()`/`send(_:)` (nil: forever).
     ///   - tls: required for, and only for, `tls+tcp://` addresses.
+    ///   - maxConnections: connections open at once; one more is closed as it arrives (nil: no cap).
     public init(listen url: String, maxMessageBytes: Int, receiveTimeout: Duration? = nil,
-                sendTimeout: Duration? = .seconds(10), tls: TLSOptions? = nil) throws {
+                sendTimeout: Duration? = .seconds(10), tls: TLSOptions? = nil, maxConnections: Int? = nil) throws {
         try NNGEndpoint.checkScheme(url, tls)
         var s = nng_socket()
         try NNGError.check(nng_rep0_open(&s), "nng_rep0_open")
         var l = nng_listener()
+        let connectionLimit = maxConnections.map(ConnectionLimit.init)
         do {
+            try connectionLimit?.install(on: s)
             let limit = NNGEndpoint.receiveLimit(maxMessageBytes)
             try NNGError.check(nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, limit), "set receive size limit")
             try NNGError.check(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, nngDuration(receiveTimeout)), "set receive timeout")
@@ -53,7 +57,11 @@ public final class NNGReplySocket: @unchecked Sendable {
         self.maxMessageBytes = maxMessageBytes
         self.socket = s
         self.listener = l
+        self.connections = connectionLimit
     }
+
+    /// Connections open now, and those closed for being over `maxConnections` (nil without a cap).
+    public var connectionCounts: (open: Int, refused: Int)? { connections.map { ($0.count, $0.refused) } }
 
     deinit { close() }
 

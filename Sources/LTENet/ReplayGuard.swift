@@ -77,11 +77,11 @@ public final class ReplayGuard: @unchecked Sendable {
         switch verdict {
         case .fresh: return
         case .repeated:
-            throw WireError(.replayed, "message from '\(peer)' round \(round) nonce \(nonce) was already received (replay)")
+            throw WireError(.replayed, "message from '\(WireText.quote(peer))' round \(round) nonce \(nonce) was already received (replay)")
         case .stale:
-            throw WireError(.replayed, "message from '\(peer)' for round \(round) is older than the \(roundWindow)-round replay window")
+            throw WireError(.replayed, "message from '\(WireText.quote(peer))' for round \(round) is older than the \(roundWindow)-round replay window")
         case .tooMany:
-            throw WireError(.replayed, "'\(peer)' sent over \(maxNoncesPerRound) messages for round \(round)")
+            throw WireError(.replayed, "'\(WireText.quote(peer))' sent over \(maxNoncesPerRound) messages for round \(round)")
         }
     }
 

@@ -52,12 +52,17 @@ public struct HelloMessage: Equatable, Sendable {
     public var configFingerprint: Data
     /// Random per message; with the MAC it lets the server refuse a replayed hello.
     public var nonce: UInt64
+    /// When it was sent, in milliseconds since 1970 (under the MAC): a hello names no round, so the
+    /// server refuses one older than its freshness window (`FreshnessGuard`) however it was captured.
+    public var sentAt: UInt64
 
-    public init(workerId: String, headIds: [Int], configFingerprint: Data, nonce: UInt64) {
+    public init(workerId: String, headIds: [Int], configFingerprint: Data, nonce: UInt64,
+                sentAt: UInt64 = FreshnessGuard.nowMilliseconds()) {
         self.workerId = workerId
         self.headIds = headIds
         self.configFingerprint = configFingerprint
         self.nonce = nonce
+        self.sentAt = sentAt
     }
 }
 
@@ -164,9 +169,10 @@ public struct ErrorMessage: Equatable, Sendable {
     public var code: ErrorCode
     public var message: String
 
+    /// `message` is clamped to `WireText.maxErrorBytes`: a refusal must always fit in a frame.
     public init(code: ErrorCode, message: String) {
         self.code = code
-        self.message = message
+        self.message = WireText.quote(message, maxBytes: WireText.maxErrorBytes)
     }
 }
 
@@ -186,6 +192,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let unexpected = ErrorCode(rawValue: 9)       // message type not valid here
     public static let internalError = ErrorCode(rawValue: 10)
     public static let runFinished = ErrorCode(rawValue: 11)     // the run's last round is merged: nothing left to push for
+    public static let outOfBounds = ErrorCode(rawValue: 12)     // finite values beyond what the run's model allows
 
     public var description: String {
         switch self {
@@ -200,6 +207,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .unexpected: "unexpected message"
         case .internalError: "internal error"
         case .runFinished: "run finished"
+        case .outOfBounds: "out of bounds"
         default: "error \(rawValue)"
         }
     }

@@ -53,7 +53,7 @@ public struct WireTensor: Equatable, Sendable {
     /// the codec carries any bit pattern faithfully; the server decides NaN/Inf pushes are refused.
     public func validateFinite() throws {
         if let i = firstNonFiniteIndex() {
-            throw WireError(.nonFinite, "tensor '\(name)' element \(i) is \(values[i]) (NaN/Inf refused)")
+            throw WireError(.nonFinite, "tensor '\(WireText.quote(name))' element \(i) is \(values[i]) (NaN/Inf refused)")
         }
     }
 }

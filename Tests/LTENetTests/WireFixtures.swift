@@ -16,7 +16,8 @@ enum WireFixtures {
     }
 
     static var hello: WireMessage {
-        .hello(HelloMessage(workerId: "worker-0", headIds: [0, 3, 7], configFingerprint: digestA, nonce: 0x0123_4567_89AB_CDEF))
+        .hello(HelloMessage(workerId: "worker-0", headIds: [0, 3, 7], configFingerprint: digestA, nonce: 0x0123_4567_89AB_CDEF,
+                            sentAt: 1_796_400_000_000))
     }
 
     static var welcome: WireMessage {

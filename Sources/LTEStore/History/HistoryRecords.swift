@@ -48,15 +48,18 @@ public struct RoundMetadata: Codable, Equatable, Sendable {
     /// `MainWeights.merge` does). Replay sums in exactly this order, so it gets exactly these bits.
     public var headOrder: [Int]?
     public var notes: [String: String]
+    /// Heads pushed for the round that the server left out of its merge, and why (nil: none).
+    public var excluded: [RoundRecord.Exclusion]?
 
     public init(losses: [HeadLoss] = [], tokens: Int = 0, learningRate: Float = 0, bytes: Int? = nil,
-                timing: Timing = Timing(), headOrder: [Int]? = nil, notes: [String: String] = [:]) {
+                timing: Timing = Timing(), headOrder: [Int]? = nil, notes: [String: String] = [:],
+                excluded: [RoundRecord.Exclusion]? = nil) {
         self.losses = losses; self.tokens = tokens; self.learningRate = learningRate; self.bytes = bytes
-        self.timing = timing; self.headOrder = headOrder; self.notes = notes
+        self.timing = timing; self.headOrder = headOrder; self.notes = notes; self.excluded = excluded
     }
 
     enum CodingKeys: String, CodingKey {
-        case losses, tokens, learningRate = "learning_rate", bytes, timing, headOrder = "head_order", notes
+        case losses, tokens, learningRate = "learning_rate", bytes, timing, headOrder = "head_order", notes, excluded
     }
 }
 
@@ -77,6 +80,16 @@ public struct RoundRecord: Codable, Equatable, Sendable {
         public var totalHeads: Int
         public var rank: Int
         enum CodingKeys: String, CodingKey { case rule, scale, scaleBits = "scale_bits", totalHeads = "total_heads", rank }
+    }
+
+    /// A head that was pushed for the round but left out of its merge (DESIGN.md §8: "the history
+    /// records what was merged … excluded heads and why"). Replay needs none of it: the merged heads
+    /// are `heads`; this says what the server refused to merge, e.g. an update far beyond the round's.
+    public struct Exclusion: Codable, Equatable, Sendable {
+        public var head: Int
+        public var worker: String
+        public var reason: String
+        public init(head: Int, worker: String, reason: String) { self.head = head; self.worker = worker; self.reason = reason }
     }
 
     /// A worker commit merged in this round.
@@ -103,6 +116,9 @@ public struct RoundRecord: Codable, Equatable, Sendable {
     public var weightsSHA256: WeightsDigest
     /// Whether this commit carries the full weights (`weights/model.safetensors`).
     public var snapshot: Bool
+    /// Heads left out of this round's merge and why; absent (nil) when none were, so the rounds of
+    /// histories written before this field read as they did and honest rounds' files are unchanged.
+    public var excluded: [Exclusion]? = nil
 
     public var meanLoss: Float? {
         losses.isEmpty ? nil : losses.reduce(0) { $0 + $1.loss } / Float(losses.count)
@@ -110,7 +126,7 @@ public struct RoundRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case format, round, heads, pushes, merge, losses, tokens, learningRate = "learning_rate", bytes, timing, notes
-        case weightsSHA256 = "weights_sha256", snapshot
+        case weightsSHA256 = "weights_sha256", snapshot, excluded
     }
 }
 

@@ -108,7 +108,8 @@ extension MergeHistory {
         let hash = WeightsHash.sha256(params: weights, layout: parameterLayout)
         let record = RoundRecord(round: round, heads: order, pushes: pushes, merge: mergeParameters(), losses: metadata.losses,
                                  tokens: metadata.tokens, learningRate: metadata.learningRate, bytes: metadata.bytes,
-                                 timing: metadata.timing, notes: metadata.notes, weightsSHA256: hash, snapshot: snapshot)
+                                 timing: metadata.timing, notes: metadata.notes, weightsSHA256: hash, snapshot: snapshot,
+                                 excluded: metadata.excluded?.isEmpty == false ? metadata.excluded : nil)
         files["round.json"] = try repository.writeBlob(try HistoryJSON.encode(record))
         files[Paths.replicated] = try repository.writeBlob(try TensorSlot.encode(replicatedSlots, from: weights))
         if snapshot { files[Paths.weights] = try repository.writeBlob(try encodeWeights(weights)) }
