@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENet
 import LTENumerics
 import LTEStore
@@ -20,7 +21,8 @@ struct MessageValidation {
     /// One head of an accepted push, parsed into the server's buffers.
     struct Head {
         let head: Int
-        let factors: FloatBuffer?
+        /// Its factors as pushed (bytes and dequantized values), adapter modes only.
+        let factors: PushedFactors?
         let replicated: FloatBuffer
         let loss: Float
     }
@@ -90,9 +92,22 @@ struct MessageValidation {
         } catch {
             throw Refusal(code: .nonFinite, message: "\(from): \(error)")
         }
-        return p.headIds.enumerated().map { i, h in
-            Head(head: h, factors: factorCount.map { _ in FloatBuffer(p.tensors[named: WireNames.factors(h)]!.values) },
-                 replicated: FloatBuffer(p.tensors[named: WireNames.replicated(h)]!.values), loss: p.headLosses[i])
+        var heads: [Head] = []
+        for (i, h) in p.headIds.enumerated() {
+            guard p.tensors[named: WireNames.replicated(h)]!.encoding == .float32 else {
+                throw Refusal(code: .wrongShape, message: "\(from): tensor \(WireNames.replicated(h)) must be float32")
+            }
+            var factors: PushedFactors?
+            if let factorCount {
+                do { factors = try p.tensors.pushedFactors(WireNames.factors(h), count: factorCount, format: descriptor.lte.pushFormat) } catch {
+                    throw Refusal(code: .wrongShape, message: "\(from): \(error)")
+                }
+                if let bad = factors?.firstNonFiniteIndex {
+                    throw Refusal(code: .nonFinite, message: "\(from): tensor \(WireNames.factors(h)) element \(bad) is not finite once dequantized; its heads sit this round out")
+                }
+            }
+            heads.append(Head(head: h, factors: factors, replicated: FloatBuffer(p.tensors[named: WireNames.replicated(h)]!.values), loss: p.headLosses[i]))
         }
+        return heads
     }
 }
