@@ -152,6 +152,10 @@ public final class ServerCore: @unchecked Sendable {
     private func push(_ p: PushMessage, frameBytes: Int) -> WireMessage {
         let parsed: [MessageValidation.Head]
         do throws(MessageValidation.Refusal) { parsed = try validation.checkPush(p) } catch { return refuse(error.code, error.message) }
+        // A round beyond the open one is refused before the replay guard sees it: admitted, it would
+        // move the worker's replay window past the rounds its honest pushes are for.
+        let openNow = round + 1
+        if p.round > openNow { return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), but the open round is \(openNow)") }
         if let refused = admit("push from \(p.workerId) for round \(p.round)", worker: p.workerId, round: p.round, nonce: p.nonce) {
             return refused
         }

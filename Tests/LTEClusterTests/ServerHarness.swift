@@ -26,7 +26,9 @@ final class ServerHarness {
 
     /// A new run in a temporary directory, or, with `restarting`, a server started again on that
     /// harness's run (which keeps owning the directory).
-    init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil) throws {
+    /// `lte` adjusts the run's LTE settings (push format, overlap).
+    init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil,
+         lte adjust: (inout LoRAConfig) -> Void = { _ in }) throws {
         ownsDirectory = previous == nil
         dir = previous?.dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("lte-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -37,8 +39,10 @@ final class ServerHarness {
         lora.rank = 2
         lora.alpha = 4
         lora.mergeEvery = 5
+        adjust(&lora)
+        training.seed = 1
         descriptor = RunDescriptor(model: Self.model, training: training, lte: lora, totalHeads: 2, rounds: rounds)
-        let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: 1)
+        let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: training.seed)
         recorder = try HistoryRecorder.open(run: dir, main: main, descriptor: descriptor, configJSON: try descriptor.encoded(), tokenizer: nil,
                                             snapshotEvery: 10, say: { _ in })
         core = ServerCore(descriptor: descriptor, options: .init(quorum: quorum, roundTimeout: roundTimeout), main: main, runId: "test",
