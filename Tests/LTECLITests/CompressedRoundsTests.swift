@@ -58,8 +58,10 @@ final class CompressedRoundsTests: XCTestCase {
             let lines = try launchMatchesInProcess(format, ["--set", "lte.push_format=\(format)"])
             bytes[format] = lines.map { ($0["bytes_in"] as? Int ?? 0) + ($0["bytes_out"] as? Int ?? 0) }.reduce(0, +)
         }
-        XCTAssertLessThan(bytes["bf16"]!, bytes["f32"]! * 6 / 10, "\(bytes)")
-        XCTAssertLessThan(bytes["nf4"]!, bytes["f32"]! * 3 / 10, "\(bytes)")
+        // Replicated tensors stay float32, and on the tiny model (rank 4) they are a large part of
+        // a round, so the saving is less than the factors' own (½ for bf16, ≈ ⅐ for nf4).
+        XCTAssertLessThan(bytes["bf16"]!, bytes["f32"]! * 7 / 10, "\(bytes)")
+        XCTAssertLessThan(bytes["nf4"]!, bytes["f32"]! * 4 / 10, "\(bytes)")
     }
 
     /// A bad value is one `error:` line listing the choices.
