@@ -53,6 +53,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("History branch this server appends to (needed with --from).", valueName: "name")) var branch: String = "main"
     @Option(help: ArgumentHelp("Override a config value, e.g. lte.merge_every=5 (repeatable).", valueName: "section.key=value"))
     var set: [String] = []
+    @Option(help: "Seconds the last answers get to leave before the socket closes (raise it on slow links: an answer still in flight is lost).")
+    var linger: Double = 0.3
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
@@ -89,7 +91,7 @@ struct ServerCommand: ParsableCommand {
             while !core.waitUntilFinished(timeout: .milliseconds(500)) {
                 if stop.received { say("server: stopping on signal"); break }
             }
-            server.stop()
+            server.stop(linger: .milliseconds(Int(max(0, linger) * 1000)))
             if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
             say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
         }
