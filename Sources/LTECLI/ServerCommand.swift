@@ -38,6 +38,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Start a new line of training from this past round (number, commit or tag) of the run's history.", valueName: "rev"))
     var from: String?
     @Option(help: ArgumentHelp("History branch this server appends to (needed with --from).", valueName: "name")) var branch: String = "main"
+    @Option(help: "Seconds the last answers get to leave before the socket closes (raise it on slow links: an answer still in flight is lost).")
+    var linger: Double = 0.3
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
@@ -75,7 +77,7 @@ struct ServerCommand: ParsableCommand {
         while !core.waitUntilFinished(timeout: .milliseconds(500)) {
             if stop.received { say("server: stopping on signal"); break }
         }
-        server.stop()
+        server.stop(linger: .milliseconds(Int(max(0, linger) * 1000)))
         if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
         say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
     }

@@ -32,6 +32,8 @@ struct StatusCommand: ParsableCommand {
         }
         guard case .status(let s) = reply else { throw LTEError("the server answered with \(reply.type)") }
         let losses = zip(s.headsIn, s.lossesIn).map { String(format: "%d:%.4f", $0, $1) }.joined(separator: " ")
-        print("round \(s.round)\(s.fields["rounds"].map { " of \($0)" } ?? "") | heads in [\(losses)] | missing \(s.headsMissing) | tokens \(s.fields["tokens"] ?? "?")\(s.fields["finished"] == "true" ? " | finished" : "")")
+        // The last round as its workers lived it: longest local training, longest wait for a merge.
+        let workers = s.fields["worker_train_ms"].map { " | worker train \($0) ms, wait \(s.fields["worker_wait_ms"] ?? "?") ms" } ?? ""
+        print("round \(s.round)\(s.fields["rounds"].map { " of \($0)" } ?? "") | heads in [\(losses)] | missing \(s.headsMissing) | tokens \(s.fields["tokens"] ?? "?")\(workers)\(s.fields["finished"] == "true" ? " | finished" : "")")
     }
 }

@@ -18,10 +18,15 @@ public struct ClosedRound {
     public let mergeSeconds: Double
     public let roundSeconds: Double
     public let bytesIn: Int
-    /// Each merged head's factors (adapter modes).
+    /// Each merged head's factors (adapter modes): the dequantized values pushed, as merged.
     public let factors: [Int: FloatBuffer]
     /// Heads pushed for the round but left out of its merge, and why (ascending head id).
     public var excluded: [RoundRecord.Exclusion] = []
+    /// The longest local training of the round's workers, and the longest wait they reported for
+    /// the round before (a wait is known only once its answer is applied, so it comes with the
+    /// next push): the round as the workers lived it (DESIGN.md §8).
+    public var workerTrainSeconds: Double = 0
+    public var workerWaitSeconds: Double = 0
 
     /// The mean of the merged heads' losses.
     public var meanLoss: Double {

@@ -1,4 +1,5 @@
 import Foundation
+import LTEBase
 import LTENet
 import LTENumerics
 import LTEStore
@@ -20,7 +21,8 @@ struct MessageValidation {
     /// One head of an accepted push, parsed into the server's buffers.
     struct Head {
         let head: Int
-        let factors: FloatBuffer?
+        /// Its factors as pushed (bytes and dequantized values), adapter modes only.
+        let factors: PushedFactors?
         let replicated: FloatBuffer
         let loss: Float
     }
@@ -93,14 +95,29 @@ struct MessageValidation {
         } catch {
             throw Refusal(code: .nonFinite, message: "\(from): \(error)")
         }
-        for t in p.tensors {
-            if let i = t.values.firstIndex(where: { abs($0) > maxAbsValue }) {
-                throw Refusal(code: .outOfBounds, message: "\(from): tensor \(t.name) element \(i) is \(t.values[i]), beyond the run's bound ±\(maxAbsValue); its heads sit this round out")
+        var heads: [Head] = []
+        for (i, h) in p.headIds.enumerated() {
+            guard p.tensors[named: WireNames.replicated(h)]!.encoding == .float32 else {
+                throw Refusal(code: .wrongShape, message: "\(from): tensor \(WireNames.replicated(h)) must be float32")
             }
+            var factors: PushedFactors?
+            if let factorCount {
+                do { factors = try p.tensors.pushedFactors(WireNames.factors(h), count: factorCount, format: descriptor.lte.pushFormat) } catch {
+                    throw Refusal(code: .wrongShape, message: "\(from): \(error)")
+                }
+                if let bad = factors?.firstNonFiniteIndex {
+                    throw Refusal(code: .nonFinite, message: "\(from): tensor \(WireNames.factors(h)) element \(bad) is not finite once dequantized; its heads sit this round out")
+                }
+            }
+            // Finite is not enough: one huge head would overflow the merge (the values as merged, dequantized).
+            let replicated = p.tensors[named: WireNames.replicated(h)]!.values
+            for (name, values) in [(WireNames.factors(h), factors?.values.array ?? []), (WireNames.replicated(h), replicated)] {
+                if let k = values.firstIndex(where: { abs($0) > maxAbsValue }) {
+                    throw Refusal(code: .outOfBounds, message: "\(from): tensor \(name) element \(k) is \(values[k]), beyond the run's bound ±\(maxAbsValue); its heads sit this round out")
+                }
+            }
+            heads.append(Head(head: h, factors: factors, replicated: FloatBuffer(replicated), loss: p.headLosses[i]))
         }
-        return p.headIds.enumerated().map { i, h in
-            Head(head: h, factors: factorCount.map { _ in FloatBuffer(p.tensors[named: WireNames.factors(h)]!.values) },
-                 replicated: FloatBuffer(p.tensors[named: WireNames.replicated(h)]!.values), loss: p.headLosses[i])
-        }
+        return heads
     }
 }

@@ -41,9 +41,13 @@ public final class ServerCore: @unchecked Sendable {
     let observers: [RoundObserver]
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
-    /// A head in the open round; `replacedLatest` is what `latestFactors` held before it, restored if
-    /// the head is left out of the merge.
-    private struct Pending { let worker: String; let factors: FloatBuffer?; let replicated: FloatBuffer; let loss: Float; let replacedLatest: FloatBuffer? }
+    /// A head in the open round: its factors as pushed (sent back as they came, so a node
+    /// dequantizes the very bytes the server did), its worker's train and wait times (DESIGN.md §8),
+    /// and `replacedLatest`, what `latestFactors` held before it, restored if the head is left out.
+    private struct Pending {
+        let worker: String; let factors: PushedFactors?; let replicated: FloatBuffer; let loss: Float
+        let trainSeconds: Double; let waitSeconds: Double; let replacedLatest: FloatBuffer?
+    }
     private struct Outcome {
         let message: RoundResultMessage; let heads: Set<Int>; let excluded: [Int: RoundRecord.Exclusion]
         var waiters: Int; var answered = 0; var bytesOut = 0; let closedAt: ContinuousClock.Instant
@@ -83,6 +87,8 @@ public final class ServerCore: @unchecked Sendable {
     private let runId: String
     /// When the first worker joined: the first round's wall time runs from here.
     private var started: ContinuousClock.Instant?
+    /// The last closed round's longest worker train and wait times, for `lte status`.
+    private var lastWorkerTimes: (train: Double, wait: Double)?
 
     /// A server at `committer`'s head: `main` must already hold that round's weights (the committer
     /// restores them when it opens an existing history).
@@ -186,6 +192,10 @@ public final class ServerCore: @unchecked Sendable {
         let missing = (0..<descriptor.totalHeads).filter { open[$0] == nil }
         var fields = ["total_heads": String(descriptor.totalHeads), "tokens": String(totalTokens), "finished": String(finished)]
         if let r = descriptor.rounds { fields["rounds"] = String(r) }
+        if let t = lastWorkerTimes {
+            fields["worker_train_ms"] = String(format: "%.1f", t.train * 1000)
+            fields["worker_wait_ms"] = String(format: "%.1f", t.wait * 1000)
+        }
         return .status(StatusMessage(round: main.round, headsIn: inHeads, lossesIn: inHeads.map { open[$0]!.loss }, headsMissing: missing, fields: fields))
     }
 
@@ -223,8 +233,10 @@ public final class ServerCore: @unchecked Sendable {
         let fresh = parsed.filter { open[$0.head] == nil }
         if openedAt == nil { openedAt = clock.now }
         for h in fresh {
-            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: h.replicated, loss: h.loss, replacedLatest: latestFactors[h.head])
-            if let f = h.factors { latestFactors[h.head] = f }
+            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: h.replicated, loss: h.loss,
+                                   trainSeconds: Double(p.trainMicroseconds) / 1e6, waitSeconds: Double(p.previousWaitMicroseconds) / 1e6,
+                                   replacedLatest: latestFactors[h.head])
+            if let f = h.factors { latestFactors[h.head] = f.values }
         }
         if !fresh.isEmpty {
             bytesIn += frameBytes
@@ -257,7 +269,7 @@ public final class ServerCore: @unchecked Sendable {
     /// Leaves out of the open round the heads `HeadUpdateScreen` refuses to merge (lock held): each
     /// is logged and kept with its reason for the round's record; its factors stop being the latest.
     private func excludeOutliers() {
-        let verdict = screen.screen(open.keys.sorted().map { h in HeadUpdateScreen.Candidate(head: h, factors: open[h]!.factors, replicated: open[h]!.replicated) })
+        let verdict = screen.screen(open.keys.sorted().map { h in HeadUpdateScreen.Candidate(head: h, factors: open[h]!.factors?.values, replicated: open[h]!.replicated) })
         for (head, reason) in verdict.excluded {
             let p = open.removeValue(forKey: head)!
             latestFactors[head] = p.replacedLatest
@@ -274,7 +286,7 @@ public final class ServerCore: @unchecked Sendable {
         // Every head left out: nothing to merge; the round stays open for the heads still to come.
         guard !open.isEmpty else { lock.broadcast(); return }
         let heads = open.keys.sorted()
-        let mean = main.merge(heads.map { h in MainWeights.Push(head: h, factors: open[h]!.factors, replicated: open[h]!.replicated) })
+        let mean = main.merge(heads.map { h in MainWeights.Push(head: h, factors: open[h]!.factors?.values, replicated: open[h]!.replicated) })
         let r = main.round
         let mergeSeconds = (clock.now - t0).seconds
         let hash = main.weightsHash
@@ -286,7 +298,9 @@ public final class ServerCore: @unchecked Sendable {
             // The rate of the round's last local step (steps count from 0).
             learningRate: descriptor.training.schedule.rate(at: r * descriptor.mergeEvery - 1),
             weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
-            bytesIn: bytesIn, factors: open.compactMapValues(\.factors), excluded: openExclusions.keys.sorted().map { openExclusions[$0]! })
+            bytesIn: bytesIn, factors: open.compactMapValues { $0.factors?.values },
+            excluded: openExclusions.keys.sorted().map { openExclusions[$0]! },
+            workerTrainSeconds: open.values.map(\.trainSeconds).max() ?? 0, workerWaitSeconds: open.values.map(\.waitSeconds).max() ?? 0)
         let commit: String
         do { commit = try committer.commit(closed) } catch {
             // Nothing is answered for a round that is not durable. The weights in memory have moved
@@ -300,11 +314,12 @@ public final class ServerCore: @unchecked Sendable {
         }
         commitOfRound[r] = commit
         for observer in observers { observer.roundClosed(closed, commit: commit) }
-        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), buffer: $0) } }
+        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), pushed: $0.quantized) } }
         tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
         let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
         outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil     // answers are kept for the last 8 rounds
+        lastWorkerTimes = (closed.workerTrainSeconds, closed.workerWaitSeconds)
         open = [:]; openedAt = nil; openWaiters = 0; bytesIn = 0; tokensIn = 0; openExclusions = [:]
         lastClosedAt = clock.now
         if let rounds = descriptor.rounds, r >= rounds { finished = true; finishedAt = clock.now; finalHeads = Set(heads) }

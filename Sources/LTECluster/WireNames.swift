@@ -1,13 +1,15 @@
 import LTEBase
 import LTENet
 import LTENumerics
+import LTETraining
 
 /// Names of the tensors the cluster sends, and their conversion from and to buffers. A head's
 /// factors are a `FloatBuffer` everywhere in the cluster (pending pushes, the history, the heads
 /// themselves); these conversions are the only place they become wire values and back.
 ///
 ///   main                  every parameter of the main model, flat (welcome only)
-///   factors.<head>        a head's current A|B factors, flat in `LoRALayout` order
+///   factors.<head>        a head's current A|B factors, flat in `LoRALayout` order; in a push and a
+///                         round result in the run's `lte.push_format` (float32 values, or its bytes)
 ///   merged.<head>         a head's factors as of its last merge (welcome only)
 ///   replicated.<head>     a head's replicated tensors, packed (push)
 ///   replicated            the round's mean of the replicated tensors (round result)
@@ -26,7 +28,45 @@ extension WireTensor {
 
 }
 
+extension QuantizedFormat {
+    /// The tensor encoding a push format travels as: float32 as plain values, the others as the
+    /// bytes of `QuantizedTensor`'s layout. Codes are part of the wire format: never reuse one.
+    var wireEncoding: WireTensor.Encoding {
+        switch self {
+        case .f32: .float32
+        case .bf16: WireTensor.Encoding(rawValue: 1)
+        case .int8: WireTensor.Encoding(rawValue: 2)
+        case .nf4: WireTensor.Encoding(rawValue: 3)
+        }
+    }
+}
+
+extension WireTensor {
+    /// A head's factors as pushed (or sent back) in their format.
+    init(name: String, pushed: QuantizedTensor) {
+        if pushed.format == .f32 {
+            self.init(name: name, shape: [pushed.count], values: pushed.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
+        } else {
+            self.init(name: name, shape: [pushed.count], encoding: pushed.format.wireEncoding, bytes: pushed.bytes)
+        }
+    }
+}
+
 extension Array where Element == WireTensor {
+    /// The factors named `name`, `count` values in `format`: their bytes and the values they stand for.
+    func pushedFactors(_ name: String, count: Int, format: QuantizedFormat) throws -> PushedFactors {
+        guard let t = first(where: { $0.name == name }) else { throw LTEError("message lacks tensor \(name)") }
+        guard t.shape == [count] else { throw LTEError("tensor \(name) has shape \(t.shape), expected [\(count)]") }
+        guard t.encoding == format.wireEncoding else {
+            throw LTEError("tensor \(name) is encoded as \(t.encoding.rawValue), the run's lte.push_format \(format.rawValue) is \(format.wireEncoding.rawValue)")
+        }
+        let bytes: [UInt8] = format == .f32 ? t.values.withUnsafeBytes { [UInt8]($0) } : t.bytes
+        guard let q = QuantizedTensor(format: format, count: count, bytes: bytes) else {
+            throw LTEError("tensor \(name) has \(bytes.count) bytes, \(format.rawValue) needs \(format.byteCount(values: count)) for \(count) values")
+        }
+        return PushedFactors(received: q)
+    }
+
     /// The tensor named `name`, which must be flat with `count` values.
     func flat(_ name: String, count: Int) throws -> [Float] {
         guard let t = first(where: { $0.name == name }) else { throw LTEError("message lacks tensor \(name)") }
@@ -40,4 +80,12 @@ extension Array where Element == WireTensor {
     func buffer(_ name: String, count: Int) throws -> FloatBuffer { FloatBuffer(try flat(name, count: count)) }
 
     func has(_ name: String) -> Bool { contains { $0.name == name } }
+}
+
+extension PushedFactors {
+    /// The first value that is NaN or ±Inf once dequantized (a NaN scale poisons a merge as surely
+    /// as a NaN value), if any.
+    var firstNonFiniteIndex: Int? {
+        withExtendedLifetime(values) { (0..<values.count).first { !values.pointer[$0].isFinite } }
+    }
 }

@@ -16,6 +16,11 @@ import LTETraining
 /// Every request goes through an `Exchange`, so the same core runs over nng (`WorkerRuntime`) or
 /// straight against a `ServerCore` in tests. Rounds are counted as on the wire (`WireMessage`): the
 /// worker is at round k when it holds the weights after merge k, and pushes for round k + 1.
+///
+/// Factors go out in the run's `lte.push_format`. With `lte.overlap` the push for round k is
+/// answered on a thread of its own while the worker trains round k + 1 on the weights it has; it
+/// applies merge k at the end of those steps and only then pushes round k + 1, so every node and
+/// the in-process run apply each merge at the same step. The run's last round is not overlapped.
 public final class WorkerCore {
     /// Sends one request and returns the server's answer. `makeRequest` is called anew for every
     /// attempt, so each carries a fresh nonce: the server refuses a frame it has seen as a replay.
@@ -44,6 +49,8 @@ public final class WorkerCore {
 
     /// What became of a push.
     public enum PushOutcome: Equatable {
+        /// Sent with `lte.overlap`: its merge is applied by `collect` after the next round's training.
+        case sent(round: Int)
         /// Merged into this round, now held here with the server's hash.
         case merged(round: Int)
         /// The push was stale (its round closed without it, or the server restarted): the worker
@@ -61,6 +68,11 @@ public final class WorkerCore {
     public var log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
     private let clock = ContinuousClock()
     private(set) var session: Session?
+    /// The push whose merge is still to come (`lte.overlap`).
+    private var inFlight: PushInFlight?
+    /// How long the last merge kept this worker from training (push sent, or training done if
+    /// later, to answer applied): reported with the next push.
+    private var lastMergeWait: Duration = .zero
 
     /// `train` is the run's training token stream (each head reads its own shard of it); `fingerprint`
     /// the worker's own config fingerprint, if it was started with one (the server refuses another).
@@ -94,10 +106,11 @@ public final class WorkerCore {
 
     /// Joins, then trains, pushes and merges until the run's last round; returns the final weights hash.
     @discardableResult
-    public func run(over exchange: Exchange) throws -> WeightsDigest {
+    public func run(over exchange: @escaping Exchange) throws -> WeightsDigest {
         try join(over: exchange)
         while !isFinished {
             let trained = try trainRound()
+            if try collect(over: exchange) == .finished { break }
             if try push(trained, over: exchange) == .finished { break }
         }
         return try joined().weightsHash
@@ -139,53 +152,104 @@ public final class WorkerCore {
         log("worker \(id): joined run \(s.runId) at round \(s.main.round) with heads \(heads)")
     }
 
-    /// Trains every head `merge_every` local steps from the weights of the round this worker is at.
+    /// Trains every head `merge_every` local steps from the weights this worker holds: those of the
+    /// round it is at, or with a push in flight, the round before the one being merged.
     public func trainRound() throws -> TrainedRound {
         let s = try joined()
         let d = s.descriptor
         let began = clock.now
         var losses = [Double](repeating: 0, count: s.replicas.count)
+        // Steps count from 0 over the whole run: the training for round k is steps (k − 1)·T …
+        let firstStep = (s.main.round + (inFlight == nil ? 0 : 1)) * d.mergeEvery
         for step in 0..<d.mergeEvery {
-            // Steps count from 0 over the whole run: round k's training is steps k·T …
-            s.lanes.step(s.replicas, lr: d.training.schedule.rate(at: s.main.round * d.mergeEvery + step), addingLossesTo: &losses)
+            s.lanes.step(s.replicas, lr: d.training.schedule.rate(at: firstStep + step), addingLossesTo: &losses)
         }
         return TrainedRound(losses: losses.map { Float($0 / Double(d.mergeEvery)) }, seconds: (clock.now - began).seconds)
     }
 
-    /// Pushes a trained round for the next round and applies the server's merge, or rejoins when the
-    /// push was stale.
-    public func push(_ trained: TrainedRound, over exchange: Exchange) throws -> PushOutcome {
+    /// Pushes a trained round for the next round. Without `lte.overlap` (and for the run's last
+    /// round) waits for the server's merge and applies it, or rejoins when the push was stale; with
+    /// it, returns `.sent` at once and `collect` applies the merge later.
+    public func push(_ trained: TrainedRound, over exchange: @escaping Exchange) throws -> PushOutcome {
+        precondition(inFlight == nil, "push before the merge in flight is collected")
         let s = try joined()
         let d = s.descriptor
+        let round = nextRound(s)
+        let (id, heads) = (id, heads)
+        let tokens = s.replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery
+        let trainMicroseconds = Int(trained.seconds * 1e6), waitMicroseconds = Int(lastMergeWait.seconds * 1e6)
+        func message(_ tensors: [WireTensor]) -> WireMessage {
+            .push(PushMessage(workerId: id, round: round, baseCommit: s.baseCommit, headIds: heads, headLosses: trained.losses, tokens: tokens,
+                              nonce: ReplayGuard.freshNonce(), trainMicroseconds: trainMicroseconds,
+                              previousWaitMicroseconds: waitMicroseconds, tensors: tensors))
+        }
+        // With overlap, what each replica pushed is kept: it keeps its progress since (HeadReplica.adopt).
+        let replicated = d.lte.overlap ? s.replicas.map { s.main.packReplicated($0.model.params.pointer) } : nil
+        if d.lte.overlap, d.rounds.map({ round < $0 }) ?? true, let replicated {
+            // Captured now, on this thread: the training that follows moves the factors.
+            let tensors = pushTensors(s)
+            inFlight = PushInFlight(round: round, replicated: replicated) { try exchange { message(tensors) } }
+            return .sent(round: round)
+        }
         let pushedAt = clock.now
         // The push's tensors are made inside the closure, so they are gone once it is encoded:
         // the round's peak holds the frame and nng's copy of it, not a third copy besides.
-        let reply = try exchange {
-            var tensors: [WireTensor] = []
-            for r in s.replicas {
-                if let h = r.head { tensors.append(WireTensor(name: WireNames.factors(r.id), buffer: h.factors)) }
-                tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: s.main.packReplicated(r.model.params.pointer)))
+        let reply = try exchange { message(self.pushTensors(s)) }
+        let outcome = try settle(reply, round: round, trained: trained, replicated: replicated, over: exchange)
+        lastMergeWait = clock.now - pushedAt
+        return outcome
+    }
+
+    /// Applies the merge of the push in flight (`lte.overlap`), if there is one: called at the end
+    /// of the next round's steps, before the next push, however early the answer came.
+    @discardableResult
+    public func collect(over exchange: @escaping Exchange) throws -> PushOutcome? {
+        guard let pending = inFlight else { return nil }
+        inFlight = nil
+        let ready = clock.now
+        let outcome = try settle(try pending.answer(), round: pending.round, trained: nil, replicated: pending.replicated, over: exchange)
+        lastMergeWait = clock.now - ready
+        return outcome
+    }
+
+    /// Whether a push is awaiting its merge.
+    public var hasPushInFlight: Bool { inFlight != nil }
+
+    /// Each head's factors in the run's push format and its replicated tensors, as pushed.
+    private func pushTensors(_ s: Session) -> [WireTensor] {
+        var tensors: [WireTensor] = []
+        for r in s.replicas {
+            if let h = r.head {
+                let q = QuantizedTensor(quantizing: h.factors.pointer, count: h.factors.count, format: s.descriptor.lte.pushFormat)
+                tensors.append(WireTensor(name: WireNames.factors(r.id), pushed: q))
             }
-            return .push(PushMessage(workerId: id, round: nextRound(s), baseCommit: s.baseCommit, headIds: heads, headLosses: trained.losses,
-                                     tokens: s.replicas.reduce(0) { $0 + $1.tokensPerStep } * d.mergeEvery,
-                                     nonce: ReplayGuard.freshNonce(), tensors: tensors))
+            tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: s.main.packReplicated(r.model.params.pointer)))
         }
+        return tensors
+    }
+
+    /// What the server's answer to the push for `round` makes of this worker.
+    private func settle(_ reply: WireMessage, round: Int, trained: TrainedRound?, replicated: [FloatBuffer]?,
+                        over exchange: Exchange) throws -> PushOutcome {
         switch reply {
         case .roundResult(let result):
-            try apply(result)
+            try apply(result, keepingProgressSince: replicated)
             let hash = try joined().weightsHash
-            log(String(format: "worker %@: round %d | loss %.4f | train %.2f s | wait %.2f s | %@", id, result.round,
-                       Double(trained.losses.reduce(0, +)) / Double(max(1, trained.losses.count)), trained.seconds,
-                       (clock.now - pushedAt).seconds, hash.short))
+            if let trained {
+                log(String(format: "worker %@: round %d | loss %.4f | train %.2f s | %@", id, result.round,
+                           Double(trained.losses.reduce(0, +)) / Double(max(1, trained.losses.count)), trained.seconds, hash.short))
+            } else {
+                log("worker \(id): round \(result.round) merged | \(hash.short)")
+            }
             return .merged(round: result.round)
         case .error(let e) where e.code == .runFinished:
             return .finished
         case .error(let e) where e.code == .staleRound:
             log("worker \(id): \(e.message)")
             try join(over: exchange)
-            return .rejoined(round: round)
+            return .rejoined(round: self.round)
         case .error(let e):
-            throw LTEError("the server refused the push for round \(nextRound(s)): \(e.message)")
+            throw LTEError("the server refused the push for round \(round): \(e.message)")
         default:
             throw LTEError("the server answered a push with \(reply.type)")
         }
@@ -245,15 +309,17 @@ public final class WorkerCore {
                       baseCommit: w.baseCommit, weightsHash: main.weightsHash, factors: factors)
     }
 
-    /// The round's merge, applied locally: same inputs, same code, same bits as the server.
-    private func apply(_ result: RoundResultMessage) throws {
+    /// The round's merge, applied locally: same inputs, same code, same bits as the server. With
+    /// `replicated` (overlap), each merged replica keeps its progress since it pushed those values.
+    private func apply(_ result: RoundResultMessage, keepingProgressSince replicated: [FloatBuffer]?) throws {
         var s = try joined()
         guard result.round == nextRound(s) else {
             throw LTEError("the server answered the push for round \(nextRound(s)) with the result of round \(result.round)")
         }
         let main = s.main
         let count = main.layout?.count ?? 0
-        let factors = try result.headsMerged.map { h in try result.tensors.buffer(WireNames.factors(h), count: count) }
+        let format = s.descriptor.lte.pushFormat
+        let factors = try result.headsMerged.map { h in try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values }
         let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
         main.apply(factors: zip(result.headsMerged, factors).map { ($0, $1) }, replicatedMean: mean)
         let hash = main.weightsHash
@@ -263,11 +329,12 @@ public final class WorkerCore {
         s.weightsHash = hash
         s.baseCommit = result.commitId
         let rule = s.descriptor.lte.merge
-        for r in s.replicas {
-            if let i = result.headsMerged.firstIndex(of: r.id), let h = r.head {
+        for (k, r) in s.replicas.enumerated() {
+            let merged = result.headsMerged.contains(r.id)
+            if merged, let i = result.headsMerged.firstIndex(of: r.id), let h = r.head {
                 if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
             }
-            r.adopt(main.model.params)
+            if merged, let replicated { r.adopt(main.model.params, keepingProgressSince: replicated[k]) } else { r.adopt(main.model.params) }
         }
         session = s
     }

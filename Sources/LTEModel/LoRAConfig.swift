@@ -33,6 +33,15 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     /// How the heads hold the frozen (wrapped) weights they compute against: float32, or quantized
     /// (int8, nf4) and dequantized a layer at a time. The master weights stay float32 either way.
     public var frozenWeights = QuantizedFormat.f32
+    /// How a head's factors cross the wire at a round, both ways (DESIGN.md §8): the server merges,
+    /// records and sends back exactly the dequantized values of what was pushed, and every node, the
+    /// in-process run and replay merge those same values. Replicated tensors always go as float32:
+    /// they are full values, not deltas, so bf16 would round away a round's small updates.
+    public var pushFormat = QuantizedFormat.f32
+    /// Merges overlapped with training: after pushing round k a worker trains round k + 1 on the
+    /// weights it has and applies merge k at the end of those steps, before its next push. Needs the
+    /// reset-less rule (reset-B would zero a B that has trained on since its push).
+    public var overlap = false
 
     public init() {}
 
@@ -41,6 +50,7 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case heads, rank, alpha, mergeEvery = "merge_every", merge, wrapLMHead = "wrap_lm_head", aInit = "a_init"
         case weightDecay = "weight_decay", learningRate = "learning_rate", frozenWeights = "frozen_weights"
+        case pushFormat = "push_format", overlap
     }
 
     public static let keys: [String] = CodingKeys.allCases.map(\.rawValue)
@@ -61,6 +71,16 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
             frozenWeights = try QuantizedFormat(parsing: f, key: "lte.frozen_weights")
             guard frozenWeights != .bf16 else { throw LTEError("lte.frozen_weights must be one of f32, int8, nf4 (got \"bf16\")") }
         }
+        // Parsed by hand so a bad value is refused with the choices, not as a decoding error.
+        if let text = try? c.decodeIfPresent(String.self, forKey: .pushFormat) {
+            pushFormat = try QuantizedFormat(parsing: text, key: "lte.push_format")
+        } else if c.contains(.pushFormat) {
+            throw LTEError("lte.push_format must be one of \(QuantizedFormat.choices) (a string)")
+        }
+        if c.contains(.overlap) {
+            guard let flag = try? c.decode(Bool.self, forKey: .overlap) else { throw LTEError("lte.overlap must be one of true, false") }
+            overlap = flag
+        }
     }
 
     /// Also checks the rank against the layers it wraps: A's r rows must be orthonormal in R^n.
@@ -77,5 +97,8 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         guard rank >= 1 else { throw LTEError("lte.rank must be at least 1 (got \(rank))") }
         guard mergeEvery >= 1 else { throw LTEError("lte.merge_every must be at least 1 (got \(mergeEvery))") }
         guard alpha > 0, alpha.isFinite else { throw LTEError("lte.alpha must be positive (got \(alpha))") }
+        guard !overlap || merge == .resetless else {
+            throw LTEError("lte.overlap needs lte.merge resetless: reset-B would zero a B that trained on after its push")
+        }
     }
 }

@@ -14,7 +14,9 @@ public struct FrameHeader: Equatable, Sendable {
     /// 2: rounds count merges (round k is the k-th merge, as in the history; see `PushMessage.round`),
     /// and the run's end is its own error code (`ErrorCode.runFinished`).
     /// 3: a hello carries the time it was sent (`HelloMessage.sentAt`), so a captured one goes stale.
-    public static let currentVersion: UInt16 = 3
+    /// 4: tensors carry an encoding (float32, or bytes of a push format), and a push carries the
+    /// worker's train and wait times.
+    public static let currentVersion: UInt16 = 4
     public static let byteCount = 20
 
     public var version: UInt16

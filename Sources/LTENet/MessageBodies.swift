@@ -10,7 +10,8 @@ import LTEBase
 //
 //   hello        workerId, headIds, configFingerprint(digest), nonce, sentAt (UInt64 ms since 1970)
 //   welcome      runId, round, baseCommit, configJSON(blob), tensors
-//   push         workerId, round, baseCommit, headIds, headLosses(floats), tokens, nonce, tensors
+//   push         workerId, round, baseCommit, headIds, headLosses(floats), tokens, nonce,
+//                trainMicroseconds, previousWaitMicroseconds (UInt64 each), tensors
 //   roundResult  round, commitId, weightsHash(digest), headsMerged, tensors
 //   statusRequest (empty)
 //   status       round, headsIn, lossesIn(floats), headsMissing, UInt32 n ‖ n × (key, value)
@@ -46,6 +47,8 @@ extension WireCodec {
             try parallel(m.headLosses, to: m.headIds, "push head losses", &w)
             try quantity(m.tokens, "push tokens", &w)
             w.int(m.nonce)
+            try quantity(m.trainMicroseconds, "push train time", &w)
+            try quantity(m.previousWaitMicroseconds, "push wait time", &w)
             try tensors(m.tensors, "push", &w)
         case .roundResult(let m):
             try quantity(m.round, "round result round", &w)
@@ -97,6 +100,8 @@ extension WireCodec {
                 workerId: workerId, round: round, baseCommit: baseCommit, headIds: headIds, headLosses: losses,
                 tokens: try r.count64("push tokens"),
                 nonce: try r.int(UInt64.self, "push nonce"),
+                trainMicroseconds: try r.count64("push train time"),
+                previousWaitMicroseconds: try r.count64("push wait time"),
                 tensors: try readTensors(&r, "push")))
         case .roundResult:
             return .roundResult(RoundResultMessage(
@@ -178,12 +183,21 @@ extension WireCodec {
             guard t.shape.count <= WireTensor.maxRank else {
                 throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(t.name))' has rank \(t.shape.count), limit \(WireTensor.maxRank)")
             }
-            guard let n = WireTensor.elementCount(of: t.shape), n == t.values.count else {
+            guard let n = WireTensor.elementCount(of: t.shape), t.encoding != .float32 || n == t.values.count else {
                 throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(t.name))' shape \(t.shape) does not hold \(t.values.count) values")
+            }
+            guard t.encoding == .float32 ? t.bytes.isEmpty : t.values.isEmpty else {
+                throw WireError(.invalidTensor, "\(what): tensor '\(WireText.quote(t.name))' carries both values and bytes")
             }
             w.int(UInt32(t.shape.count))
             for d in t.shape { w.int(UInt64(d)) }
-            w.floats(t.values)
+            w.u8(t.encoding.rawValue)
+            if t.encoding == .float32 {
+                w.floats(t.values)
+            } else {
+                w.int(UInt64(t.bytes.count))
+                t.bytes.withUnsafeBytes { w.raw($0) }
+            }
         }
     }
 
@@ -231,6 +245,12 @@ extension WireCodec {
             for k in 0..<Int(rank) { shape.append(try r.count64("tensor '\(WireText.quote(name))' dim \(k)")) }
             guard let count = WireTensor.elementCount(of: shape) else {
                 throw WireError(.invalidTensor, "tensor '\(WireText.quote(name))' shape \(shape) overflows")
+            }
+            let encoding = WireTensor.Encoding(rawValue: try r.int(UInt8.self, "tensor '\(WireText.quote(name))' encoding"))
+            if encoding != .float32 {
+                let n = try r.count64("tensor '\(WireText.quote(name))' byte length")
+                out.append(WireTensor(name: name, shape: shape, encoding: encoding, bytes: Array(try r.take(n, "tensor '\(WireText.quote(name))' bytes"))))
+                continue
             }
             guard count <= r.remaining / 4 else {
                 throw WireError(.truncated, "tensor '\(WireText.quote(name))' shape \(shape) needs \(count) floats, only \(r.remaining) bytes left")

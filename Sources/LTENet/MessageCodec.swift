@@ -119,8 +119,9 @@ extension WireMessage {
         }
         var total = 0
         for t in tensors {
-            let (sum, overflow) = total.addingReportingOverflow(t.values.count &* 4)
-            if overflow || t.values.count > Int.max / 4 { return Int.max }
+            if t.values.count > Int.max / 4 { return Int.max }
+            let (sum, overflow) = total.addingReportingOverflow(t.payloadByteCount)
+            if overflow { return Int.max }
             total = sum
         }
         return total

@@ -101,10 +101,15 @@ public struct PushMessage: Equatable, Sendable {
     /// Tokens seen by these heads during the round.
     public var tokens: Int
     public var nonce: UInt64
+    /// How the worker lived its rounds (DESIGN.md §8, "measure on the worker's side"): this round's
+    /// local training, and its wait for the previous round's merge — from the moment it had both
+    /// pushed and finished training to the answer applied — which is known only now.
+    public var trainMicroseconds: Int
+    public var previousWaitMicroseconds: Int
     public var tensors: [WireTensor]
 
     public init(workerId: String, round: Int, baseCommit: String, headIds: [Int], headLosses: [Float],
-                tokens: Int, nonce: UInt64, tensors: [WireTensor]) {
+                tokens: Int, nonce: UInt64, trainMicroseconds: Int = 0, previousWaitMicroseconds: Int = 0, tensors: [WireTensor]) {
         self.workerId = workerId
         self.round = round
         self.baseCommit = baseCommit
@@ -112,6 +117,8 @@ public struct PushMessage: Equatable, Sendable {
         self.headLosses = headLosses
         self.tokens = tokens
         self.nonce = nonce
+        self.trainMicroseconds = trainMicroseconds
+        self.previousWaitMicroseconds = previousWaitMicroseconds
         self.tensors = tensors
     }
 

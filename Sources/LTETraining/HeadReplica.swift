@@ -71,6 +71,19 @@ public final class HeadReplica<Source: BatchSource> {
         for (offset, count) in copied { (model.params.pointer + offset).update(from: weights.pointer + offset, count: count) }
     }
 
+    /// Takes the main weights after a merge this replica pushed to one round before (`lte.overlap`):
+    /// each replicated value becomes the merged mean plus the replica's own progress since its push,
+    /// m + (p − pushed), so the steps it trained while the merge was in flight are kept and reach
+    /// the next mean. `pushed` is what it pushed, packed (`MainWeights.packReplicated`).
+    public func adopt(_ weights: FloatBuffer, keepingProgressSince pushed: FloatBuffer) {
+        var i = 0
+        for (offset, count) in copied {
+            let p = model.params.pointer + offset, m = weights.pointer + offset, q = pushed.pointer + i
+            for j in 0..<count { p[j] = m[j] + (p[j] - q[j]) }
+            i += count
+        }
+    }
+
     /// One local step at learning rate `lr`: next batch, forward, backward, clip, AdamW. Returns the loss.
     public func step(lr: Float) -> Float {
         source.next(inputs: inputs, targets: targets)

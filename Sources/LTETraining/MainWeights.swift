@@ -139,11 +139,13 @@ public final class MainWeights {
     }
 
     /// Bytes that cross the network for a round with `present` heads, one head per worker: up, each
-    /// head's factors and replicated tensors; down, to each, every merged head's factors and the average.
-    public func roundBytes(present: Int) -> Int {
-        let f = layout?.count ?? 0
-        let up = present * (f + replicatedCount)
-        let down = present * (present * f + replicatedCount)
-        return (up + down) * MemoryLayout<Float>.size
+    /// head's factors (in `format`) and replicated tensors (float32); down, to each, every merged
+    /// head's factors in the same format and the average.
+    public func roundBytes(present: Int, format: QuantizedFormat = .f32) -> Int {
+        let f = layout.map { format.byteCount(values: $0.count) } ?? 0
+        let r = replicatedCount * MemoryLayout<Float>.size
+        let up = present * (f + r)
+        let down = present * (present * f + r)
+        return up + down
     }
 }

@@ -25,6 +25,9 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     public private(set) var bytesCommunicated = 0
     public private(set) var learningRate: Float = 0
     public var merges: Int { main.round }
+    /// With `lte.overlap`: the round pushed at the end of the last round's steps, merged at the end
+    /// of this round's (as a worker applies merge k before its push k + 1).
+    private var inFlight: PushedRound?
 
     /// `makeSource(i)` gives replica i its batches (its own shard); `validation()` a fresh,
     /// identically seeded source of validation batches.
@@ -78,7 +81,14 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         tokensSeen += replicas.reduce(0) { $0 + $1.tokensPerStep }
         // The last step always closes a round, so the final model holds every head's work.
         if let t = syncEvery, (iteration + 1) % t == 0 || iteration + 1 == config.iterations {
-            synchronize(present: Array(replicas.indices))
+            if lora.overlap {
+                if let previous = inFlight { merge(previous) }
+                let pushed = push(present: Array(replicas.indices))
+                // The last round is merged at once, as a worker waits for the run's last merge.
+                if iteration + 1 == config.iterations { merge(pushed); inFlight = nil } else { inFlight = pushed }
+            } else {
+                synchronize(present: Array(replicas.indices))
+            }
         }
         return Float(total / Double(replicas.count))
     }
@@ -86,13 +96,42 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     /// A round over the replicas present: merge into `main`, then hand the result to every replica.
     public func synchronize(present: [Int]) {
         guard !present.isEmpty else { return }
-        main.merge(present.map { i in
-            MainWeights.Push(head: i, factors: replicas[i].head?.factors,
-                             replicated: main.packReplicated(replicas[i].model.params.pointer))
+        merge(push(present: present))
+    }
+
+    /// What the replicas present send for a round, as a worker pushes it: factors in the push
+    /// format (and the values they stand for), replicated tensors packed.
+    struct PushedRound {
+        let heads: [Int]
+        let factors: [PushedFactors?]
+        let replicated: [FloatBuffer]
+    }
+
+    func push(present: [Int]) -> PushedRound {
+        PushedRound(heads: present,
+                    factors: present.map { i in replicas[i].head.map { PushedFactors(quantizing: $0.factors, format: lora.pushFormat) } },
+                    replicated: present.map { main.packReplicated(replicas[$0].model.params.pointer) })
+    }
+
+    /// Merges a pushed round into `main` and hands the result to every replica: the heads' Vᵢ become
+    /// the dequantized factors they pushed (reset-less), and with `lte.overlap` each replica keeps
+    /// the progress it made since its push.
+    func merge(_ round: PushedRound) {
+        main.merge(round.heads.indices.map { k in
+            MainWeights.Push(head: round.heads[k], factors: round.factors[k]?.values, replicated: round.replicated[k])
         })
-        for i in present { replicas[i].head?.didMerge(rule: lora.merge) }
-        for r in replicas { r.adopt(main.model.params) }
-        bytesCommunicated += main.roundBytes(present: present.count)
+        for (k, i) in round.heads.enumerated() {
+            guard let head = replicas[i].head, let pushed = round.factors[k] else { continue }
+            if lora.merge == .resetless { head.setMerged(from: pushed.values.pointer) } else { head.didMerge(rule: lora.merge) }
+        }
+        for (i, r) in replicas.enumerated() {
+            if lora.overlap, let k = round.heads.firstIndex(of: i) {
+                r.adopt(main.model.params, keepingProgressSince: round.replicated[k])
+            } else {
+                r.adopt(main.model.params)
+            }
+        }
+        bytesCommunicated += main.roundBytes(present: round.heads.count, format: mode.usesAdapters ? lora.pushFormat : .f32)
     }
 
     /// Validation loss of the merged model; for a mode that never merges, of the one replica with

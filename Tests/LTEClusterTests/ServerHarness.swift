@@ -26,8 +26,9 @@ final class ServerHarness {
 
     /// A new run in a temporary directory, or, with `restarting`, a server started again on that
     /// harness's run (which keeps owning the directory).
+    /// `lte` adjusts the run's LTE settings (push format, overlap); `tuning` the server's options.
     init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil,
-         tuning: (inout ServerCore.Options) -> Void = { _ in }) throws {
+         lte adjust: (inout LoRAConfig) -> Void = { _ in }, tuning: (inout ServerCore.Options) -> Void = { _ in }) throws {
         ownsDirectory = previous == nil
         dir = previous?.dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("lte-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -38,8 +39,10 @@ final class ServerHarness {
         lora.rank = 2
         lora.alpha = 4
         lora.mergeEvery = 5
+        adjust(&lora)
+        training.seed = 1
         descriptor = RunConfig(model: Self.model, training: training, lte: lora, rounds: rounds)
-        let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: 1)
+        let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: training.seed)
         recorder = try HistoryRecorder.open(run: dir, main: main, descriptor: descriptor, configJSON: try descriptor.encoded(), tokenizer: nil,
                                             snapshotEvery: 10, say: { _ in })
         var options = ServerCore.Options(quorum: quorum, roundTimeout: roundTimeout)

@@ -94,11 +94,12 @@ final class WorkerCoreTests: XCTestCase {
         XCTAssertEqual(try restarted.rounds().map(\.round), [3, 2, 1, 0], "a round lost or duplicated")
         XCTAssertEqual(try restarted.history.fsck().rounds, 4)
     }
+}
 
-    // MARK: - Helpers
-
+/// Workers and links for tests of `WorkerCore` against a `ServerHarness`.
+extension XCTestCase {
     /// A worker on a token stream of the harness model's vocabulary, long enough for every head's shard.
-    private func worker(_ id: String, heads: [Int]) throws -> WorkerCore {
+    func worker(_ id: String, heads: [Int]) throws -> WorkerCore {
         let vocab = ServerHarness.model.vocabSize
         let url = try makeTemporaryDirectory().appendingPathComponent("train.bin")
         try TokenShard.write((0..<8192).map { Int32(($0 * 7 + $0 / 5) % vocab) }, vocabSize: vocab, to: url)
@@ -108,13 +109,13 @@ final class WorkerCoreTests: XCTestCase {
     }
 
     /// The worker's requests handed straight to the harness's server.
-    private func link(_ h: ServerHarness) -> WorkerCore.Exchange {
+    func link(_ h: ServerHarness) -> WorkerCore.Exchange {
         { make in h.core.handle(make(), frameBytes: 1000) }
     }
 
     /// Each worker trains a round (unless given it trained) and pushes it, all at once on threads of
     /// their own, since a push waits for its round to close; returns their outcomes in order.
-    private func pushTogether(_ pairs: [(WorkerCore, ServerHarness)], trained: [WorkerCore.TrainedRound]? = nil) throws -> [WorkerCore.PushOutcome] {
+    func pushTogether(_ pairs: [(WorkerCore, ServerHarness)], trained: [WorkerCore.TrainedRound]? = nil) throws -> [WorkerCore.PushOutcome] {
         let rounds = try trained ?? pairs.map { try $0.0.trainRound() }
         let pushes = zip(pairs, rounds).map { pair, round in
             Background { try pair.0.push(round, over: self.link(pair.1)) }
@@ -124,7 +125,7 @@ final class WorkerCoreTests: XCTestCase {
 }
 
 /// A throwing call run on a thread of its own; `value()` waits for it.
-private final class Background<T>: @unchecked Sendable {
+final class Background<T>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Result<T, Error>?
 

@@ -28,7 +28,7 @@ final class CodecRejectionTests: XCTestCase {
 
     func testHandBuiltFrameDecodes() throws {
         // Sanity: the hand builder agrees with the codec, so the rejections below are for the edit alone.
-        let body = roundResultBody(tensorCount: 1, str("t") + le32(1) + le64(1) + le32(Float(2).bitPattern))
+        let body = roundResultBody(tensorCount: 1, str("t") + le32(1) + le64(1) + [0] + le32(Float(2).bitPattern))
         guard case .roundResult(let r) = try codec.decode(frame(4, body)) else { return XCTFail() }
         XCTAssertEqual(r.tensors, [WireTensor(name: "t", shape: [1], values: [2])])
     }
@@ -55,14 +55,16 @@ final class CodecRejectionTests: XCTestCase {
         assertRefused(codec, bad, .badMagic)
         assertRefused(codec, Data("GET / HTTP/1.1\r\n\r\n".utf8), .badMagic)
         assertRefused(codec, Data([0x4C, 0x54]), .truncated)
-        assertRefused(codec, frame(1, [], version: 4), .unsupportedVersion)
+        assertRefused(codec, frame(1, [], version: 2), .unsupportedVersion)
+        assertRefused(codec, frame(1, [], version: 3), .unsupportedVersion)
+        assertRefused(codec, frame(1, [], version: 5), .unsupportedVersion)
         assertRefused(codec, frame(1, [], version: 0), .unsupportedVersion)
         assertRefused(codec, frame(0, []), .unknownType)
         assertRefused(codec, frame(8, []), .unknownType)
         assertRefused(codec, frame(0xFFFF, []), .unknownType)
         assertRefused(codec, frame(5, [], flags: 2), .unknownFlags)
         let e = assertRefused(codec, frame(5, [], version: 9))
-        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 3")
+        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 4")
     }
 
     func testOversize() throws {
@@ -132,13 +134,13 @@ final class CodecRejectionTests: XCTestCase {
     }
 
     func testRankAndTensorCounts() {
-        let rank9 = roundResultBody(tensorCount: 1, str("t") + le32(9) + (0..<9).flatMap { _ in le64(1) } + le32(0))
+        let rank9 = roundResultBody(tensorCount: 1, str("t") + le32(9) + (0..<9).flatMap { _ in le64(1) } + [0] + le32(0))
         assertRefused(codec, frame(4, rank9), .invalidTensor)
         let rankHuge = roundResultBody(tensorCount: 1, str("t") + le32(.max))
         assertRefused(codec, frame(4, rankHuge), .invalidTensor)
         let lyingCount = roundResultBody(tensorCount: .max, str("t") + le32(0) + le32(0))
         assertRefused(codec, frame(4, lyingCount), .truncated)
-        let one = str("t") + le32(1) + le64(1) + le32(0)
+        let one = str("t") + le32(1) + le64(1) + [0] + le32(0)
         assertRefused(codec, frame(4, roundResultBody(tensorCount: 2, one + one)), .invalidTensor)  // duplicate name
         assertRefused(codec, frame(4, roundResultBody(tensorCount: 2, one)), .truncated)           // second missing
     }

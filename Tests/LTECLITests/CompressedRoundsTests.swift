@@ -1,0 +1,74 @@
+import Foundation
+import LTETestSupport
+import XCTest
+
+/// `lte.push_format` and `lte.overlap` end to end (issue 15): real processes over tcp on loopback
+/// end on the weights of the in-process run with the same settings, and on the history's.
+final class CompressedRoundsTests: XCTestCase {
+    var scratch: URL!
+    var data: String { scratch.appendingPathComponent("data").path }
+    let lteSettings = ["--set", "lte.rank=4", "--set", "lte.alpha=16", "--set", "lte.merge_every=5", "--set", "training.learning_rate=3e-3"]
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-compressed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try LTEBinary.succeed(["data", "synth", "--out", data, "--bytes", "200000"])
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    private func rounds(_ run: URL) throws -> [[String: Any]] {
+        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    /// `lte launch` over tcp, 2 workers × 2 heads, 4 rounds, for `settings`: returns rounds.jsonl,
+    /// after checking the last round's hash is the in-process run's and the replayed history's.
+    private func launchMatchesInProcess(_ name: String, _ settings: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
+        let run = scratch.appendingPathComponent(name)
+        try LTEBinary.succeed(["launch", "--workers", "2", "--heads-per-worker", "2", "--config", "configs/tiny.json", "--data", data,
+                               "--run", run.path, "--rounds", "4", "--listen", "tcp://127.0.0.1:\(freeLoopbackPort())"] + lteSettings + settings)
+        let lines = try rounds(run)
+        XCTAssertEqual(lines.map { $0["round"] as? Int }, [1, 2, 3, 4], file: file, line: line)
+        let served = try XCTUnwrap(lines.last?["weights_hash"] as? String)
+        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
+                                           "--run", scratch.appendingPathComponent(name + "-local").path, "--iterations", "20",
+                                           "--set", "lte.heads=4"] + lteSettings + settings)
+        let localHash = local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+        XCTAssertEqual(localHash, served, "\(name): distributed and in-process runs differ", file: file, line: line)
+        let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "main", "--out", scratch.appendingPathComponent(name + "-replay").path])
+        XCTAssertTrue(replay.stdout.contains(served), "\(name): replay does not reach the server's weights", file: file, line: line)
+        return lines
+    }
+
+    /// int8 pushes with merges overlapped: server, workers (launch checks each against the server's
+    /// hash), the in-process run and replay hold the same bits; the workers' times are recorded.
+    func testOverlappedInt8LaunchMatchesInProcessAndReplay() throws {
+        let lines = try launchMatchesInProcess("int8-overlap", ["--set", "lte.push_format=int8", "--set", "lte.overlap=true"])
+        for l in lines {
+            for key in ["worker_train_ms", "worker_wait_ms", "round_ms", "sync_ms", "bytes_in", "bytes_out"] { XCTAssertNotNil(l[key], key) }
+            XCTAssertGreaterThan(l["worker_train_ms"] as? Double ?? 0, 0)
+        }
+    }
+
+    /// Each format moves fewer bytes than float32 and still ends where the in-process run does.
+    func testPushFormatsMatchInProcessAndShrinkTheRound() throws {
+        var bytes: [String: Int] = [:]
+        for format in ["f32", "bf16", "nf4"] {
+            let lines = try launchMatchesInProcess(format, ["--set", "lte.push_format=\(format)"])
+            bytes[format] = lines.map { ($0["bytes_in"] as? Int ?? 0) + ($0["bytes_out"] as? Int ?? 0) }.reduce(0, +)
+        }
+        // Replicated tensors stay float32, and on the tiny model (rank 4) they are a large part of
+        // a round, so the saving is less than the factors' own (½ for bf16, ≈ ⅐ for nf4).
+        XCTAssertLessThan(bytes["bf16"]!, bytes["f32"]! * 7 / 10, "\(bytes)")
+        XCTAssertLessThan(bytes["nf4"]!, bytes["f32"]! * 4 / 10, "\(bytes)")
+    }
+
+    /// A bad value is one `error:` line listing the choices.
+    func testBadPushFormatOrOverlapIsRefusedWithTheChoices() throws {
+        let base = ["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data, "--run", scratch.appendingPathComponent("bad").path]
+        try LTEBinary.fail(base + ["--set", "lte.push_format=fp8"], "lte.push_format must be one of f32, bf16, int8, nf4")
+        try LTEBinary.fail(base + ["--set", "lte.overlap=sometimes"], "lte.overlap must be one of true, false")
+        try LTEBinary.fail(base + ["--set", "lte.overlap=true", "--set", "lte.merge=reset-b"], "lte.overlap needs lte.merge resetless")
+    }
+}
