@@ -7,11 +7,11 @@ final class Box<T>: @unchecked Sendable {
     private let lock = NSLock()
     private var _value: T
     init(_ value: T) { _value = value }
-    var value: T {
-        get { lock.lock(); defer { lock.unlock() }; return _value }
-        set { lock.lock(); _value = newValue; lock.unlock() }
-    }
     func mutate(_ body: (inout T) -> Void) { lock.lock(); body(&_value); lock.unlock() }
+    /// Reads under the lock. (There is no `value` getter: an optimized build may pass the array on
+    /// without retaining it, so a reader still scanning it races a writer that then finds it unique
+    /// and appends in place, as ThreadSanitizer saw.) Read what you need inside `body`.
+    func read<R>(_ body: (T) -> R) -> R { lock.lock(); defer { lock.unlock() }; return body(_value) }
 }
 
 /// Runs `body` on its own thread (blocking nng calls never run on the test's cooperative pool) and

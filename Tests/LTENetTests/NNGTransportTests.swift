@@ -66,14 +66,14 @@ final class NNGTransportTests: XCTestCase {
             return all
         }
         XCTAssertEqual(Set(received.map(\.1)), Set((0..<n).map { "request \($0)" }))
-        XCTAssertTrue(completions.value.isEmpty, "no reply before the server sends one")
+        XCTAssertTrue(completions.read { $0.isEmpty }, "no reply before the server sends one")
         // Reply in the reverse of the requesters' numbering; each reply releases exactly its own
         // requester while every lower-numbered one is still waiting.
         for (k, request) in received.sorted(by: { $0.1 > $1.1 }) {
             let i = Int(request.split(separator: " ")[1])!
             try await contexts[k].send(Data("reply to \(request)".utf8))
-            for _ in 0..<500 where !completions.value.contains(i) { try await Task.sleep(for: .milliseconds(10)) }
-            XCTAssertEqual(completions.value, Array((i..<n).reversed()))
+            for _ in 0..<500 where !completions.read({ $0.contains(i) }) { try await Task.sleep(for: .milliseconds(10)) }
+            XCTAssertEqual(completions.read { $0 }, Array((i..<n).reversed()))
         }
         for i in 0..<n {
             XCTAssertEqual(String(decoding: try requesters[i].wait(), as: UTF8.self), "reply to request \(i)")
