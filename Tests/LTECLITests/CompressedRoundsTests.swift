@@ -64,6 +64,18 @@ final class CompressedRoundsTests: XCTestCase {
         XCTAssertLessThan(bytes["nf4"]!, bytes["f32"]! * 4 / 10, "\(bytes)")
     }
 
+    /// `lte.frozen_weights` (issue 18): heads compute against nf4 (and int8) frozen weights, requantized
+    /// after every merge on every node, and a launched run ends on the in-process run's bits and the
+    /// history's; the quantized W really is what the heads see (the run differs from float32's).
+    func testQuantizedFrozenWeightsLaunchMatchesInProcessAndReplay() throws {
+        let f32 = try launchMatchesInProcess("frozen-f32", [])
+        let nf4 = try launchMatchesInProcess("frozen-nf4", ["--set", "lte.frozen_weights=nf4"])
+        let int8 = try launchMatchesInProcess("frozen-int8", ["--set", "lte.frozen_weights=int8", "--set", "lte.push_format=int8"])
+        let last = { (lines: [[String: Any]]) in lines.last?["weights_hash"] as? String }
+        XCTAssertNotEqual(last(nf4), last(f32))
+        XCTAssertNotEqual(last(int8), last(f32))
+    }
+
     /// A bad value is one `error:` line listing the choices.
     func testBadPushFormatOrOverlapIsRefusedWithTheChoices() throws {
         let base = ["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data, "--run", scratch.appendingPathComponent("bad").path]
