@@ -41,7 +41,7 @@ public final class HistoryRecorder: RoundCommitter {
             }
             let state = try history.resume()
             main.model.params.copy(from: state.weights)
-            main.weightsChanged()
+            main.weightsWritten()
             for (h, b) in state.merged where d.lte.merge == .resetless { main.setLastMerged(head: h, from: b.pointer) }
             say("server: resumed \(url.path) (\(branch)) at round \(state.head.round) (\(state.head.commit.prefix(10)), weights \(state.head.weightsHash.short))")
             return HistoryRecorder(history: history, snapshotEvery: snapshotEvery, main: main, head: CommittedHead(

@@ -316,6 +316,8 @@ public final class ServerCore: @unchecked Sendable {
         for observer in observers { observer.roundClosed(closed, commit: commit) }
         var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), pushed: $0.quantized) } }
         tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
+        // Workers holding the frozen weights quantized take them from here, requantized after this merge.
+        for e in main.quantizedFrozen?.entries ?? [] { tensors.append(WireTensor(name: WireNames.frozen(e.name), pushed: e.tensor)) }
         let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
         outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil     // answers are kept for the last 8 rounds

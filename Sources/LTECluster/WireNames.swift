@@ -19,6 +19,8 @@ enum WireNames {
     static func factors(_ h: Int) -> String { "factors.\(h)" }
     static func merged(_ h: Int) -> String { "merged.\(h)" }
     static func replicated(_ h: Int) -> String { "replicated.\(h)" }
+    /// A frozen tensor in `lte.frozen_weights`' format, as the server requantized it (round result).
+    static func frozen(_ tensorName: String) -> String { "frozen.\(tensorName)" }
 }
 
 extension WireTensor {
@@ -55,6 +57,11 @@ extension WireTensor {
 extension Array where Element == WireTensor {
     /// The factors named `name`, `count` values in `format`: their bytes and the values they stand for.
     func pushedFactors(_ name: String, count: Int, format: QuantizedFormat) throws -> PushedFactors {
+        PushedFactors(received: try quantized(name, count: count, format: format))
+    }
+
+    /// The tensor named `name`, `count` values in `format`, as the bytes it carries.
+    func quantized(_ name: String, count: Int, format: QuantizedFormat) throws -> QuantizedTensor {
         guard let t = first(where: { $0.name == name }) else { throw LTEError("message lacks tensor \(name)") }
         guard t.shape == [count] else { throw LTEError("tensor \(name) has shape \(t.shape), expected [\(count)]") }
         guard t.encoding == format.wireEncoding else {
@@ -64,7 +71,7 @@ extension Array where Element == WireTensor {
         guard let q = QuantizedTensor(format: format, count: count, bytes: bytes) else {
             throw LTEError("tensor \(name) has \(bytes.count) bytes, \(format.rawValue) needs \(format.byteCount(values: count)) for \(count) values")
         }
-        return PushedFactors(received: q)
+        return q
     }
 
     /// The tensor named `name`, which must be flat with `count` values.

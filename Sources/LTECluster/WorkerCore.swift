@@ -93,7 +93,7 @@ public final class WorkerCore {
     public var memoryBudget: MemoryBudget? {
         session.map { s in .worker(s.descriptor.model, lora: s.descriptor.lte, heads: heads.count, totalHeads: s.descriptor.totalHeads,
                                    batch: s.descriptor.training.batchSize, lanes: s.lanes.count, foldScratch: s.lanes.scratchCount,
-                                   recompute: s.descriptor.training.recompute) }
+                                   recompute: s.descriptor.training.recompute, holdsFrozenMaster: s.main.holdsFrozenMaster) }
     }
 
     /// The main weights this worker holds (once it has joined).
@@ -290,10 +290,14 @@ public final class WorkerCore {
         guard d.model.vocabSize >= vocabSize else {
             throw LTEError("data \(train.url.deletingLastPathComponent().path) has a vocabulary of \(vocabSize), the run's model \(d.model.vocabSize)")
         }
-        let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed)
+        // With quantized frozen weights a worker holds them quantized only: the server merges W and
+        // sends them requantized with every answer.
+        let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed,
+                                              holdsFrozenMaster: d.lte.frozenWeights == .f32)
         let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
-        main.weightsChanged()
+        let joinedHash = main.weightsHash
+        main.weightsWritten()
         let factorCount = main.layout?.count ?? 0
         for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
             let merged = try w.tensors.flat(WireNames.merged(h), count: factorCount)
@@ -304,9 +308,10 @@ public final class WorkerCore {
         for h in heads where w.tensors.has(WireNames.factors(h)) {
             factors[h] = try w.tensors.buffer(WireNames.factors(h), count: factorCount)
         }
-        // The weights it now holds, e.g. the final ones when it rejoins a run that ended meanwhile.
+        // The weights it now holds, e.g. the final ones when it rejoins a run that ended meanwhile
+        // (hashed before a worker without the master gave its float32 frozen pages back).
         return Joined(runId: w.runId, descriptor: d, main: main,
-                      baseCommit: w.baseCommit, weightsHash: main.weightsHash, factors: factors)
+                      baseCommit: w.baseCommit, weightsHash: joinedHash, factors: factors)
     }
 
     /// The round's merge, applied locally: same inputs, same code, same bits as the server. With
@@ -322,11 +327,17 @@ public final class WorkerCore {
         let factors = try result.headsMerged.map { h in try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values }
         let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
         main.apply(factors: zip(result.headsMerged, factors).map { ($0, $1) }, replicatedMean: mean)
-        let hash = main.weightsHash
-        guard hash == result.weightsHash else {
-            throw LTEError("after round \(result.round) this worker's weights hash \(hash.short) differs from the server's \(result.weightsHash.short)")
+        if main.holdsFrozenMaster {
+            let hash = main.weightsHash
+            guard hash == result.weightsHash else {
+                throw LTEError("after round \(result.round) this worker's weights hash \(hash.short) differs from the server's \(result.weightsHash.short)")
+            }
+        } else if let q = main.quantizedFrozen {
+            // No W here to merge or hash: the frozen weights are the server's own requantized bytes,
+            // and the replicated tensors its mean, so this worker holds what the server holds.
+            main.receiveFrozen(try q.entries.map { e in try result.tensors.quantized(WireNames.frozen(e.name), count: e.count, format: q.format) })
         }
-        s.weightsHash = hash
+        s.weightsHash = result.weightsHash
         s.baseCommit = result.commitId
         let rule = s.descriptor.lte.merge
         for (k, r) in s.replicas.enumerated() {

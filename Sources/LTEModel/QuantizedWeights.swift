@@ -33,6 +33,13 @@ public final class QuantizedWeights: FrozenWeightStore {
         }
     }
 
+    /// Takes tensors quantized elsewhere (the server's, after a merge), in `entries` order.
+    public func replace(with tensors: [QuantizedTensor]) {
+        precondition(tensors.count == entries.count && zip(tensors, entries).allSatisfy { $0.format == format && $0.count == $1.count },
+                     "QuantizedWeights.replace: tensors of another shape or format")
+        for i in entries.indices { entries[i].tensor = tensors[i] }
+    }
+
     /// Bytes held: what the frozen weights cost in this format.
     public var byteCount: Int { entries.reduce(0) { $0 + $1.tensor.bytes.count } }
 

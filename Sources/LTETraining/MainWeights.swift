@@ -52,11 +52,17 @@ public final class MainWeights {
         for e in q.entries { model.params.release(offset: e.offset, count: e.count) }
     }
 
-    /// The master weights were written (a merge, a worker joining, a server resuming): the
-    /// quantized frozen weights follow them.
-    public func weightsChanged() {
-        guard holdsFrozenMaster else { return releaseFrozenMaster() }
+    /// The float32 weights were written whole (a worker joining, a server resuming): the quantized
+    /// frozen weights follow them, and a worker without the master gives the float32 pages back.
+    public func weightsWritten() {
         quantizedFrozen?.requantize(from: model.params)
+        if !holdsFrozenMaster { releaseFrozenMaster() }
+    }
+
+    /// A worker without the master takes the frozen weights the server requantized after a merge,
+    /// in layout order, as they came (so it holds the server's bytes).
+    public func receiveFrozen(_ tensors: [QuantizedTensor]) {
+        quantizedFrozen?.replace(with: tensors)
     }
 
     /// One head's part in a round: its current factors (adapter modes) and its replicated tensors,
@@ -78,7 +84,7 @@ public final class MainWeights {
         let pushes = pushes.sorted { $0.head < $1.head }
         guard !pushes.isEmpty else { return [] }
         mergeFactors(pushes.map { ($0.head, $0.factors) })
-        weightsChanged()
+        if holdsFrozenMaster { quantizedFrozen?.requantize(from: model.params) }
         let mean = FloatBuffer(count: replicatedCount)
         LTEMerge.average(spans: [(0, replicatedCount)], replicas: pushes.map(\.replicated), into: mean)
         unpackReplicated(mean.array)
@@ -90,7 +96,7 @@ public final class MainWeights {
     /// server's mean of the replicated tensors copied in. Ends on the server's bits.
     public func apply(factors: [(head: Int, factors: FloatBuffer?)], replicatedMean: [Float]) {
         mergeFactors(factors.sorted { $0.head < $1.head })
-        weightsChanged()
+        if holdsFrozenMaster { quantizedFrozen?.requantize(from: model.params) }
         unpackReplicated(replicatedMean)
         round += 1
     }
