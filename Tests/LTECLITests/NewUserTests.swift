@@ -138,3 +138,56 @@ final class NewUserTests: XCTestCase {
         try LTEBinary.fail(train(file.path, run("c"), []), "is a file, not a data directory")
     }
 }
+
+extension NewUserTests {
+    /// Item 3: a refused server start leaves the run as it was (config.json, history), so log,
+    /// replay and export of it still work.
+    func testRefusedServerLeavesTheRunUntouched() throws {
+        let data = try dataDirectory()
+        let dir = try makeTemporaryDirectory()
+        let run = dir.appendingPathComponent("run")
+        try LTEBinary.succeed(["launch", "--workers", "1", "--heads-per-worker", "2", "--config", Self.tiny, "--data", data,
+                               "--run", run.path, "--rounds", "1"])
+        let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        // Another model, and the same model with data from another tokenizer.
+        try LTEBinary.fail(["server", "--listen", address, "--run", run.path, "--config", Self.tiny, "--data", data, "--heads", "2",
+                            "--set", "model.intermediate_size=128"], "different model config", "intermediate_size")
+        let other = dir.appendingPathComponent("other")
+        let text = String(repeating: "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA .,;:!?'\n", count: 2000)
+        try Data(text.utf8).write(to: dir.appendingPathComponent("other.txt"))
+        try LTEBinary.succeed(["data", "prepare", "--input", dir.appendingPathComponent("other.txt").path, "--tokenizer", "char", "--out", other.path])
+        try LTEBinary.fail(["server", "--listen", address, "--run", run.path, "--config", Self.tiny, "--data", other.path, "--heads", "2"],
+                           "different model config", "vocab_size")
+        try LTEBinary.fail(["server", "--listen", address, "--run", run.path, "--config", Self.tiny, "--data", data, "--heads", "2",
+                            "--secret-file", dir.appendingPathComponent("no-secret").path], "no-secret")
+        XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("config.json")), config, "a refused server rewrote config.json")
+        try LTEBinary.succeed(["log", "--run", run.path])
+        try LTEBinary.succeed(["fsck", "--run", run.path])
+    }
+
+    /// Item 4: resuming on data from another tokenizer with the same vocabulary size is refused.
+    /// Item 6: a run stopped before its first checkpoint can be started again with --overwrite.
+    func testResumeChecksTheTokenizerAndOverwriteRestartsARun() throws {
+        let data = try dataDirectory()
+        let dir = try makeTemporaryDirectory()
+        let run = dir.appendingPathComponent("run")
+        try LTEBinary.succeed(train(data, run, ["--iterations", "10", "--set", "training.eval_interval=0"]))
+        // One character swapped for one the corpus lacks: the same vocabulary size, other ids.
+        let corpus = try String(contentsOf: URL(fileURLWithPath: data).appendingPathComponent("corpus.txt"), encoding: .utf8)
+        XCTAssertFalse(corpus.contains("~"))
+        let shuffled = dir.appendingPathComponent("shuffled.txt")
+        try Data(corpus.replacingOccurrences(of: "e", with: "~").utf8).write(to: shuffled)
+        let other = dir.appendingPathComponent("other")
+        try LTEBinary.succeed(["data", "prepare", "--input", shuffled.path, "--tokenizer", "char", "--out", other.path])
+        try LTEBinary.fail(train(other.path, run, ["--iterations", "20", "--resume", "--set", "training.eval_interval=0"]),
+                           "another tokenizer")
+
+        // Metrics but no checkpoint (stopped early): --resume cannot, --overwrite can.
+        try FileManager.default.removeItem(at: run.appendingPathComponent("checkpoint"))
+        try LTEBinary.fail(train(data, run, ["--iterations", "10"]), "before its first checkpoint", "--overwrite")
+        try LTEBinary.fail(train(data, run, ["--iterations", "10", "--resume"]), "no checkpoint", "--overwrite")
+        try LTEBinary.succeed(train(data, run, ["--iterations", "10", "--overwrite", "--set", "training.eval_interval=0"]))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("checkpoint/model.safetensors").path))
+    }
+}
