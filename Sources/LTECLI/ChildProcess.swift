@@ -21,6 +21,28 @@ final class Child {
 
     var isRunning: Bool { process.isRunning }
     var status: Int32 { process.isRunning ? 0 : process.terminationStatus }
+    /// True when it ended in any way but exit status 0.
+    var failed: Bool { !process.isRunning && (process.terminationReason == .uncaughtSignal || process.terminationStatus != 0) }
+    /// How it ended, for people: "exited with status 3" or "was killed by signal 9 (SIGKILL)".
+    var ending: String {
+        guard process.terminationReason == .uncaughtSignal else { return "exited with status \(process.terminationStatus)" }
+        let signal = process.terminationStatus
+        let name = Self.signalNames[signal].map { " (\($0))" } ?? ""
+        return "was killed by signal \(signal)\(name)"
+    }
+
+    private static let signalNames: [Int32: String] = [
+        SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP", SIGABRT: "SIGABRT",
+        SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE", SIGTERM: "SIGTERM",
+    ]
+
+    /// The file of the running `lte`, to start more of it. Not `CommandLine.arguments[0]`: found on
+    /// PATH, that is a bare name, which resolved against the working directory names nothing.
+    static var currentExecutable: String {
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") { return resolved }
+        if let path = Bundle.main.executablePath { return path }
+        return URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+    }
     func terminate() { if process.isRunning { process.terminate() } }
     func wait() { process.waitUntilExit() }
 }

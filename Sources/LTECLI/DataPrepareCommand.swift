@@ -41,6 +41,8 @@ extension DataCommand {
         @Option(help: "Fraction of the tokens, taken from the end, kept for validation.")
         var valFraction: Double = 0.1
 
+        @Flag(help: OutputTarget.forceHelp) var force = false
+
         @Flag(help: "No progress lines, only the summary.")
         var quiet = false
 
@@ -49,10 +51,11 @@ extension DataCommand {
         }
 
         func run() throws {
+            let outURL = try OutputTarget.check(out, kind: .dataDirectory, force: force)
             var options = DataPreparation.Options(tokenizer: tokenizer, vocabSize: vocab, valFraction: valFraction)
             options.bpeSampleBytes = bpeSampleMb * 1_000_000
             let summary = try DataPreparation.prepare(
-                inputs: inputs.map { URL(fileURLWithPath: $0) }, options: options, out: URL(fileURLWithPath: out),
+                inputs: inputs.map { URL(fileURLWithPath: $0) }, options: options, out: outURL,
                 progress: quiet ? nil : { print($0); fflush(stdout) })
             if !summary.skippedBinaries.isEmpty {
                 let names = summary.skippedBinaries.prefix(5).map(\.path).joined(separator: ", ")

@@ -30,13 +30,16 @@ extension DataCommand {
         @Option(help: "Fraction of the tokens, taken from the end, kept for validation.")
         var valFraction: Double = 0.1
 
+        @Flag(help: OutputTarget.forceHelp) var force = false
+
         func validate() throws {
             guard bytes > 0 else { throw ValidationError("--bytes must be positive") }
         }
 
         func run() throws {
+            let outURL = try OutputTarget.check(out, kind: .dataDirectory, force: force)
             let summary = try DataPreparation.synthesize(
-                seed: seed, bytes: bytes, tokenizer: tokenizer.rawValue, out: URL(fileURLWithPath: out), valFraction: valFraction)
+                seed: seed, bytes: bytes, tokenizer: tokenizer.rawValue, out: outURL, valFraction: valFraction)
             print(summary)
         }
     }

@@ -54,7 +54,7 @@ struct ExportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("History line to read (main, or a branch started with lte server --from).", valueName: "name"))
     var branch: String = "main"
 
-    @Option(help: ArgumentHelp("Directory to write (replaced if it exists); with --format gguf, the file.", valueName: "dir|file"))
+    @Option(help: ArgumentHelp("Directory to write (an existing one only if lte wrote it, unless --force); with --format gguf, the file.", valueName: "dir|file"))
     var out: String
 
     @Option(help: "hf: a LlamaForCausalLM model; gguf: one GGUF file for llama.cpp; peft: a LoRA adapter holding one round's delta.")
@@ -62,6 +62,8 @@ struct ExportCommand: ParsableCommand {
 
     @Flag(help: "With --format peft: one adapter per head merged in the round (OUT/head-<id>) instead of one for the round.")
     var heads = false
+
+    @Flag(help: OutputTarget.forceHelp) var force = false
 
     @OptionGroup var threads: ThreadOptions
 
@@ -72,7 +74,7 @@ struct ExportCommand: ParsableCommand {
 
     func run() throws {
         threads.apply()
-        let outURL = URL(fileURLWithPath: out)
+        let outURL = try OutputTarget.check(out, kind: format == .gguf ? .file(magic: "GGUF") : .modelDirectory, force: force)
         guard let runDirectory else {
             guard format != .peft else {
                 throw LTEError("--format peft exports a round's head factors, which only a run's history has; pass --run RUN --from REV")

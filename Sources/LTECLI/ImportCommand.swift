@@ -27,13 +27,16 @@ struct ImportCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Hugging Face model directory (save_pretrained output, or lte export --format hf).", valueName: "dir"))
     var from: String
 
-    @Option(help: ArgumentHelp("Checkpoint directory to write (replaced if it exists).", valueName: "dir"))
+    @Option(help: ArgumentHelp("Checkpoint directory to write (an existing one only if lte wrote it, unless --force).", valueName: "dir"))
     var out: String
 
+    @Flag(help: OutputTarget.forceHelp) var force = false
+
     func run() throws {
+        let outURL = try OutputTarget.check(out, kind: .modelDirectory, force: force)
         let source = try HuggingFaceModel.read(from: URL(fileURLWithPath: from))
         try HuggingFaceModel.write(weights: source.weights, config: source.config, special: source.special, tokenizer: source.tokenizer,
-                                   tokenizerConfig: source.tokenizerConfig, source: "Imported by `lte import` from \(from).", to: URL(fileURLWithPath: out))
+                                   tokenizerConfig: source.tokenizerConfig, source: "Imported by `lte import` from \(from).", to: outURL)
         let c = source.config
         let hash = WeightsHash.sha256(params: source.weights.pointer, layout: ParameterLayout(c))
         say("imported \(from): \(c.layers) layers, hidden \(c.dim), vocab \(c.vocabSize)\(source.tokenizer == nil ? ", no tokenizer.json" : "") | weights \(hash) | wrote \(out)")

@@ -43,7 +43,7 @@ struct LaunchCommand: ParsableCommand {
         }
         let address = listen ?? "ipc:///tmp/lte-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).ipc"
         let total = workers * headsPerWorker
-        let exe = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().path
+        let exe = Child.currentExecutable
         var children: [Child] = []
         let server = try Child(name: "server", executable: exe, arguments: [
             "server", "--listen", address, "--run", runDirectory, "--config", config.file, "--rounds", String(rounds),
@@ -69,14 +69,14 @@ struct LaunchCommand: ParsableCommand {
             }
             for c in children where !c.isRunning && !c.reported {
                 c.reported = true
-                if c.status != 0 {
-                    failed.append("\(c.name) exited with status \(c.status)")
+                if c.failed {
+                    failed.append("\(c.name) \(c.ending)")
                     children.filter(\.isRunning).forEach { $0.terminate() }
                 }
             }
             Thread.sleep(forTimeInterval: 0.1)
         }
-        for c in children where !c.reported && c.status != 0 { failed.append("\(c.name) exited with status \(c.status)") }
+        for c in children where !c.reported && c.failed { failed.append("\(c.name) \(c.ending)") }
         guard failed.isEmpty else { throw LTEError("launch failed: " + failed.joined(separator: "; ")) }
         say("launch: done, \(rounds) rounds in \(runDirectory)/rounds.jsonl")
     }

@@ -17,6 +17,7 @@ struct LogCommand: ParsableCommand {
     @Option(help: "Show at most this many rounds.") var limit: Int?
 
     func run() throws {
+        if let limit, limit < 1 { throw LTEError("--limit must be at least 1 (got \(limit))") }
         for r in try runDir.open().log(limit: limit) {
             let loss = r.meanLoss.map { String(format: "loss %.4f", $0) } ?? "initial weights"
             let heads = r.heads.isEmpty ? "" : "heads " + r.heads.map(String.init).joined(separator: ",") + "  "

@@ -19,17 +19,19 @@ struct ReplayCommand: ParsableCommand {
     @OptionGroup var runDir: RunHistoryOptions
     @Option(help: "Round number, commit id, tag or branch (default: main).") var to: String = "main"
     @Option(help: ArgumentHelp("Directory for model.safetensors + config.json.", valueName: "dir")) var out: String
+    @Flag(help: OutputTarget.forceHelp) var force = false
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         threads.apply()
+        let outURL = try OutputTarget.check(out, kind: .modelDirectory, force: force)
         let history = try runDir.open()
         let began = ContinuousClock.now
         let (weights, result) = try history.replay(to: to)
         let seconds = (ContinuousClock.now - began).seconds
         let model = try Transformer(config: history.modelConfig, trainable: { _ in false })
         model.params.copy(from: weights)
-        try Checkpoint.save(model: model, to: URL(fileURLWithPath: out))
+        try Checkpoint.save(model: model, to: outURL)
         say(String(format: "replayed round %d (%@) from the snapshot of round %d: %d rounds in %.2f s (%.1f rounds/s) | weights %@ match the history | wrote %@",
                    result.round, String(result.commit.prefix(10)), result.startRound, result.roundsApplied, seconds,
                    Double(result.roundsApplied) / max(seconds, 1e-9), result.weightsHash.hex, out))

@@ -3,6 +3,7 @@ import Foundation
 import LTEBase
 import LTECluster
 import LTEData
+import LTEModel
 import LTENet
 import LTENumerics
 import LTEStore
@@ -43,34 +44,49 @@ struct ServerCommand: ParsableCommand {
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
+        // Everything is checked before anything is written: a refused start leaves the run as it was.
         if let rounds, rounds < 1 { throw LTEError("--rounds must be at least 1") }
+        guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
+        guard maxUpdateRatio >= 1 else { throw LTEError("--max-update-ratio must be at least 1 (got \(maxUpdateRatio))") }
+        guard concurrency >= 2 else { throw LTEError("--concurrency must be at least 2 and exceed the number of workers (got \(concurrency))") }
+        guard roundTimeout > 0, roundTimeout.isFinite else { throw LTEError("--round-timeout must be a positive number of seconds") }
+        if branch.contains("/") || branch.isEmpty { throw LTEError("--branch must be a plain name (got \"\(branch)\")") }
+        try NetworkAddress.check(listen, flag: "--listen", listening: true)
         var cfg = try config.load()
         if let heads { cfg.lte.heads = heads }
         guard cfg.lte.heads >= 1 else { throw LTEError("--heads must be at least 1") }
+        if let quorum, !(1...cfg.lte.heads).contains(quorum) {
+            throw LTEError("--quorum \(quorum) must be between 1 and the run's \(cfg.lte.heads) heads")
+        }
+        let dataset = try data.map { try TokenDataset(directory: URL(fileURLWithPath: $0)) }
         if cfg.vocabFromData {
-            guard let data else { throw LTEError("config file \(config.file) has no model.vocab_size: pass --data DIR so the server can take it from the tokenizer") }
-            cfg.model.vocabSize = try TokenDataset(directory: URL(fileURLWithPath: data)).vocabSize
+            guard let dataset else { throw LTEError("config file \(config.file) has no model.vocab_size: pass --data DIR so the server can take it from the tokenizer") }
+            cfg.model.vocabSize = dataset.vocabSize
         }
         if let rounds { cfg.rounds = rounds }
         if let r = cfg.rounds { cfg.training.iterations = r * cfg.lte.mergeEvery }
-        if branch.contains("/") || branch.isEmpty { throw LTEError("--branch must be a plain name (got \"\(branch)\")") }
+        let codec = try security.codec()
+        let tls = try security.tls(for: listen)
         let runURL = URL(fileURLWithPath: runDirectory)
-        try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
-        try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"))
+        if let dataset { try Self.checkTokenizer(of: dataset, data: data!, againstHistoryIn: runURL, model: cfg.model) }
         BLASThreads.set(1)
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
-        guard maxUpdateRatio >= 1 else { throw LTEError("--max-update-ratio must be at least 1 (got \(maxUpdateRatio))") }
         let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
                                          maxUpdateRatio: maxUpdateRatio)
-        guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
         let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
+        do { try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
+            throw LTEError.posix("cannot create run directory \(runDirectory)", fallback: error)
+        }
         let recorder = try HistoryRecorder.open(run: runURL, main: main, descriptor: cfg, configJSON: try cfg.encoded(),
                                                 tokenizer: tokenizer, snapshotEvery: snapshotEvery, branch: branch, from: from, say: say)
         let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
         let core = ServerCore(descriptor: cfg, options: options, main: main, runId: runURL.lastPathComponent,
                               committer: recorder, observers: [roundsLog])
-        let server = try ParameterServer(core: core, listen: listen, codec: try security.codec(), concurrency: concurrency,
-                                         tls: try security.tls(for: listen))
+        let server = try ParameterServer(core: core, listen: listen, codec: codec, concurrency: concurrency, tls: tls)
+        // Only now, with the history opened and the address bound, does the run take this config.
+        do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
+            throw LTEError.posix("cannot write \(runURL.appendingPathComponent("config.json").path)", fallback: error)
+        }
         say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(cfg.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)")
         server.start()
         let stop = StopSignal()
@@ -80,5 +96,18 @@ struct ServerCommand: ParsableCommand {
         server.stop(linger: .milliseconds(Int(max(0, linger) * 1000)))
         if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
         say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
+    }
+
+    /// Data for a run that already has a history must use the tokenizer the history recorded: with
+    /// the same vocabulary size but other ids, training would go on silently on garbled text.
+    static func checkTokenizer(of dataset: TokenDataset, data: String, againstHistoryIn run: URL, model: ModelConfig) throws {
+        let location = MergeHistory.location(inRun: run)
+        guard FileManager.default.fileExists(atPath: location.path),
+              let history = try? MergeHistory.open(at: location, modelConfig: model),
+              let recorded = try? history.tokenizerData(at: "main"),
+              let theirs = try? Tokenizers.decode(recorded, source: location.appendingPathComponent("tokenizer.json")) else { return }
+        if let difference = Tokenizers.difference(theirs, dataset.tokenizer) {
+            throw LTEError("--data \(data) was made with another tokenizer than the run \(run.path) (\(difference)); pass the data directory the run was started with")
+        }
     }
 }

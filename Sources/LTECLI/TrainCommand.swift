@@ -56,6 +56,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Continue the run in --run from its checkpoint, appending to its metrics.jsonl.")
     var resume = false
 
+    @Flag(help: "Start the run in --run again from scratch, replacing its metrics.jsonl, checkpoint and config.json (a diverged run, or one stopped before its first checkpoint).")
+    var overwrite = false
+
     func validate() throws {
         if let iterations, iterations < 1 { throw ValidationError("--iterations must be at least 1") }
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
@@ -89,11 +92,19 @@ struct TrainCommand: ParsableCommand {
         let metricsURL = runURL.appendingPathComponent("metrics.jsonl")
         let checkpointURL = runURL.appendingPathComponent("checkpoint")
         let fm = FileManager.default
-        if !resume && fm.fileExists(atPath: metricsURL.path) {
-            throw LTEError("run directory \(runDirectory) already holds a run (metrics.jsonl); pass --resume to continue it, or choose a new --run directory")
+        let hasCheckpoint = fm.fileExists(atPath: checkpointURL.path)
+        if resume && overwrite { throw LTEError("--resume continues the run and --overwrite starts it again: pass one of them") }
+        if overwrite && fm.fileExists(atPath: MergeHistory.location(inRun: runURL).path) {
+            throw LTEError("--overwrite: \(runDirectory) holds a distributed run's merge history (history.git), which lte train does not replace; choose a new --run directory")
         }
-        if resume && !fm.fileExists(atPath: checkpointURL.path) {
-            throw LTEError("--resume: run directory \(runDirectory) has no checkpoint to resume from (\(checkpointURL.path))")
+        if !resume && !overwrite && fm.fileExists(atPath: metricsURL.path) {
+            throw LTEError(hasCheckpoint
+                ? "run directory \(runDirectory) already holds a run (metrics.jsonl); pass --resume to continue it, --overwrite to start it again, or choose a new --run directory"
+                : "run directory \(runDirectory) already holds a run (metrics.jsonl) that stopped before its first checkpoint, so it cannot --resume; pass --overwrite to start it again, or choose a new --run directory")
+        }
+        if resume && !hasCheckpoint {
+            let again = fm.fileExists(atPath: metricsURL.path) ? "; pass --overwrite instead to start it again" : ""
+            throw LTEError("--resume: run directory \(runDirectory) has no checkpoint to resume from (\(checkpointURL.path))\(again)")
         }
 
         BLASThreads.set(t.threads)
@@ -104,6 +115,9 @@ struct TrainCommand: ParsableCommand {
         if resume {
             let checkpoint = try Checkpoint(at: checkpointURL)
             let state = try session.resume(from: checkpoint)
+            if let saved = try? checkpoint.tokenizer(), let difference = Tokenizers.difference(saved, dataset.tokenizer) {
+                throw LTEError("--data \(data.data) was made with another tokenizer than the checkpoint \(checkpointURL.path) (\(difference)); resume with the data the run was trained on")
+            }
             try checkSameRun(saved: state, checkpoint: checkpointURL.path, config: cfg)
             guard state.step < t.iterations else {
                 throw LTEError("run \(runDirectory) is already at step \(state.step) of \(t.iterations); pass a larger --iterations to train further")
@@ -116,6 +130,9 @@ struct TrainCommand: ParsableCommand {
         }
         do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
             throw LTEError("cannot write \(runURL.appendingPathComponent("config.json").path): \(error.localizedDescription)")
+        }
+        if overwrite {
+            for name in ["metrics.jsonl", "checkpoint"] { try? fm.removeItem(at: runURL.appendingPathComponent(name)) }
         }
         if resume { try MetricsFile.dropLines(after: start, in: metricsURL) }
         let metrics = try MetricsLog(url: metricsURL, truncate: !resume)

@@ -74,6 +74,8 @@ public final class WorkerRuntime {
                 throw LTEError("the server at \(options.server) sent a message this worker refuses: \(e.message)")
             }
         }
-        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?")
+        let tlsHint = options.server.hasPrefix("tls+tcp://")
+            ? "; over TLS a failed handshake looks the same: check --tls-ca/--tls-cert/--tls-key and the name in the server's certificate" : ""
+        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?\(tlsHint)")
     }
 }

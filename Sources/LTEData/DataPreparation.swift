@@ -1,5 +1,6 @@
 import Foundation
 import LTEBase
+import LTENumerics
 
 /// Turns text into a prepared data directory (layout in `TokenDataset`), as nanoGPT's `prepare.py`
 /// does — build the tokenizer, encode the stream, keep the first (1 − valFraction) of the tokens for
@@ -92,14 +93,27 @@ public enum DataPreparation {
     public static func synthesize(seed: UInt64, bytes: Int = SyntheticCorpus.defaultBytes, tokenizer kind: String,
                                   out: URL, valFraction: Double = 0.1) throws -> Summary {
         guard bytes > 0 else { throw LTEError("synthetic corpus size must be positive, got \(bytes) bytes") }
-        let text = SyntheticCorpus.generate(seed: seed, bytes: bytes)
-        let summary = try prepare(corpus: Array(text.utf8), source: "synthetic corpus (seed \(seed), \(bytes) bytes)",
-                                  tokenizer: kind, out: out, valFraction: valFraction)
-        let textURL = out.appendingPathComponent(corpusFile)
-        do { try Data(text.utf8).write(to: textURL, options: .atomic) } catch {
-            throw LTEError("cannot write \(textURL.path): \(error.localizedDescription)")
+        let options = Options(tokenizer: kind, valFraction: valFraction)
+        try checkOptions(options)
+        // The text, then up to two bytes a token (uint16 ids; one token a byte at most for char and byte).
+        let (product, overflow) = bytes.multipliedReportingOverflow(by: 3)
+        try SystemResources.requireDisk(overflow ? .max : product, at: out, for: "a synthetic corpus of \(bytes) bytes (the text and its token shards)")
+        let fm = FileManager.default
+        do { try fm.createDirectory(at: out, withIntermediateDirectories: true) } catch {
+            throw LTEError("cannot create output directory \(out.path): \(error.localizedDescription)")
         }
-        return summary
+        // Written as it is generated and prepared from the file: memory stays bounded at any size.
+        let textURL = out.appendingPathComponent(corpusFile)
+        do {
+            guard fm.createFile(atPath: textURL.path, contents: nil) else { throw LTEError.posix("cannot write \(textURL.path)") }
+            let handle = try FileHandle(forWritingTo: textURL)
+            defer { try? handle.close() }
+            try SyntheticCorpus.stream(seed: seed, bytes: bytes) { try handle.write(contentsOf: $0) }
+        } catch let e as LTEError { throw e } catch {
+            throw LTEError.posix("cannot write \(textURL.path)", fallback: error)
+        }
+        return try prepare(stream: try CorpusStream(inputs: [textURL]), source: "synthetic corpus (seed \(seed), \(bytes) bytes)",
+                           options: options, out: out, progress: nil)
     }
 
     /// The raw text `synthesize` leaves in the data directory.

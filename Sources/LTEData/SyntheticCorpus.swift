@@ -19,6 +19,20 @@ public enum SyntheticCorpus {
         while composer.out.count < bytes { composer.speech() }
         return String(decoding: composer.out.prefix(max(bytes, 0)), as: UTF8.self)
     }
+
+    /// The same bytes as `generate`, handed to `write` a block at a time (whole speeches, about
+    /// `block` bytes each), so a corpus larger than memory can go straight to a file.
+    public static func stream(seed: UInt64, bytes: Int, block: Int = 1 << 22, write: ([UInt8]) throws -> Void) rethrows {
+        var composer = Composer(seed: seed)
+        var left = max(bytes, 0)
+        while left > 0 {
+            composer.out.removeAll(keepingCapacity: true)
+            while composer.out.count < min(block, left) { composer.speech() }
+            let take = min(composer.out.count, left)
+            try write(Array(composer.out.prefix(take)))
+            left -= take
+        }
+    }
 }
 
 /// The lexicon. Earlier entries are drawn more often.

@@ -50,8 +50,11 @@ public struct TokenDataset: Sendable {
     public init(directory: URL) throws {
         let dir = directory.path
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory), isDirectory.boolValue else {
+        guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDirectory) else {
             throw LTEError("data directory \(dir) does not exist — run `lte data prepare` first")
+        }
+        guard isDirectory.boolValue else {
+            throw LTEError("\(dir) is a file, not a data directory; pass the directory `lte data prepare --out` wrote (train.bin, val.bin, tokenizer.json, meta.json)")
         }
         for name in [Self.trainFile, Self.valFile, Self.tokenizerFile, Self.metaFile]
         where !FileManager.default.fileExists(atPath: directory.appendingPathComponent(name).path) {

@@ -55,12 +55,40 @@ public struct TLSOptions: Equatable, Sendable {
         return cfg
     }
 
-    static func readPEM(_ path: String, _ what: String) throws -> String {
+    /// Reads the three files and checks that each is whole PEM of the right kind, so a wrong or cut
+    /// file is named at startup instead of surfacing as nng's "Cryptographic error" or a handshake
+    /// that times out.
+    public func validate() throws {
+        _ = try Self.readPEM(certFile, "certificate", expecting: "CERTIFICATE")
+        _ = try Self.readPEM(keyFile, "private key", expecting: "PRIVATE KEY")
+        _ = try Self.readPEM(caFile, "CA certificate", expecting: "CERTIFICATE")
+    }
+
+    static func readPEM(_ path: String, _ what: String, expecting label: String? = nil) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LTEError("TLS \(what) file \(path): cannot read")
         }
         guard let text = String(data: data, encoding: .utf8), text.contains("-----BEGIN ") else {
             throw LTEError("TLS \(what) file \(path) is not PEM")
+        }
+        // Every block must be whole: BEGIN X, base64, END X. A truncated file lacks its END line.
+        var blocks = 0, labels: [String] = []
+        var rest = Substring(text)
+        while let begin = rest.range(of: "-----BEGIN ") {
+            guard let close = rest[begin.upperBound...].range(of: "-----") else { throw LTEError("TLS \(what) file \(path) is truncated (a BEGIN line is cut)") }
+            let name = String(rest[begin.upperBound..<close.lowerBound])
+            guard let end = rest[close.upperBound...].range(of: "-----END \(name)-----") else {
+                throw LTEError("TLS \(what) file \(path) is truncated or damaged: \"BEGIN \(name)\" has no matching END line")
+            }
+            let body = rest[close.upperBound..<end.lowerBound].filter { !$0.isWhitespace }
+            guard !body.isEmpty, Data(base64Encoded: String(body)) != nil || body.contains(":") else {
+                throw LTEError("TLS \(what) file \(path) is damaged: the \(name) block is not base64")
+            }
+            blocks += 1; labels.append(name)
+            rest = rest[end.upperBound...]
+        }
+        if let label, !labels.contains(where: { $0.hasSuffix(label) }) {
+            throw LTEError("TLS \(what) file \(path) holds \(labels.joined(separator: ", ")), not a \(label)")
         }
         return text
     }

@@ -249,8 +249,8 @@ public struct Checkpoint {
 /// Files written and flushed to disk before the directory holding them is renamed into place.
 enum DurableFile {
     static func write(_ data: Data, to url: URL) throws {
-        guard FileManager.default.createFile(atPath: url.path, contents: data) else {
-            throw LTEError("cannot write \(url.path)")
+        do { try data.write(to: url) } catch {
+            throw LTEError.posix("cannot write \(url.path)", fallback: error)
         }
         try sync(url)
     }
@@ -261,7 +261,7 @@ enum DurableFile {
             defer { try? handle.close() }
             try handle.synchronize()
         } catch {
-            throw LTEError("cannot flush \(url.path) to disk: \(error.localizedDescription)")
+            throw LTEError.posix("cannot flush \(url.path) to disk", fallback: error)
         }
     }
 }

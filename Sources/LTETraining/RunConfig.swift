@@ -41,10 +41,28 @@ public struct RunConfig: Codable, Equatable, Sendable {
 
     /// Parses and checks a run config's JSON; `source` begins every error message ("config file X").
     public static func decode(_ data: Data, source: String, overrides: [String] = []) throws -> RunConfig {
-        guard var root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        do { try StrictJSON.check(data) } catch let e as LTEError { throw LTEError("\(source) is not valid JSON: \(e.message)") }
+        guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw LTEError("\(source) is not a JSON object")
         }
-        for o in overrides { try apply(override: o, to: &root) }
+        guard !overrides.isEmpty else { return try decode(root, source: source) }
+        // An error the overrides bring in is theirs, not the file's: "--set training.beta1=2: …".
+        let fileAlone = Result { try decode(root, source: source) }
+        var overridden = root
+        for o in overrides {
+            do { try apply(override: o, to: &overridden) } catch let e as LTEError { throw LTEError("--set \(o) (over \(source)): \(e.message)") }
+        }
+        do {
+            return try decode(overridden, source: source)
+        } catch let e as LTEError {
+            if case .failure = fileAlone { throw e }
+            let message = e.message.hasPrefix(source + ": ") ? String(e.message.dropFirst(source.count + 2)) : e.message
+            let blamed = overrides.filter { o in message.contains(String(o.prefix { $0 != "=" })) }
+            throw LTEError("--set \((blamed.isEmpty ? overrides : blamed).joined(separator: " --set ")) (over \(source)): \(message)")
+        }
+    }
+
+    private static func decode(_ root: [String: Any], source: String) throws -> RunConfig {
         do {
             let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: root))
             try config.validate()
@@ -54,8 +72,48 @@ public struct RunConfig: Codable, Equatable, Sendable {
         } catch let DecodingError.keyNotFound(key, ctx) {
             throw LTEError("\(source): missing key \"\((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))\"")
         } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.dataCorrupted(ctx), let DecodingError.valueNotFound(_, ctx) {
-            throw LTEError("\(source): wrong type for \"\(ctx.codingPath.map(\.stringValue).joined(separator: "."))\"")
+            throw LTEError("\(source): \(describe(ctx, in: root))")
+        } catch let e as DecodingError {
+            throw LTEError("\(source): cannot read the config (\(e.localizedDescription))")
         }
+    }
+
+    /// What a decoding failure means, named by the key's full path and the value found there (a null,
+    /// or `wrong type for "training.iterations" (got 12.5: …)`).
+    private static func describe(_ ctx: DecodingError.Context, in root: [String: Any]) -> String {
+        let path = ctx.codingPath.map(\.stringValue).filter { !$0.isEmpty }
+        let name = path.joined(separator: ".")
+        var found: Any? = root
+        for key in path { found = (found as? [String: Any])?[key] }
+        switch found {
+        case .some(is NSNull): return "\(name) is null; give it a value or remove the key to take the default"
+        case .some(let value) where !path.isEmpty:
+            let shown = (try? JSONSerialization.data(withJSONObject: value, options: .fragmentsAllowed)).map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+            return "wrong type for \"\(name)\" (got \(shown): \(ctx.debugDescription))"
+        default:
+            if path.isEmpty, let culprit = numberThatIsNotAWholeNumber(in: root) { return culprit }
+            return path.isEmpty ? "cannot read the config: \(ctx.debugDescription)" : "wrong type for \"\(name)\""
+        }
+    }
+
+    /// The decoder names no key when a number does not fit a whole-number field (12.5 or -1 for
+    /// iterations or seed): find the key whose value, made a whole number ≥ 0, lets the config decode.
+    private static func numberThatIsNotAWholeNumber(in root: [String: Any]) -> String? {
+        for (section, value) in root.sorted(by: { $0.key < $1.key }) {
+            guard let fields = value as? [String: Any] else { continue }
+            for (key, field) in fields.sorted(by: { $0.key < $1.key }) {
+                guard let number = field as? NSNumber, !(field is Bool) else { continue }
+                let d = number.doubleValue
+                guard d < 0 || d != d.rounded() else { continue }
+                var trial = root, trialFields = fields
+                trialFields[key] = Int(abs(d).rounded())
+                trial[section] = trialFields
+                guard let data = try? JSONSerialization.data(withJSONObject: trial),
+                      (try? JSONDecoder().decode(RunConfig.self, from: data)) != nil else { continue }
+                return "wrong type for \"\(section).\(key)\": expected a whole number\(d < 0 ? " ≥ 0" : "") (got \(number))"
+            }
+        }
+        return nil
     }
 
     /// `training.learning_rate=3e-4` → root["training"]["learning_rate"] = 3e-4 (the value parsed as

@@ -73,6 +73,31 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     public func validate() throws {
         guard threads >= 1 else { throw LTEError("training.threads must be at least 1") }
         guard iterations >= 1, batchSize >= 1 else { throw LTEError("training.iterations and training.batch_size must be at least 1") }
+        guard learningRate > 0, learningRate.isFinite else { throw LTEError("training.learning_rate must be positive (got \(learningRate))") }
+        guard minLearningRate >= 0, minLearningRate.isFinite else {
+            throw LTEError("training.min_learning_rate must be zero or positive (got \(minLearningRate))")
+        }
+        // The cosine decays from learning_rate down to min_learning_rate: upside down, it would climb.
+        guard minLearningRate <= learningRate else {
+            throw LTEError("training.min_learning_rate \(minLearningRate) is above training.learning_rate \(learningRate); the schedule decays from the second to the first")
+        }
+        for (name, beta) in [("beta1", beta1), ("beta2", beta2)] where !(beta >= 0 && beta < 1) {
+            throw LTEError("training.\(name) must be in [0, 1) (got \(beta))")
+        }
+        // AdamW divides by sqrt(v) + epsilon: at 0 a parameter with no gradient yet divides 0 by 0.
+        guard epsilon > 0, epsilon.isFinite else { throw LTEError("training.epsilon must be positive, e.g. 1e-8 (got \(epsilon))") }
+        for (name, value) in [("weight_decay", weightDecay), ("grad_clip", gradClip)] where !(value >= 0 && value.isFinite) {
+            throw LTEError("training.\(name) must be zero or positive (got \(value))")
+        }
+        for (name, value) in [("warmup_iterations", warmupIterations), ("eval_interval", evalInterval), ("eval_iterations", evalIterations),
+                              ("log_interval", logInterval), ("checkpoint_interval", checkpointInterval)] where value < 0 {
+            throw LTEError("training.\(name) must be zero or positive (got \(value))")
+        }
+        if let decayIterations, decayIterations < 1 { throw LTEError("training.decay_iterations must be at least 1 (got \(decayIterations))") }
+        // eval_interval 0 turns evaluation off; on, it must look at something, or "val loss" means nothing.
+        guard evalInterval == 0 || evalIterations >= 1 else {
+            throw LTEError("training.eval_iterations must be at least 1 while evaluation is on (training.eval_interval \(evalInterval)); set training.eval_interval=0 to turn it off")
+        }
     }
 
     public var schedule: LearningRateSchedule {

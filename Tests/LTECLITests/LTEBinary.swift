@@ -40,8 +40,10 @@ enum LTEBinary {
     }()
 
     /// Runs `lte args…` to completion; output goes through files, so a chatty process never blocks on
-    /// a full pipe.
-    static func run(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws -> LTEResult {
+    /// a full pipe. `directory` is where it runs (the package root by default); with `executable`, it
+    /// is started as that name looked up on `environment`'s PATH, as a shell would.
+    static func run(_ args: [String], directory: URL? = nil, executable: String? = nil, environment: [String: String]? = nil,
+                    file: StaticString = #filePath, line: UInt = #line) throws -> LTEResult {
         guard let url else {
             XCTFail("no release lte binary next to the tests or under \(packageRoot.path)/.build*/release — build it with swift build -c release",
                     file: file, line: line)
@@ -56,9 +58,15 @@ enum LTEBinary {
         _ = fm.createFile(atPath: errURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         let process = Process()
-        process.executableURL = url
-        process.arguments = args
-        process.currentDirectoryURL = packageRoot
+        if let executable {
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [executable] + args
+        } else {
+            process.executableURL = url
+            process.arguments = args
+        }
+        if let environment { process.environment = environment }
+        process.currentDirectoryURL = directory ?? packageRoot
         process.standardOutput = out
         process.standardError = err
         try process.run()

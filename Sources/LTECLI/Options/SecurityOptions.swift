@@ -20,6 +20,8 @@ struct SecurityOptions: ParsableArguments {
             return nil
         }
         guard let tlsCert, let tlsKey, let tlsCa else { throw LTEError("a tls+tcp:// address needs --tls-cert, --tls-key and --tls-ca") }
-        return TLSOptions(certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa)
+        let options = TLSOptions(certFile: tlsCert, keyFile: tlsKey, caFile: tlsCa)
+        try options.validate()
+        return options
     }
 }
