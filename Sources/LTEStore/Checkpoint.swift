@@ -90,7 +90,18 @@ public struct Checkpoint {
             }
             values.withUnsafeBufferPointer { (model.params.pointer + t.offset).update(from: $0.baseAddress!, count: t.count) }
         }
+        // Finite and well shaped is not enough: a flipped bit is still a float. lte records the
+        // weights hash when it writes a checkpoint, so a damaged file is caught here, not in training.
+        if let recorded = weights.metadata[Self.weightsHashKey] {
+            let hash = WeightsHash.sha256(params: model.params.pointer, layout: model.layout)
+            guard hash.hex == recorded else {
+                throw LTEError("checkpoint \(path): \(Self.modelFile) is damaged: its weights hash \(hash.short)… differs from the \(String(recorded.prefix(12)))… recorded when it was written")
+            }
+        }
     }
+
+    /// The key of model.safetensors' metadata under which lte records the weights hash it wrote.
+    static let weightsHashKey = "lte_weights_sha256"
 
     /// Fills the moments and step of an optimizer made by `AdamW(model:config:)` for `model`.
     public func loadOptimizer(into optimizer: AdamW, for model: Transformer) throws {
@@ -215,7 +226,9 @@ public struct Checkpoint {
                                        data: UnsafeBufferPointer(start: model.params.pointer + $0.offset, count: $0.count))
         }
         // "format": "pt" is what transformers looks for before loading a safetensors file.
-        try DurableFile.write(try SafeTensorsFile.encode(views, metadata: ["format": "pt"]), to: dir.appendingPathComponent(modelFile))
+        let hash = WeightsHash.sha256(params: model.params.pointer, layout: model.layout)
+        try DurableFile.write(try SafeTensorsFile.encode(views, metadata: ["format": "pt", weightsHashKey: hash.hex]),
+                              to: dir.appendingPathComponent(modelFile))
         try DurableFile.write(LlamaConfigFile.encode(model.config), to: dir.appendingPathComponent(configFile))
         try DurableFile.write(HuggingFaceMetadata.generationConfig(.none), to: dir.appendingPathComponent(HuggingFaceMetadata.generationConfigFile))
         if let tokenizer {

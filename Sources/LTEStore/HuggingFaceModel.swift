@@ -44,7 +44,10 @@ public enum HuggingFaceModel {
         let layout = ParameterLayout(config)
         precondition(weights.count == layout.count, "HuggingFaceModel.write: buffer does not match the config")
         // "format": "pt" is what transformers looks for before loading a safetensors file.
-        let model = try TensorSlot.encode(TensorSlot.weights(layout), from: weights.pointer, metadata: ["format": "pt"])
+        // lte also records the weights hash, so a damaged file is refused when it is read back.
+        let hash = WeightsHash.sha256(params: weights.pointer, layout: layout)
+        let model = try TensorSlot.encode(TensorSlot.weights(layout), from: weights.pointer,
+                                          metadata: ["format": "pt", Checkpoint.weightsHashKey: hash.hex])
         var files: [String: Data] = [
             modelFile: model,
             configFile: LlamaConfigFile.encode(config, special: special),
@@ -105,6 +108,12 @@ public enum HuggingFaceModel {
         }
         for t in layout.tensors where !UnsafeBufferPointer(start: weights.pointer + t.offset, count: t.count).allSatisfy(\.isFinite) {
             throw LTEError("\(modelURL.path): tensor \(t.name) holds NaN or infinite values")
+        }
+        if let recorded = try SafeTensorsHeader.parse(data, source: modelURL.path).metadata[Checkpoint.weightsHashKey] {
+            let hash = WeightsHash.sha256(params: weights.pointer, layout: layout)
+            guard hash.hex == recorded else {
+                throw LTEError("\(modelURL.path) is damaged: its weights hash \(hash.short)… differs from the \(String(recorded.prefix(12)))… recorded when lte wrote it")
+            }
         }
         func contents(_ name: String) -> Data? { has(name) ? fm.contents(atPath: url.appendingPathComponent(name).path) : nil }
         return Contents(config: config, special: special, weights: weights, tokenizer: contents(tokenizerFile),

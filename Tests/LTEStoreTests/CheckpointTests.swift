@@ -200,6 +200,21 @@ final class CheckpointTests: XCTestCase {
         assertLTEError(try Checkpoint(at: url).trainerState(), contains: "trainer_state.json is not valid")
     }
 
+    /// A flipped bit is still a finite float: the weights hash recorded at save time catches it.
+    func testRejectsAFlippedBitByTheRecordedWeightsHash() throws {
+        let url = try makeTemporaryDirectory().appendingPathComponent("ckpt")
+        let model = try trained(config, steps: 1).model
+        try Checkpoint.save(model: model, to: url)
+        let file = url.appendingPathComponent(Checkpoint.modelFile)
+        let header = try SafeTensorsFile(contentsOf: file)
+        XCTAssertEqual(header.metadata[Checkpoint.weightsHashKey], WeightsHash.sha256(params: model.params.pointer, layout: model.layout).hex)
+        try Checkpoint(at: url).load(into: try Transformer(config: config))   // intact: loads
+        var bytes = try Data(contentsOf: file)
+        bytes[bytes.count - 3] ^= 0x01     // a mantissa bit of lm_head's last value: still finite
+        try bytes.write(to: file)
+        assertLTEError(try Checkpoint(at: url).load(into: try Transformer(config: config)), contains: "model.safetensors is damaged", "weights hash")
+    }
+
     // MARK: config.json reading
 
     func testReadsHuggingFaceConfigsWithDefaultsAndIgnoresUnknownFields() throws {
