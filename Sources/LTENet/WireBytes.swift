@@ -110,6 +110,10 @@ struct ByteReader {
         let (byteCount, overflow) = n.multipliedReportingOverflow(by: 4)
         guard !overflow else { throw WireError(.invalidTensor, "\(what()) element count \(n) overflows") }
         let b = try take(byteCount, what())
+        // No capacity-0 array through unsafeUninitializedCapacity: it writes the count into the
+        // runtime's one shared empty-array storage, which ThreadSanitizer reports (rightly) as a
+        // race between two threads decoding empty lists at once.
+        guard n > 0 else { return [] }
         return [Float](unsafeUninitializedCapacity: n) { buffer, initialized in
             #if _endian(little)
             if n > 0 { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: b) }
