@@ -29,6 +29,13 @@ struct StatusCommand: ParsableCommand {
         let reply: WireMessage
         do { reply = try codec.decode(try socket.request(try codec.encode(.statusRequest))) } catch let e as NNGError {
             throw LTEError("no answer from \(address) within \(timeout) s (\(e.reason)); is `lte server` running there?")
+        } catch let e as WireError {
+            // Most often a secret on one side only, or two different ones: the answer's MAC cannot be checked.
+            throw LTEError("cannot read the answer from \(address) (\(e.message)); if the run has a shared secret, pass the same --secret-file")
+        }
+        if case .error(let e) = reply {
+            let hint = e.code == .unauthorized ? "; if the run has a shared secret, pass the same --secret-file" : ""
+            throw LTEError("the server at \(address) refused the status request: \(e.message)\(hint)")
         }
         guard case .status(let s) = reply else { throw LTEError("the server answered with \(reply.type)") }
         let losses = zip(s.headsIn, s.lossesIn).map { String(format: "%d:%.4f", $0, $1) }.joined(separator: " ")

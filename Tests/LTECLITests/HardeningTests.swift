@@ -29,6 +29,25 @@ final class HardeningTests: XCTestCase {
             .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
     }
 
+    /// `lte status` against a server with a secret: without it, or with another, one error line that
+    /// names --secret-file (issue 20, item 11: it was "Error: wire: …"); with it, the status line.
+    func testStatusWithoutTheSecretSaysToPassIt() throws {
+        let secret = try writeSecret(), other = try writeSecret("other")
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let serving = try BackgroundLTE("server", ["server", "--listen", address, "--run", scratch.appendingPathComponent("status-run").path,
+                                                   "--config", "configs/tiny.json", "--data", data, "--rounds", "1", "--heads", "2",
+                                                   "--secret-file", secret] + lteSettings)
+        defer { serving.kill9() }
+        var answered = false
+        for _ in 0..<50 where !answered {   // until the server listens (at most 10 s)
+            answered = (try? LTEBinary.run(["status", address, "--secret-file", secret, "--timeout", "1"]))?.status == 0
+            if !answered { Thread.sleep(forTimeInterval: 0.2) }
+        }
+        XCTAssertTrue(answered, serving.output)
+        try LTEBinary.fail(["status", address, "--timeout", "2"], "--secret-file")
+        try LTEBinary.fail(["status", address, "--secret-file", other, "--timeout", "2"], "--secret-file")
+    }
+
     /// `lte server` and `lte worker` over tls+tcp:// with mutual TLS: rounds complete; a worker whose
     /// certificate another CA signed never gets through, while the server keeps serving.
     func testRoundsOverTLSAndAWorkerWithoutAValidCertificateIsRefused() throws {
