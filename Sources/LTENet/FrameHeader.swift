@@ -13,7 +13,9 @@ public struct FrameHeader: Equatable, Sendable {
     public static let magic: [UInt8] = Array("LTE1".utf8)
     /// 2: rounds count merges (round k is the k-th merge, as in the history; see `PushMessage.round`),
     /// and the run's end is its own error code (`ErrorCode.runFinished`).
-    public static let currentVersion: UInt16 = 2
+    /// 3: open membership — hello carries `maxHeads` and a signature, welcome the heads handed out
+    /// and their optimizer steps, push a signature, and a new `leave` message (type 8).
+    public static let currentVersion: UInt16 = 3
     public static let byteCount = 20
 
     public var version: UInt16
