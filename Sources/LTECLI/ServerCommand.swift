@@ -16,6 +16,10 @@ struct ServerCommand: ParsableCommand {
             Writes RUN/rounds.jsonl (one line per round), RUN/config.json and the merge history RUN/history.git; \
             started on an existing history, it resumes at its head. Workers join with `lte worker --server ADDR`.
 
+            Identities: when RUN/keys holds keys (`lte keys add --run RUN NAME`), only those workers are admitted, each \
+            signing its messages with its own key; each head is bound to the worker it was given to, and \
+            `lte keys revoke --run RUN NAME` takes effect from that worker's next message.
+
             Examples:
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --heads 4 --rounds 100 --secret-file secret
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --from 3 --branch alt  # a new line of training from round 3
@@ -36,6 +40,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Start a new line of training from this past round (number, commit or tag) of the run's history.", valueName: "rev"))
     var from: String?
     @Option(help: ArgumentHelp("History branch this server appends to (needed with --from).", valueName: "name")) var branch: String = "main"
+    @Option(help: "Seconds a worker may go unheard (not waiting on a round) before its heads are handed on to other workers.")
+    var leaseTimeout: Double = 120
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
@@ -55,7 +61,11 @@ struct ServerCommand: ParsableCommand {
         try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"))
         BLASThreads.set(1)
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
-        let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)))
+        guard leaseTimeout > 0 else { throw LTEError("--lease-timeout must be positive") }
+        let keys = KeyStore(directory: KeyStore.location(inRun: runURL))
+        let identities: KeyStore? = KeyStore.isInUse(inRun: runURL) ? keys : nil
+        let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
+                                         leaseTimeout: .milliseconds(Int(leaseTimeout * 1000)), identities: identities)
         guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
         let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
         let recorder = try HistoryRecorder.open(run: runURL, main: main, descriptor: cfg, configJSON: try cfg.encoded(),
@@ -63,9 +73,9 @@ struct ServerCommand: ParsableCommand {
         let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
         let core = ServerCore(descriptor: cfg, options: options, main: main, runId: runURL.lastPathComponent,
                               committer: recorder, observers: [roundsLog])
-        let server = try ParameterServer(core: core, listen: listen, codec: try security.codec(), concurrency: concurrency,
+        let server = try ParameterServer(core: core, listen: listen, codec: try security.codec(verifier: identities), concurrency: concurrency,
                                          tls: try security.tls(for: listen))
-        say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(cfg.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)")
+        say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(cfg.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)\(identities.map { " | identities: \((try? $0.names().count) ?? 0) keys in \($0.directory.path)" } ?? "")")
         server.start()
         let stop = StopSignal()
         while !core.waitUntilFinished(timeout: .milliseconds(500)) {

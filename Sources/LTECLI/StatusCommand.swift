@@ -7,7 +7,9 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show a running server's round, the heads in and missing, and their losses.",
         discussion: """
-            One line: round R of N | heads in [head:loss …] | missing [heads] | tokens T (| finished).
+            First line: round R of N | heads in [head:loss …] | missing [heads] | tokens T (| finished); then one line per \
+            worker (name, heads, seconds since last seen, tokens/s, wait for its last round) and one for the free heads, \
+            with how each starts on its next worker (handed over with its state, or from its last merge).
 
             Examples:
               lte status tcp://server:5555
@@ -33,5 +35,14 @@ struct StatusCommand: ParsableCommand {
         guard case .status(let s) = reply else { throw LTEError("the server answered with \(reply.type)") }
         let losses = zip(s.headsIn, s.lossesIn).map { String(format: "%d:%.4f", $0, $1) }.joined(separator: " ")
         print("round \(s.round)\(s.fields["rounds"].map { " of \($0)" } ?? "") | heads in [\(losses)] | missing \(s.headsMissing) | tokens \(s.fields["tokens"] ?? "?")\(s.fields["finished"] == "true" ? " | finished" : "")")
+        // Open membership: the workers and the free heads (servers before wire version 3 send neither).
+        for key in s.fields.keys.sorted() where key.hasPrefix("worker.") {
+            print("worker \(key.dropFirst("worker.".count)): \(s.fields[key]!)")
+        }
+        if let free = s.fields["free_heads"] {
+            let details = s.fields.keys.filter { $0.hasPrefix("free.") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
+                .map { "head \($0.dropFirst(5)): \(s.fields[$0]!)" }
+            print("free heads: [\(free)]" + (details.isEmpty ? "" : " | " + details.joined(separator: " | ")))
+        }
     }
 }

@@ -19,6 +19,8 @@ public struct ClosedRound {
     public let bytesIn: Int
     /// Each merged head's factors (adapter modes).
     public let factors: [Int: FloatBuffer]
+    /// Membership events since the last round (heads handed over, taken, freed, and why), for round.json.
+    public var notes: [String: String] = [:]
 
     /// The mean of the merged heads' losses.
     public var meanLoss: Double {

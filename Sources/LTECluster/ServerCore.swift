@@ -19,7 +19,13 @@ public final class ServerCore: @unchecked Sendable {
     public struct Options: Sendable {
         public var quorum: Int
         public var roundTimeout: Duration
-        public init(quorum: Int, roundTimeout: Duration) { self.quorum = quorum; self.roundTimeout = roundTimeout }
+        /// Open membership: how long a worker may go unheard (and not waiting on a round) before its
+        /// heads are handed on, and the run's identities (nil: any worker name is accepted).
+        public var leaseTimeout: Duration
+        public var identities: (any IdentityVerifier)?
+        public init(quorum: Int, roundTimeout: Duration, leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil) {
+            self.quorum = quorum; self.roundTimeout = roundTimeout; self.leaseTimeout = leaseTimeout; self.identities = identities
+        }
     }
 
     public let descriptor: RunConfig
@@ -61,6 +67,8 @@ public final class ServerCore: @unchecked Sendable {
     private let runId: String
     /// When the first worker joined: the first round's wall time runs from here.
     private var started: ContinuousClock.Instant?
+    /// Who holds which head, handovers and leases (open membership); used under `lock`.
+    let membership: Membership
 
     /// A server at `committer`'s head: `main` must already hold that round's weights (the committer
     /// restores them when it opens an existing history).
@@ -73,6 +81,7 @@ public final class ServerCore: @unchecked Sendable {
         self.committer = committer
         self.observers = observers
         validation = MessageValidation(descriptor: descriptor, factorCount: main.layout?.count, replicatedCount: main.replicatedCount)
+        membership = Membership(totalHeads: descriptor.totalHeads, leaseTimeout: options.leaseTimeout, identities: options.identities)
         let head = committer.committedHead
         main.setRound(head.round)
         commitOfRound = [head.round: head.commit]
@@ -95,7 +104,8 @@ public final class ServerCore: @unchecked Sendable {
         switch message {
         case .hello(let h): return welcome(h)
         case .push(let p): return push(p, frameBytes: frameBytes)
-        case .statusRequest: return status()
+        case .statusRequest: lock.lock(); defer { lock.unlock() }; return status()
+        case .leave(let l): return leave(l)
         default:
             return refuse(.unexpected, "a server answers hello, push and status requests, not \(message.type)")
         }
@@ -122,22 +132,47 @@ public final class ServerCore: @unchecked Sendable {
             return refuse(.configMismatch, "worker \(h.workerId) was started with a config that differs from the server's (model, training or lte section)")
         }
         lock.lock(); defer { lock.unlock() }
+        // --- open membership: the heads this worker gets, and how each starts ---
+        sweepMembership()
+        let given: [(head: Int, start: Membership.Start, deposit: Membership.Deposit?)]
+        do throws(MessageValidation.Refusal) { given = try membership.assign(worker: h.workerId, asked: h.headIds, maxHeads: h.maxHeads) } catch {
+            return refuse(error.code, error.message)
+        }
         if started == nil { started = clock.now }
         var tensors = [WireTensor(name: WireNames.main, buffer: main.model.params)]
         for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
-        for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), buffer: f)) } }
+        var steps: [Int] = []
+        for g in given {
+            switch g.start {
+            case .handedOver:
+                tensors += HeadStateNames.tensors(head: g.head, g.deposit!.state)
+                steps.append(g.deposit!.state.optimizerStep)
+            case .lastMerge:
+                if let m = main.lastMerged[g.head] { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: m)) }
+                latestFactors[g.head] = main.lastMerged[g.head]
+                steps.append(0)
+            case .asBefore:
+                if let f = latestFactors[g.head] { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: f)) }
+                steps.append(0)
+            }
+        }
+        let heads = given.map(\.head)
         let config = (try? descriptor.encoded()) ?? Data()
-        if finished { finalHeads.formUnion(h.headIds) }
-        log("worker \(h.workerId) joined with heads \(h.headIds) at round \(main.round)")
-        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round] ?? "", configJSON: config, tensors: tensors))
+        if finished { finalHeads.formUnion(heads) }
+        log("worker \(h.workerId) joined with heads \(heads) at round \(main.round)"
+            + (given.contains { $0.start == .handedOver } ? " (handed-over state for \(given.filter { $0.start == .handedOver }.map(\.head)))" : ""))
+        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round] ?? "", configJSON: config, tensors: tensors,
+                                       headIds: heads, optimizerSteps: steps))
     }
 
+    /// The server's state for `lte status` (lock held).
     private func status() -> WireMessage {
-        lock.lock(); defer { lock.unlock() }
+        sweepMembership()
         let inHeads = open.keys.sorted()
         let missing = (0..<descriptor.totalHeads).filter { open[$0] == nil }
         var fields = ["total_heads": String(descriptor.totalHeads), "tokens": String(totalTokens), "finished": String(finished)]
         if let r = descriptor.rounds { fields["rounds"] = String(r) }
+        fields.merge(membership.statusFields()) { a, _ in a }
         return .status(StatusMessage(round: main.round, headsIn: inHeads, lossesIn: inHeads.map { open[$0]!.loss }, headsMissing: missing, fields: fields))
     }
 
@@ -150,6 +185,9 @@ public final class ServerCore: @unchecked Sendable {
 
         lock.lock(); defer { lock.unlock() }
         if let failure { return refuse(.internalError, failure) }
+        // --- open membership: only the heads bound to the sender ---
+        sweepMembership()
+        do throws(MessageValidation.Refusal) { try membership.admitPush(worker: p.workerId, heads: p.headIds) } catch { return refuse(error.code, error.message) }
         if p.round < openRound {
             // A resend of a push that was merged gets the same answer; a late one must resynchronise.
             if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads) { return .roundResult(o.message) }
@@ -180,11 +218,15 @@ public final class ServerCore: @unchecked Sendable {
         openWaiters += 1
         while outcomes[r] == nil && !finished && failure == nil {
             if open.count == descriptor.totalHeads { close(); break }
+            // Open membership: every head some worker holds is in; heads nobody holds are not waited for.
+            sweepMembership()
+            if open.count >= options.quorum && membership.everyBoundHead(isIn: Set(open.keys)) { close(); break }
             let deadline = openedAt! + options.roundTimeout
             if clock.now >= deadline && open.count >= options.quorum { close(); break }
             _ = lock.wait(until: Date(timeIntervalSinceNow: max(0.01, min(1, (deadline - clock.now).seconds))))
         }
         guard let o = outcomes[r] else { return refuse(.internalError, failure ?? "round \(r) did not close") }
+        membership.answered(worker: p.workerId, tokens: validation.tokensPerRound(heads: p.headIds.count))
         return .roundResult(o.message)
     }
 
@@ -204,7 +246,7 @@ public final class ServerCore: @unchecked Sendable {
             // The rate of the round's last local step (steps count from 0).
             learningRate: descriptor.training.schedule.rate(at: r * descriptor.mergeEvery - 1),
             weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
-            bytesIn: bytesIn, factors: open.compactMapValues(\.factors))
+            bytesIn: bytesIn, factors: open.compactMapValues(\.factors), notes: membership.takeNotes())
         let commit: String
         do { commit = try committer.commit(closed) } catch {
             // Nothing is answered for a round that is not durable. The weights in memory have moved
@@ -229,6 +271,30 @@ public final class ServerCore: @unchecked Sendable {
         log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","),
                    closed.meanLoss, mergeSeconds * 1000, hash.short))
         lock.broadcast()
+    }
+
+    // MARK: - Open membership
+
+    /// A clean leave: the worker's heads' whole state is kept for the next worker to take them.
+    private func leave(_ l: LeaveMessage) -> WireMessage {
+        let states: [Int: HeadTrainingState]
+        do throws(MessageValidation.Refusal) { states = try validation.checkLeave(l) } catch { return refuse(error.code, error.message) }
+        if let refused = admit("leave from \(l.workerId)", worker: l.workerId, round: l.round, nonce: l.nonce) { return refused }
+        lock.lock(); defer { lock.unlock() }
+        sweepMembership()
+        do throws(MessageValidation.Refusal) { try membership.leave(worker: l.workerId, states: states, round: l.round) } catch {
+            return refuse(error.code, error.message)
+        }
+        log("worker \(l.workerId) left at round \(l.round), handing over heads \(l.headIds)")
+        lock.broadcast()
+        return status()
+    }
+
+    /// Frees the heads of vanished or revoked workers (lock held); a worker whose push waits on the
+    /// open round is alive however long the round takes.
+    private func sweepMembership() {
+        let freed = membership.expire { name in self.open.values.contains { $0.worker == name } }
+        if !freed.isEmpty { log("heads \(freed) freed: their worker vanished or was revoked") }
     }
 
     /// The request thread of round `r` has sent (or failed to send) its answer of `bytes` bytes.

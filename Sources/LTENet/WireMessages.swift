@@ -87,7 +87,7 @@ public struct WelcomeMessage: Equatable, Sendable {
     /// The heads the worker now holds (those it asked for, or those the server handed it).
     public var headIds: [Int]
     /// Parallel to `headIds`: the AdamW step count of a head handed over cleanly, whose moments are
-    /// in `tensors` (`HeadStateNames`); 0 for a head that starts its optimizer afresh.
+    /// in `tensors` (LTECluster's `HeadStateNames`); 0 for a head that starts its optimizer afresh.
     public var optimizerSteps: [Int]
 
     public init(runId: String, round: Int, baseCommit: String, configJSON: Data, tensors: [WireTensor],
@@ -184,7 +184,7 @@ public struct StatusMessage: Equatable, Sendable {
 }
 
 /// A worker leaving cleanly (SIGTERM, Ctrl-C, its `--rounds` done) hands its heads back with their
-/// whole training state — factors and both AdamW moments (`HeadStateNames`) — at the round it holds,
+/// whole training state — factors and both AdamW moments (LTECluster's `HeadStateNames`) — at the round it holds,
 /// so the next worker to take them continues them bit for bit. The server answers `status`.
 public struct LeaveMessage: Equatable, Sendable {
     public var workerId: String

@@ -26,7 +26,8 @@ final class ServerHarness {
 
     /// A new run in a temporary directory, or, with `restarting`, a server started again on that
     /// harness's run (which keeps owning the directory).
-    init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil) throws {
+    init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil,
+         leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil) throws {
         ownsDirectory = previous == nil
         dir = previous?.dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("lte-server-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -41,7 +42,8 @@ final class ServerHarness {
         let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: 1)
         recorder = try HistoryRecorder.open(run: dir, main: main, descriptor: descriptor, configJSON: try descriptor.encoded(), tokenizer: nil,
                                             snapshotEvery: 10, say: { _ in })
-        core = ServerCore(descriptor: descriptor, options: .init(quorum: quorum, roundTimeout: roundTimeout), main: main, runId: "test",
+        core = ServerCore(descriptor: descriptor, options: .init(quorum: quorum, roundTimeout: roundTimeout, leaseTimeout: leaseTimeout, identities: identities),
+                          main: main, runId: "test",
                           committer: recorder)
         core.log = { [weak self] line in self?.appendLog(line) }
     }

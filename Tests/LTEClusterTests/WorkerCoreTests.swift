@@ -124,7 +124,7 @@ final class WorkerCoreTests: XCTestCase {
 }
 
 /// A throwing call run on a thread of its own; `value()` waits for it.
-private final class Background<T>: @unchecked Sendable {
+final class Background<T>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Result<T, Error>?
 
