@@ -26,10 +26,10 @@ struct KeysCommand: ParsableCommand {
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Make a new worker identity: RUN/keys/NAME.pub, and NAME.key for the worker.")
-        @OptionGroup var run: RunOption
+        @OptionGroup var location: RunOption
         @Argument(help: "The worker's name (its name in the history and logs too).") var name: String
         func run() throws {
-            let store = run.store
+            let store = location.store
             try store.add(name)
             say("keys: added \(name): \(store.publicKeyURL(name).path); give the worker \(store.privateKeyURL(name).path) (lte worker --key FILE) and delete it here")
         }
@@ -37,19 +37,19 @@ struct KeysCommand: ParsableCommand {
 
     struct Revoke: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a worker identity: refused from its next message, its heads handed on.")
-        @OptionGroup var run: RunOption
+        @OptionGroup var location: RunOption
         @Argument(help: "The worker's name.") var name: String
         func run() throws {
-            try run.store.revoke(name)
+            try location.store.revoke(name)
             say("keys: revoked \(name)")
         }
     }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the run's identities.")
-        @OptionGroup var run: RunOption
+        @OptionGroup var location: RunOption
         func run() throws {
-            let store = run.store
+            let store = location.store
             for name in try store.names() { print("\(name)\(store.isRevoked(name) ? " revoked" : "")") }
         }
     }

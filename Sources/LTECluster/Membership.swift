@@ -91,6 +91,10 @@ final class Membership {
             if let d = deposits.removeValue(forKey: h) {
                 out.append((h, .handedOver, d))
                 notes["membership.head.\(h)"] = "taken by \(worker) with the state \(d.from) handed over at round \(d.round)"
+            } else if orphaned[h] == worker {
+                // Its own head back (its lease ran out, or it restarted): it keeps what it has.
+                orphaned[h] = nil
+                out.append((h, .asBefore, nil))
             } else if let gone = orphaned.removeValue(forKey: h) {
                 out.append((h, .lastMerge, nil))
                 notes["membership.head.\(h)"] = "taken by \(worker) from \(gone) (\(gone) vanished or was revoked): last-merge factors, fresh optimizer moments"
@@ -112,6 +116,10 @@ final class Membership {
                 throw .init(code: .unauthorized, message: "push from \(worker): head \(h) is bound to worker \(o)")
             }
             if owner[h] == nil {
+                if orphaned[h] == worker {
+                    // Its lease ran out while it trained: it says hello again and, if the head is still free, keeps it.
+                    throw .init(code: .staleRound, message: "push from \(worker): its lease ran out and head \(h) was freed: say hello again")
+                }
                 if identities != nil || deposits[h] != nil || orphaned[h] != nil {
                     throw .init(code: .unauthorized, message: "push from \(worker): head \(h) is not bound to it (say hello for it first)")
                 }

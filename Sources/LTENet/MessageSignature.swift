@@ -68,7 +68,7 @@ public enum IdentityKeyFile {
 }
 
 /// What the server knows of a worker name when identities are in use.
-public enum IdentityStatus: Sendable {
+public enum IdentityStatus: @unchecked Sendable {   // public keys are immutable
     case known(Curve25519.Signing.PublicKey)
     /// No key was ever added under this name.
     case unknown

@@ -121,16 +121,16 @@ final class MembershipTests: XCTestCase {
     /// A worker that vanishes loses its head after the lease; the next worker gets it with the factors
     /// of its last merge and fresh optimizer moments. With every head held, `--heads auto` is refused.
     func testVanishedWorkersHeadIsHandedOnFromItsLastMerge() throws {
-        let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), leaseTimeout: .milliseconds(300))
+        let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), leaseTimeout: .milliseconds(1500))
         let a = try worker("a", heads: [0]), b = try worker("b", heads: [1])
         for w in [a, b] { try w.join(over: link(h)) }
         XCTAssertThrowsError(try worker("late", heads: [], maxHeads: 1).join(over: link(h))) { e in
             XCTAssertTrue("\(e)".contains("held by a worker"), "\(e)")
         }
         XCTAssertEqual(try pushTogether([(a, h, nil), (b, h, nil)]), [.merged(round: 1), .merged(round: 1)])
-        Thread.sleep(forTimeInterval: 0.5)          // a vanishes; b keeps pushing
+        // b pushes for round 2 and waits on it (alive however long that takes); a vanishes.
         let bPush = Background { try b.push(b.trainRound(), over: self.link(h)) }
-        Thread.sleep(forTimeInterval: 0.2)
+        Thread.sleep(forTimeInterval: 2.5)
         let c = try worker("c", heads: [], maxHeads: 1)
         try c.join(over: link(h))
         XCTAssertEqual(c.heads, [0])
