@@ -113,7 +113,8 @@ final class Membership {
     func admitPush(worker: String, heads: [Int]) throws(MessageValidation.Refusal) {
         for h in heads {
             if let o = owner[h], o != worker {
-                throw .init(code: .unauthorized, message: "push from \(worker): head \(h) is bound to worker \(o)")
+                // The code a claim of a head already in from another worker has always had.
+                throw .init(code: .unknownHead, message: "push from \(worker): head \(h) is bound to worker \(o)")
             }
             if owner[h] == nil {
                 if orphaned[h] == worker {

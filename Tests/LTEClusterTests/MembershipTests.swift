@@ -29,7 +29,7 @@ final class MembershipTests: XCTestCase {
         try b.join(over: link(h, key: kb))
         let hijack = h.honestPush(worker: "b", heads: [0])
         let reply = try link(h, key: kb)({ .push(hijack) })
-        XCTAssertEqual(refusalCode(reply), .unauthorized, "\(reply)")
+        XCTAssertEqual(refusalCode(reply), .unknownHead, "\(reply)")
         guard case .error(let e) = reply else { return }
         XCTAssertTrue(e.message.contains("head 0 is bound to worker a"), e.message)
         // Honest pushes still make the round.
