@@ -15,7 +15,7 @@ struct LTE: ParsableCommand {
               lte log --run runs/demo
             """,
         subcommands: [DataCommand.self, TrainCommand.self, SampleCommand.self, ServerCommand.self, WorkerCommand.self, LaunchCommand.self,
-                      StatusCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, ExportCommand.self,
+                      StatusCommand.self, KeysCommand.self, LogCommand.self, ShowCommand.self, ReplayCommand.self, FsckCommand.self, ExportCommand.self,
                       ImportCommand.self, LogitsCommand.self, BenchCommand.self])
 
     /// Runs the command; first, when an OpenBLAS setting that only the environment can carry is

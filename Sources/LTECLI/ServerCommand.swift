@@ -17,6 +17,10 @@ struct ServerCommand: ParsableCommand {
             Writes RUN/rounds.jsonl (one line per round), RUN/config.json and the merge history RUN/history.git; \
             started on an existing history, it resumes at its head. Workers join with `lte worker --server ADDR`.
 
+            Identities: when RUN/keys holds keys (`lte keys add --run RUN NAME`), only those workers are admitted, each \
+            signing its messages with its own key; each head is bound to the worker it was given to, and \
+            `lte keys revoke --run RUN NAME` takes effect from that worker's next message.
+
             Examples:
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --heads 4 --rounds 100 --secret-file secret
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --from 3 --branch alt  # a new line of training from round 3
@@ -41,6 +45,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("History branch this server appends to (needed with --from).", valueName: "name")) var branch: String = "main"
     @Option(help: "Seconds the last answers get to leave before the socket closes (raise it on slow links: an answer still in flight is lost).")
     var linger: Double = 0.3
+    @Option(help: "Seconds a worker may go unheard (not waiting on a round) before its heads are handed on to other workers.")
+    var leaseTimeout: Double = 120
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
@@ -65,14 +71,19 @@ struct ServerCommand: ParsableCommand {
         }
         if let rounds { cfg.rounds = rounds }
         if let r = cfg.rounds { cfg.training.iterations = r * cfg.lte.mergeEvery }
-        let codec = try security.codec()
+        guard leaseTimeout > 0 else { throw LTEError("--lease-timeout must be positive") }
+        // Once RUN/keys holds a key, only those identities are admitted (`lte keys`).
+        let identities: KeyStore? = KeyStore.isInUse(inRun: URL(fileURLWithPath: runDirectory))
+            ? KeyStore(directory: KeyStore.location(inRun: URL(fileURLWithPath: runDirectory))) : nil
+        let codec = try security.codec(verifier: identities)
         let tls = try security.tls(for: listen)
         let runURL = URL(fileURLWithPath: runDirectory)
         if let dataset { try Self.checkTokenizer(of: dataset, data: data!, againstHistoryIn: runURL, model: cfg.model) }
         BLASThreads.set(1)
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
         let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
-                                         maxUpdateRatio: maxUpdateRatio)
+                                         maxUpdateRatio: maxUpdateRatio, leaseTimeout: .milliseconds(Int(leaseTimeout * 1000)),
+                                         identities: identities)
         let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
         do { try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
             throw LTEError.posix("cannot create run directory \(runDirectory)", fallback: error)
@@ -87,7 +98,7 @@ struct ServerCommand: ParsableCommand {
         do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
             throw LTEError.posix("cannot write \(runURL.appendingPathComponent("config.json").path)", fallback: error)
         }
-        say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(cfg.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)")
+        say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(cfg.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)\(identities.map { " | identities: \((try? $0.names().count) ?? 0) keys in \($0.directory.path)" } ?? "")")
         server.start()
         let stop = StopSignal()
         while !core.waitUntilFinished(timeout: .milliseconds(500)) {

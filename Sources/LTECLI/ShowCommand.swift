@@ -30,7 +30,9 @@ struct ShowCommand: ParsableCommand {
             }
             print("tokens \(r.tokens)  lr \(r.learningRate)\(r.bytes.map { "  bytes in \($0)" } ?? "")")
             print("weights sha256 \(r.weightsSHA256)")
-                for e in r.excluded ?? [] { print("  excluded head \(e.head) from \(e.worker): \(e.reason)") }
+            for e in r.excluded ?? [] { print("  excluded head \(e.head) from \(e.worker): \(e.reason)") }
+            // Notes: e.g. open membership's heads handed over, taken or freed since the round before, and why.
+            for (key, value) in r.notes.sorted(by: { $0.key < $1.key }) { print("note   \(key): \(value)") }
         } else if let p = c.push {
             print("push   worker \(p.worker), round \(p.round), heads \(p.heads.map(String.init).joined(separator: ","))")
         }

@@ -7,7 +7,9 @@ struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status", abstract: "Show a running server's round, the heads in and missing, and their losses.",
         discussion: """
-            One line: round R of N | heads in [head:loss …] | missing [heads] | tokens T (| finished).
+            First line: round R of N | heads in [head:loss …] | missing [heads] | tokens T (| finished); then one line per \
+            worker (name, heads, seconds since last seen, tokens/s, wait for its last round) and one for the free heads, \
+            with how each starts on its next worker (handed over with its state, or from its last merge).
 
             Examples:
               lte status tcp://server:5555
@@ -42,5 +44,14 @@ struct StatusCommand: ParsableCommand {
         // The last round as its workers lived it: longest local training, longest wait for a merge.
         let workers = s.fields["worker_train_ms"].map { " | worker train \($0) ms, wait \(s.fields["worker_wait_ms"] ?? "?") ms" } ?? ""
         print("round \(s.round)\(s.fields["rounds"].map { " of \($0)" } ?? "") | heads in [\(losses)] | missing \(s.headsMissing) | tokens \(s.fields["tokens"] ?? "?")\(workers)\(s.fields["finished"] == "true" ? " | finished" : "")")
+        // Open membership: the workers and the free heads (servers before wire version 3 send neither).
+        for key in s.fields.keys.sorted() where key.hasPrefix("worker.") {
+            print("worker \(key.dropFirst("worker.".count)): \(s.fields[key]!)")
+        }
+        if let free = s.fields["free_heads"] {
+            let details = s.fields.keys.filter { $0.hasPrefix("free.") }.sorted { Int($0.dropFirst(5)) ?? 0 < Int($1.dropFirst(5)) ?? 0 }
+                .map { "head \($0.dropFirst(5)): \(s.fields[$0]!)" }
+            print("free heads: [\(free)]" + (details.isEmpty ? "" : " | " + details.joined(separator: " | ")))
+        }
     }
 }

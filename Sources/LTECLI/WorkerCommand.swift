@@ -18,10 +18,21 @@ struct WorkerCommand: ParsableCommand {
             Examples:
               lte worker --server tcp://server:5555 --heads 0,1 --data data/shakespeare --secret-file secret
               lte worker --server tcp://server:5555 --heads 2,3 --data data/shakespeare --secret-file secret --config configs/shakespeare-char-baby.json --threads 2
+              lte worker --server tcp://server:5555 --heads auto --max-heads 2 --data data/shakespeare --key runs/dist/keys/alice.key
+
+            With --heads auto the server hands the worker free heads. SIGTERM, Ctrl-C or --rounds make it leave \
+            cleanly at the next round boundary: its heads' factors and optimizer moments go to the server, and the \
+            next worker to take them continues them exactly. A worker that vanishes loses its heads after the \
+            server's --lease-timeout; they are handed on with their last-merge factors and fresh optimizer moments.
             """)
 
     @Option(help: ArgumentHelp("Server address (tcp://, tls+tcp:// or ipc://).", valueName: "addr")) var server: String
-    @Option(help: ArgumentHelp("Head ids this worker trains, comma-separated, e.g. 0,1.", valueName: "ids")) var heads: String
+    @Option(help: ArgumentHelp("Head ids this worker trains, comma-separated, e.g. 0,1; or `auto`: free heads the server hands out.", valueName: "ids|auto"))
+    var heads: String
+    @Option(help: "With --heads auto: the most heads to take.") var maxHeads: Int = 1
+    @Option(help: "Rounds to train before leaving cleanly (default: to the run's end).") var rounds: Int?
+    @Option(help: ArgumentHelp("This worker's identity key (from `lte keys add`); its name is the worker's name.", valueName: "file"))
+    var key: String?
     @OptionGroup var data: DataOptions
     @Option(help: "Worker name in the history and logs (default: worker-<heads>).") var id: String?
     @Option(help: ArgumentHelp("The run config this worker expects; a server with different settings is refused.", valueName: "file"))
@@ -31,10 +42,17 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
-        let ids = heads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !ids.isEmpty, ids.allSatisfy({ $0 != nil && $0! >= 0 }) else {
-            throw LTEError("--heads must be a comma-separated list of head ids, e.g. 0,1 (got \"\(heads)\")")
+        let auto = heads == "auto"
+        let ids = auto ? [] : heads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard auto || (!ids.isEmpty && ids.allSatisfy({ $0 != nil && $0! >= 0 })) else {
+            throw LTEError("--heads must be a comma-separated list of head ids, e.g. 0,1, or auto (got \"\(heads)\")")
         }
+        guard maxHeads >= 1 else { throw LTEError("--max-heads must be at least 1") }
+        if let rounds, rounds < 1 { throw LTEError("--rounds must be at least 1") }
+        let signer = try key.map { try IdentityKey.load(contentsOf: $0) }
+        // A key's file name is its identity: runs/x/keys/alice.key speaks for alice.
+        let keyName = key.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        if let keyName, let id, id != keyName { throw LTEError("--id \(id) differs from the key's identity \(keyName) (the key file's name)") }
         if let id, !MergeHistory.isValidWorkerName(id) {
             throw LTEError("--id must be 1–\(MergeHistory.maxWorkerNameBytes) letters, digits, '.', '_' or '-' (got \(id.debugDescription)); it names the worker's branch in the history")
         }
@@ -46,13 +64,18 @@ struct WorkerCommand: ParsableCommand {
             fingerprint = cfg.fingerprint
         }
         threads.apply()
-        var options = WorkerRuntime.Options(server: server, id: id ?? "worker-" + ids.map { String($0!) }.joined(separator: "-"),
+        let defaultName = auto ? "worker-\(ProcessInfo.processInfo.hostName.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(40))-\(getpid())"
+                               : "worker-" + ids.map { String($0!) }.joined(separator: "-")
+        var options = WorkerRuntime.Options(server: server, id: keyName ?? id ?? defaultName,
                                             heads: ids.map { $0! }, data: dataset, fingerprint: fingerprint)
+        options.maxHeads = auto ? maxHeads : 0
+        options.rounds = rounds
         options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
         options.tls = try security.tls(for: server)
-        let worker = try WorkerRuntime(options: options, codec: try security.codec())
-        let hash = try worker.run()
-        say("\(options.id): done at round \(worker.round) | weights \(hash)")
+        let worker = try WorkerRuntime(options: options, codec: try security.codec(signer: signer))
+        let stop = StopSignal()
+        let hash = try worker.run(shouldStop: { stop.received })
+        say("\(options.id): done at round \(worker.round) with heads \(worker.heads) | weights \(hash)")
         if let budget = worker.memoryBudget { say("\(options.id): \(peakMemoryReport(budget))") }
     }
 }

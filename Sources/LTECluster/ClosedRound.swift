@@ -27,6 +27,8 @@ public struct ClosedRound {
     /// next push): the round as the workers lived it (DESIGN.md §8).
     public var workerTrainSeconds: Double = 0
     public var workerWaitSeconds: Double = 0
+    /// Membership events since the last round (heads handed over, taken, freed, and why), for round.json.
+    public var notes: [String: String] = [:]
 
     /// The mean of the merged heads' losses.
     public var meanLoss: Double {

@@ -71,7 +71,7 @@ public final class HistoryRecorder: RoundCommitter {
         }
         let metadata = RoundMetadata(losses: c.heads.map { .init(head: $0, loss: c.losses[$0]!) }, tokens: c.tokens,
                                      learningRate: c.learningRate, bytes: c.bytesIn,
-                                     timing: .init(merge: c.mergeSeconds), headOrder: c.heads, excluded: c.excluded)
+                                     timing: .init(merge: c.mergeSeconds), headOrder: c.heads, notes: c.notes, excluded: c.excluded)
         let committed = try history.commitMerge(round: c.round, workerCommits: pushes, metadata: metadata,
                                                 weights: main.model.params.pointer, snapshot: c.round % snapshotEvery == 0)
         guard committed.weightsHash == c.weightsHash else {

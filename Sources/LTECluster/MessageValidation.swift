@@ -51,6 +51,7 @@ struct MessageValidation {
 
     func checkHello(_ h: HelloMessage) throws(Refusal) {
         try checkWorker(h.workerId)
+        if h.headIds.isEmpty && h.maxHeads > 0 { return }   // `--heads auto`: the server picks (Membership)
         try checkHeads(h.headIds)
     }
 

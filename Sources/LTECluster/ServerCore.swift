@@ -27,10 +27,15 @@ public final class ServerCore: @unchecked Sendable {
         public var maxAbsValue: Float?
         /// How far a hello's time may be from the server's clock (`FreshnessGuard`).
         public var helloWindow: Duration
+        /// Open membership: how long a worker may go unheard (and not waiting on a round) before its
+        /// heads are handed on, and the run's identities (nil: any worker name is accepted).
+        public var leaseTimeout: Duration
+        public var identities: (any IdentityVerifier)?
         public init(quorum: Int, roundTimeout: Duration, maxUpdateRatio: Double = 100, maxAbsValue: Float? = nil,
-                    helloWindow: Duration = .seconds(300)) {
+                    helloWindow: Duration = .seconds(300), leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil) {
             self.quorum = quorum; self.roundTimeout = roundTimeout; self.maxUpdateRatio = maxUpdateRatio
             self.maxAbsValue = maxAbsValue; self.helloWindow = helloWindow
+            self.leaseTimeout = leaseTimeout; self.identities = identities
         }
     }
 
@@ -89,6 +94,8 @@ public final class ServerCore: @unchecked Sendable {
     private var started: ContinuousClock.Instant?
     /// The last closed round's longest worker train and wait times, for `lte status`.
     private var lastWorkerTimes: (train: Double, wait: Double)?
+    /// Who holds which head, handovers and leases (open membership); used under `lock`.
+    let membership: Membership
 
     /// A server at `committer`'s head: `main` must already hold that round's weights (the committer
     /// restores them when it opens an existing history).
@@ -104,6 +111,7 @@ public final class ServerCore: @unchecked Sendable {
                                        maxAbsValue: options.maxAbsValue ?? Self.defaultMaxAbsValue(main))
         helloGuard = FreshnessGuard(window: options.helloWindow)
         screen = HeadUpdateScreen(main: main, maxRatio: options.maxUpdateRatio)
+        membership = Membership(totalHeads: descriptor.totalHeads, leaseTimeout: options.leaseTimeout, identities: options.identities)
         let head = committer.committedHead
         main.setRound(head.round)
         commitOfRound = [head.round: head.commit]
@@ -125,11 +133,12 @@ public final class ServerCore: @unchecked Sendable {
         return 1e4 * scale
     }
 
-    /// The largest request an honest worker can send in this run: a push of every head's factors and
-    /// replicated tensors, plus names, ids and a margin. The socket's receive limit, so a peer cannot
-    /// make the server hold a frame of any other size before its MAC is checked.
+    /// The largest request an honest worker can send in this run: a clean leave of every head, which
+    /// carries each head's factors and replicated tensors with both AdamW moments of each (three times
+    /// a push), plus names, ids and a margin. The socket's receive limit, so a peer cannot make the
+    /// server hold a frame of any other size before its MAC is checked.
     public var largestRequestBytes: Int {
-        let floats = descriptor.totalHeads * ((main.layout?.count ?? 0) + main.replicatedCount)
+        let floats = 3 * descriptor.totalHeads * ((main.layout?.count ?? 0) + main.replicatedCount)
         return floats * 4 + descriptor.totalHeads * 512 + (64 << 10)
     }
 
@@ -147,7 +156,8 @@ public final class ServerCore: @unchecked Sendable {
         switch message {
         case .hello(let h): return welcome(h)
         case .push(let p): return push(p, frameBytes: frameBytes)
-        case .statusRequest: return status()
+        case .statusRequest: lock.lock(); defer { lock.unlock() }; return status()
+        case .leave(let l): return leave(l)
         default:
             return refuse(.unexpected, "a server answers hello, push and status requests, not \(message.type)")
         }
@@ -176,18 +186,42 @@ public final class ServerCore: @unchecked Sendable {
             return refuse(.configMismatch, "worker \(h.workerId) was started with a config that differs from the server's (model, training or lte section)")
         }
         lock.lock(); defer { lock.unlock() }
+        // --- open membership: the heads this worker gets, and how each starts ---
+        sweepMembership()
+        let given: [(head: Int, start: Membership.Start, deposit: Membership.Deposit?)]
+        do throws(MessageValidation.Refusal) { given = try membership.assign(worker: h.workerId, asked: h.headIds, maxHeads: h.maxHeads) } catch {
+            return refuse(error.code, error.message)
+        }
         if started == nil { started = clock.now }
         var tensors = [WireTensor(name: WireNames.main, buffer: main.model.params)]
         for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
-        for head in h.headIds { if let f = latestFactors[head] { tensors.append(WireTensor(name: WireNames.factors(head), buffer: f)) } }
+        var steps: [Int] = []
+        for g in given {
+            switch g.start {
+            case .handedOver:
+                tensors += HeadStateNames.tensors(head: g.head, g.deposit!.state)
+                steps.append(g.deposit!.state.optimizerStep)
+            case .lastMerge:
+                if let m = main.lastMerged[g.head] { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: m)) }
+                latestFactors[g.head] = main.lastMerged[g.head]
+                steps.append(0)
+            case .asBefore:
+                if let f = latestFactors[g.head] { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: f)) }
+                steps.append(0)
+            }
+        }
+        let heads = given.map(\.head)
         let config = (try? descriptor.encoded()) ?? Data()
-        if finished { finalHeads.formUnion(h.headIds) }
-        log("worker \(h.workerId) joined with heads \(h.headIds) at round \(main.round)")
-        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round] ?? "", configJSON: config, tensors: tensors))
+        if finished { finalHeads.formUnion(heads) }
+        log("worker \(h.workerId) joined with heads \(heads) at round \(main.round)"
+            + (given.contains { $0.start == .handedOver } ? " (handed-over state for \(given.filter { $0.start == .handedOver }.map(\.head)))" : ""))
+        return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round] ?? "", configJSON: config, tensors: tensors,
+                                       headIds: heads, optimizerSteps: steps))
     }
 
+    /// The server's state for `lte status` (lock held).
     private func status() -> WireMessage {
-        lock.lock(); defer { lock.unlock() }
+        sweepMembership()
         let inHeads = open.keys.sorted()
         let missing = (0..<descriptor.totalHeads).filter { open[$0] == nil }
         var fields = ["total_heads": String(descriptor.totalHeads), "tokens": String(totalTokens), "finished": String(finished)]
@@ -196,6 +230,7 @@ public final class ServerCore: @unchecked Sendable {
             fields["worker_train_ms"] = String(format: "%.1f", t.train * 1000)
             fields["worker_wait_ms"] = String(format: "%.1f", t.wait * 1000)
         }
+        fields.merge(membership.statusFields()) { a, _ in a }
         return .status(StatusMessage(round: main.round, headsIn: inHeads, lossesIn: inHeads.map { open[$0]!.loss }, headsMissing: missing, fields: fields))
     }
 
@@ -209,6 +244,9 @@ public final class ServerCore: @unchecked Sendable {
 
         lock.lock(); defer { lock.unlock() }
         if let failure { return refuse(.internalError, failure) }
+        // --- open membership: only the heads bound to the sender ---
+        sweepMembership()
+        do throws(MessageValidation.Refusal) { try membership.admitPush(worker: p.workerId, heads: p.headIds) } catch { return refuse(error.code, error.message) }
         if p.round < openRound {
             // A resend of a push that was merged gets the same answer; a late one must resynchronise.
             if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads), p.baseCommit == commitOfRound[p.round - 1] {
@@ -246,6 +284,9 @@ public final class ServerCore: @unchecked Sendable {
         while outcomes[r] == nil && !finished && failure == nil {
             if let refused = excludedAnswer(p, openExclusions) { openWaiters -= 1; return refused }
             if open.count == descriptor.totalHeads { close(); continue }
+            // Open membership: every head some worker holds is in; heads nobody holds are not waited for.
+            sweepMembership()
+            if open.count >= options.quorum && membership.everyBoundHead(isIn: Set(open.keys)) { close(); continue }
             let deadline = (openedAt ?? clock.now) + options.roundTimeout
             if clock.now >= deadline && open.count >= options.quorum { close(); continue }
             _ = lock.wait(until: Date(timeIntervalSinceNow: max(0.01, min(1, (deadline - clock.now).seconds))))
@@ -256,6 +297,7 @@ public final class ServerCore: @unchecked Sendable {
             outcomes[r]?.waiters -= 1
             return refused
         }
+        membership.answered(worker: p.workerId, tokens: validation.tokensPerRound(heads: p.headIds.count))
         return .roundResult(o.message)
     }
 
@@ -300,7 +342,8 @@ public final class ServerCore: @unchecked Sendable {
             weightsHash: hash, mergeSeconds: mergeSeconds, roundSeconds: (lastClosedAt ?? started).map { (clock.now - $0).seconds } ?? 0,
             bytesIn: bytesIn, factors: open.compactMapValues { $0.factors?.values },
             excluded: openExclusions.keys.sorted().map { openExclusions[$0]! },
-            workerTrainSeconds: open.values.map(\.trainSeconds).max() ?? 0, workerWaitSeconds: open.values.map(\.waitSeconds).max() ?? 0)
+            workerTrainSeconds: open.values.map(\.trainSeconds).max() ?? 0, workerWaitSeconds: open.values.map(\.waitSeconds).max() ?? 0,
+            notes: membership.takeNotes())
         let commit: String
         do { commit = try committer.commit(closed) } catch {
             // Nothing is answered for a round that is not durable. The weights in memory have moved
@@ -328,6 +371,30 @@ public final class ServerCore: @unchecked Sendable {
         log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","),
                    closed.meanLoss, mergeSeconds * 1000, hash.short))
         lock.broadcast()
+    }
+
+    // MARK: - Open membership
+
+    /// A clean leave: the worker's heads' whole state is kept for the next worker to take them.
+    private func leave(_ l: LeaveMessage) -> WireMessage {
+        let states: [Int: HeadTrainingState]
+        do throws(MessageValidation.Refusal) { states = try validation.checkLeave(l) } catch { return refuse(error.code, error.message) }
+        if let refused = admit("leave from \(l.workerId)", worker: l.workerId, round: l.round, nonce: l.nonce) { return refused }
+        lock.lock(); defer { lock.unlock() }
+        sweepMembership()
+        do throws(MessageValidation.Refusal) { try membership.leave(worker: l.workerId, states: states, round: l.round) } catch {
+            return refuse(error.code, error.message)
+        }
+        log("worker \(l.workerId) left at round \(l.round), handing over heads \(l.headIds)")
+        lock.broadcast()
+        return status()
+    }
+
+    /// Frees the heads of vanished or revoked workers (lock held); a worker whose push waits on the
+    /// open round is alive however long the round takes.
+    private func sweepMembership() {
+        let freed = membership.expire { name in self.open.values.contains { $0.worker == name } }
+        if !freed.isEmpty { log("heads \(freed) freed: their worker vanished or was revoked") }
     }
 
     /// The request thread of round `r` has sent (or failed to send) its answer of `bytes` bytes.

@@ -18,6 +18,10 @@ public final class WorkerRuntime {
         /// How long to keep trying to reach a server that does not answer.
         public var connectTimeout: Duration = .seconds(60)
         public var tls: TLSOptions?
+        /// Open membership: with no `heads`, how many free heads to ask for (`--heads auto --max-heads K`),
+        /// and how many rounds to train before leaving cleanly (nil: to the run's end).
+        public var maxHeads = 0
+        public var rounds: Int?
         public init(server: String, id: String, heads: [Int], data: TokenDataset, fingerprint: Data?) {
             self.server = server; self.id = id; self.heads = heads; self.data = data; self.fingerprint = fingerprint
         }
@@ -32,8 +36,9 @@ public final class WorkerRuntime {
     public init(options: Options, codec: WireCodec) throws {
         self.options = options
         self.codec = codec
-        core = WorkerCore(id: options.id, heads: options.heads, train: options.data.train, vocabSize: options.data.vocabSize,
-                          fingerprint: options.fingerprint)
+        core = WorkerCore(id: options.id, heads: options.heads, maxHeads: options.maxHeads, train: options.data.train,
+                          vocabSize: options.data.vocabSize, fingerprint: options.fingerprint)
+        core.waitForHeads = options.connectTimeout
         do {
             // A send waits for a connection; bounding it by the connect timeout makes an absent server
             // an error in seconds, while a connected push may wait for its round as long as it takes.
@@ -51,11 +56,15 @@ public final class WorkerRuntime {
     /// What this worker needs in principle (set once it has joined a run).
     public var memoryBudget: MemoryBudget? { core.memoryBudget }
 
-    /// Trains until the run's last round; returns the final weights hash.
+    /// Trains until the run's last round, or until `shouldStop` (a signal) or its `rounds` are done,
+    /// when it leaves cleanly at the next round boundary; returns the weights hash it ends with.
     @discardableResult
-    public func run() throws -> WeightsDigest {
-        try core.run(over: exchange)
+    public func run(shouldStop: () -> Bool = { false }) throws -> WeightsDigest {
+        try core.run(over: exchange, rounds: options.rounds, shouldStop: shouldStop)
     }
+
+    /// The heads this worker trains (after joining: the ones the server handed it, with `--heads auto`).
+    public var heads: [Int] { core.heads }
 
     /// One request and its decoded answer; connection trouble is retried until `connectTimeout`.
     /// `message` is made anew for every attempt, with a fresh nonce: the server refuses a frame it

@@ -61,7 +61,12 @@ public final class WorkerCore {
     }
 
     public let id: String
-    public let heads: [Int]
+    /// The heads it trains: those it was started with, or (`--heads auto`) those the server handed it.
+    public private(set) var heads: [Int]
+    /// `--heads auto`: with no `heads`, how many free heads to ask the server for.
+    public let maxHeads: Int
+    /// `--heads auto`: how long to keep asking while every head is held.
+    public var waitForHeads: Duration = .zero
     let train: TokenShard
     let vocabSize: Int
     let fingerprint: Data?
@@ -76,8 +81,8 @@ public final class WorkerCore {
 
     /// `train` is the run's training token stream (each head reads its own shard of it); `fingerprint`
     /// the worker's own config fingerprint, if it was started with one (the server refuses another).
-    public init(id: String, heads: [Int], train: TokenShard, vocabSize: Int, fingerprint: Data?) {
-        self.id = id; self.heads = heads; self.train = train; self.vocabSize = vocabSize; self.fingerprint = fingerprint
+    public init(id: String, heads: [Int], maxHeads: Int = 0, train: TokenShard, vocabSize: Int, fingerprint: Data?) {
+        self.id = id; self.heads = heads; self.maxHeads = maxHeads; self.train = train; self.vocabSize = vocabSize; self.fingerprint = fingerprint
     }
 
     /// The round this worker is at (0 before it has joined).
@@ -105,13 +110,25 @@ public final class WorkerCore {
     // MARK: - The loop
 
     /// Joins, then trains, pushes and merges until the run's last round; returns the final weights hash.
+    /// With `shouldStop` (a signal) or after `rounds` merges of its own it leaves cleanly at the next
+    /// round boundary, handing its heads' state to the server for the next worker (`leave`).
     @discardableResult
-    public func run(over exchange: @escaping Exchange) throws -> WeightsDigest {
+    public func run(over exchange: @escaping Exchange, rounds: Int? = nil, shouldStop: () -> Bool = { false }) throws -> WeightsDigest {
         try join(over: exchange)
+        var merged = 0
         while !isFinished {
+            if shouldStop() || rounds.map({ merged >= $0 }) == true {
+                // A push still in flight (overlap) is merged first, so the state handed over is merged too.
+                if try collect(over: exchange) == .finished { break }
+                try leave(over: exchange); break
+            }
             let trained = try trainRound()
-            if try collect(over: exchange) == .finished { break }
-            if try push(trained, over: exchange) == .finished { break }
+            let collected = try collect(over: exchange)
+            if collected == .finished { break }
+            if case .merged = collected { merged += 1 }
+            let outcome = try push(trained, over: exchange)
+            if outcome == .finished { break }
+            if case .merged = outcome { merged += 1 }
         }
         return try joined().weightsHash
     }
@@ -147,6 +164,16 @@ public final class WorkerCore {
         for r in s.replicas {
             if let m = s.main.lastMerged[r.id] { r.head?.setMerged(from: m.pointer) }
             r.adopt(s.main.model.params)
+        }
+        // Open membership: a head another worker handed over continues from its whole state.
+        if kept == nil {
+            for r in s.replicas {
+                guard let state = joined.states[r.id] else { continue }
+                guard state.replicaMoments.m.count == r.replicaMomentCount else {
+                    throw LTEError("the server handed over head \(r.id) with \(state.replicaMoments.m.count) replica moments, this model has \(r.replicaMomentCount)")
+                }
+                r.restore(state)
+            }
         }
         session = s
         log("worker \(id): joined run \(s.runId) at round \(s.main.round) with heads \(heads)")
@@ -274,14 +301,14 @@ public final class WorkerCore {
         let baseCommit: String
         let weightsHash: WeightsDigest
         let factors: [Int: FloatBuffer]
+        /// Heads handed over by a worker that left cleanly: their whole training state.
+        let states: [Int: HeadTrainingState]
     }
 
     /// Says hello and takes the welcome: the run's settings, the main weights and last-merged factors
     /// (into `keeping` when rejoining, else into new main weights), and this worker's heads' factors.
     private func welcome(over exchange: Exchange, into keeping: MainWeights?) throws -> Joined {
-        let reply = try exchange {
-            .hello(HelloMessage(workerId: id, headIds: heads, configFingerprint: fingerprint ?? Data(count: 32), nonce: ReplayGuard.freshNonce()))
-        }
+        let reply = try askForHeads(over: exchange)
         guard case .welcome(let w) = reply else {
             if case .error(let e) = reply { throw LTEError("the server refused worker \(id): \(e.message)") }
             throw LTEError("the server answered hello with \(reply.type)")
@@ -304,14 +331,20 @@ public final class WorkerCore {
             merged.withUnsafeBufferPointer { main.setLastMerged(head: h, from: $0.baseAddress!) }
         }
         main.setRound(w.round)
+        if keeping == nil, !w.headIds.isEmpty { heads = w.headIds }
         var factors: [Int: FloatBuffer] = [:]
         for h in heads where w.tensors.has(WireNames.factors(h)) {
             factors[h] = try w.tensors.buffer(WireNames.factors(h), count: factorCount)
         }
+        let replicaMoments = main.replicatedCount
+        var states: [Int: HeadTrainingState] = [:]
+        for (h, step) in zip(w.headIds, w.optimizerSteps) where step > 0 {
+            states[h] = try HeadStateNames.state(head: h, step: step, from: w.tensors, factorCount: factorCount, replicaMomentCount: replicaMoments)
+        }
         // The weights it now holds, e.g. the final ones when it rejoins a run that ended meanwhile
         // (hashed before a worker without the master gave its float32 frozen pages back).
         return Joined(runId: w.runId, descriptor: d, main: main,
-                      baseCommit: w.baseCommit, weightsHash: joinedHash, factors: factors)
+                      baseCommit: w.baseCommit, weightsHash: joinedHash, factors: factors, states: states)
     }
 
     /// The round's merge, applied locally: same inputs, same code, same bits as the server. With

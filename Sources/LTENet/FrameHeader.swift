@@ -16,7 +16,9 @@ public struct FrameHeader: Equatable, Sendable {
     /// 3: a hello carries the time it was sent (`HelloMessage.sentAt`), so a captured one goes stale.
     /// 4: tensors carry an encoding (float32, or bytes of a push format), and a push carries the
     /// worker's train and wait times.
-    public static let currentVersion: UInt16 = 4
+    /// 5: open membership — hello carries `maxHeads` and a signature, welcome the heads handed out
+    /// and their optimizer steps, push a signature, and a new `leave` message (type 8).
+    public static let currentVersion: UInt16 = 5
     public static let byteCount = 20
 
     public var version: UInt16

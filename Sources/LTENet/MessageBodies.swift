@@ -8,10 +8,14 @@ import LTEBase
 //   digest  = 32 bytes                            tensors = UInt32 count ‖ WireTensor each
 //   round, tokens = UInt64 (≤ Int.max)            nonce   = UInt64
 //
-//   hello        workerId, headIds, configFingerprint(digest), nonce, sentAt (UInt64 ms since 1970)
-//   welcome      runId, round, baseCommit, configJSON(blob), tensors
+//   steps   = UInt32 count ‖ UInt64 each (parallel to a head list)
+//   signature = blob of 0 or 64 bytes (Ed25519, `MessageSignature`), always the last field
+//
+//   hello        workerId, headIds, configFingerprint(digest), nonce, sentAt (UInt64 ms since 1970), maxHeads(UInt32), signature
+//   welcome      runId, round, baseCommit, configJSON(blob), tensors, headIds, optimizerSteps(steps)
 //   push         workerId, round, baseCommit, headIds, headLosses(floats), tokens, nonce,
-//                trainMicroseconds, previousWaitMicroseconds (UInt64 each), tensors
+//                trainMicroseconds, previousWaitMicroseconds (UInt64 each), tensors, signature
+//   leave        workerId, round, headIds, optimizerSteps(steps), nonce, tensors, signature
 //   roundResult  round, commitId, weightsHash(digest), headsMerged, tensors
 //   statusRequest (empty)
 //   status       round, headsIn, lossesIn(floats), headsMissing, UInt32 n ‖ n × (key, value)
@@ -29,6 +33,9 @@ extension WireCodec {
             try digest(m.configFingerprint, "hello config fingerprint", &w)
             w.int(m.nonce)
             w.int(m.sentAt)
+            guard (0...Int(UInt32.max)).contains(m.maxHeads) else { throw WireError(.invalidValue, "hello max heads \(m.maxHeads) out of range") }
+            w.int(UInt32(m.maxHeads))
+            try writeSignature(m.signature, .hello, to: &w)
         case .welcome(let m):
             try string(m.runId, "welcome run id", &w)
             try quantity(m.round, "welcome round", &w)
@@ -39,6 +46,8 @@ extension WireCodec {
             w.int(UInt32(m.configJSON.count))
             m.configJSON.withUnsafeBytes { w.raw($0) }
             try tensors(m.tensors, "welcome", &w)
+            try heads(m.headIds, "welcome head ids", &w)
+            try steps(m.optimizerSteps, to: m.headIds, "welcome optimizer steps", &w)
         case .push(let m):
             try string(m.workerId, "push worker id", &w)
             try quantity(m.round, "push round", &w)
@@ -50,6 +59,15 @@ extension WireCodec {
             try quantity(m.trainMicroseconds, "push train time", &w)
             try quantity(m.previousWaitMicroseconds, "push wait time", &w)
             try tensors(m.tensors, "push", &w)
+            try writeSignature(m.signature, .push, to: &w)
+        case .leave(let m):
+            try string(m.workerId, "leave worker id", &w)
+            try quantity(m.round, "leave round", &w)
+            try heads(m.headIds, "leave head ids", &w)
+            try steps(m.optimizerSteps, to: m.headIds, "leave optimizer steps", &w)
+            w.int(m.nonce)
+            try tensors(m.tensors, "leave", &w)
+            try writeSignature(m.signature, .leave, to: &w)
         case .roundResult(let m):
             try quantity(m.round, "round result round", &w)
             try string(m.commitId, "round result commit id", &w)
@@ -77,32 +95,47 @@ extension WireCodec {
     func readBody(_ type: MessageType, from r: inout ByteReader) throws -> WireMessage {
         switch type {
         case .hello:
-            return .hello(HelloMessage(
-                workerId: try r.string("hello worker id"),
-                headIds: try readHeads(&r, "hello head ids"),
-                configFingerprint: try r.digest("hello config fingerprint"),
-                nonce: try r.int(UInt64.self, "hello nonce"),
-                sentAt: try r.int(UInt64.self, "hello sent at")))
+            let workerId = try r.string("hello worker id")
+            let headIds = try readHeads(&r, "hello head ids")
+            let fingerprint = try r.digest("hello config fingerprint")
+            let nonce = try r.int(UInt64.self, "hello nonce")
+            let sentAt = try r.int(UInt64.self, "hello sent at")
+            let maxHeads = Int(try r.int(UInt32.self, "hello max heads"))
+            return .hello(HelloMessage(workerId: workerId, headIds: headIds, configFingerprint: fingerprint, nonce: nonce, sentAt: sentAt,
+                                       maxHeads: maxHeads, signature: try readSignature(.hello, worker: workerId, from: &r)))
         case .welcome:
-            return .welcome(WelcomeMessage(
-                runId: try r.string("welcome run id"),
-                round: try r.count64("welcome round"),
-                baseCommit: try r.string("welcome base commit"),
-                configJSON: try r.blob("welcome config JSON"),
-                tensors: try readTensors(&r, "welcome")))
+            let runId = try r.string("welcome run id")
+            let round = try r.count64("welcome round")
+            let baseCommit = try r.string("welcome base commit")
+            let configJSON = try r.blob("welcome config JSON")
+            let tensors = try readTensors(&r, "welcome")
+            let headIds = try readHeads(&r, "welcome head ids")
+            return .welcome(WelcomeMessage(runId: runId, round: round, baseCommit: baseCommit, configJSON: configJSON, tensors: tensors,
+                                           headIds: headIds, optimizerSteps: try readSteps(&r, to: headIds, "welcome optimizer steps")))
+        case .leave:
+            let workerId = try r.string("leave worker id")
+            let round = try r.count64("leave round")
+            let headIds = try readHeads(&r, "leave head ids")
+            let steps = try readSteps(&r, to: headIds, "leave optimizer steps")
+            let nonce = try r.int(UInt64.self, "leave nonce")
+            let tensors = try readTensors(&r, "leave")
+            return .leave(LeaveMessage(workerId: workerId, round: round, headIds: headIds, optimizerSteps: steps, nonce: nonce,
+                                       tensors: tensors, signature: try readSignature(.leave, worker: workerId, from: &r)))
         case .push:
             let workerId = try r.string("push worker id")
             let round = try r.count64("push round")
             let baseCommit = try r.string("push base commit")
             let headIds = try readHeads(&r, "push head ids")
             let losses = try readParallel(&r, to: headIds, "push head losses")
+            let tokens = try r.count64("push tokens")
+            let nonce = try r.int(UInt64.self, "push nonce")
+            let train = try r.count64("push train time")
+            let wait = try r.count64("push wait time")
+            let tensors = try readTensors(&r, "push")
             return .push(PushMessage(
                 workerId: workerId, round: round, baseCommit: baseCommit, headIds: headIds, headLosses: losses,
-                tokens: try r.count64("push tokens"),
-                nonce: try r.int(UInt64.self, "push nonce"),
-                trainMicroseconds: try r.count64("push train time"),
-                previousWaitMicroseconds: try r.count64("push wait time"),
-                tensors: try readTensors(&r, "push")))
+                tokens: tokens, nonce: nonce, trainMicroseconds: train, previousWaitMicroseconds: wait,
+                tensors: tensors, signature: try readSignature(.push, worker: workerId, from: &r)))
         case .roundResult:
             return .roundResult(RoundResultMessage(
                 round: try r.count64("round result round"),
@@ -171,6 +204,12 @@ extension WireCodec {
         w.floats(values)
     }
 
+    private func steps(_ values: [Int], to heads: [Int], _ what: String, _ w: inout ByteWriter) throws {
+        guard values.count == heads.count else { throw WireError(.invalidValue, "\(what): \(values.count) values for \(heads.count) heads") }
+        w.int(UInt32(values.count))
+        for v in values { try quantity(v, what, &w) }
+    }
+
     private func tensors(_ ts: [WireTensor], _ what: String, _ w: inout ByteWriter) throws {
         guard ts.count <= Int(UInt32.max) else { throw WireError(.tooLarge, "\(what): \(ts.count) tensors") }
         var names = Set<String>()
@@ -225,6 +264,12 @@ extension WireCodec {
         let n = try r.listCount(what, minElementBytes: 4)
         guard n == heads.count else { throw WireError(.invalidValue, "\(what): \(n) values for \(heads.count) heads") }
         return try r.floats(n, what)
+    }
+
+    private func readSteps(_ r: inout ByteReader, to heads: [Int], _ what: String) throws -> [Int] {
+        let n = try r.listCount(what, minElementBytes: 8)
+        guard n == heads.count else { throw WireError(.invalidValue, "\(what): \(n) values for \(heads.count) heads") }
+        return try (0..<n).map { _ in try r.count64(what) }
     }
 
     private func readTensors(_ r: inout ByteReader, _ what: String) throws -> [WireTensor] {

@@ -17,9 +17,16 @@ public struct WireCodec: Sendable {
     public let maxMessageBytes: Int
     /// Largest string field (ids, commit ids, error text, tensor names), in UTF-8 bytes.
     public let maxStringBytes: Int
+    /// A worker's identity: signs its hello, push and leave (`MessageSignature`).
+    public let signer: IdentityKey?
+    /// A server's identities: a hello, push or leave must be signed by its worker's known key.
+    public let verifier: (any IdentityVerifier)?
 
-    public init(secret: SharedSecret? = nil, maxMessageBytes: Int = 1 << 30, maxStringBytes: Int = 1 << 16) {
+    public init(secret: SharedSecret? = nil, maxMessageBytes: Int = 1 << 30, maxStringBytes: Int = 1 << 16,
+                signer: IdentityKey? = nil, verifier: (any IdentityVerifier)? = nil) {
         self.authenticator = Authenticator(secret: secret)
+        self.signer = signer
+        self.verifier = verifier
         // Clamped so no setting can make a length computation overflow or trap.
         self.maxMessageBytes = max(maxMessageBytes, Self.overhead)
         self.maxStringBytes = min(max(maxStringBytes, 0), Int(UInt32.max))
@@ -115,6 +122,7 @@ extension WireMessage {
         case .welcome(let m): tensors = m.tensors
         case .push(let m): tensors = m.tensors
         case .roundResult(let m): tensors = m.tensors
+        case .leave(let m): tensors = m.tensors
         default: return 0
         }
         var total = 0

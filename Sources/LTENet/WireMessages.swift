@@ -10,6 +10,8 @@ public enum MessageType: UInt16, CaseIterable, Sendable {
     case statusRequest = 5
     case status = 6
     case error = 7
+    // Open membership (wire version 3): a worker that leaves cleanly hands its heads' state back.
+    case leave = 8
 }
 
 /// Every message of the LTE protocol (DESIGN.md §4). Workers send `hello`, `push` and
@@ -29,6 +31,7 @@ public enum WireMessage: Equatable, Sendable {
     case statusRequest
     case status(StatusMessage)
     case error(ErrorMessage)
+    case leave(LeaveMessage)
 
     public var type: MessageType {
         switch self {
@@ -39,6 +42,7 @@ public enum WireMessage: Equatable, Sendable {
         case .statusRequest: .statusRequest
         case .status: .status
         case .error: .error
+        case .leave: .leave
         }
     }
 }
@@ -55,14 +59,22 @@ public struct HelloMessage: Equatable, Sendable {
     /// When it was sent, in milliseconds since 1970 (under the MAC): a hello names no round, so the
     /// server refuses one older than its freshness window (`FreshnessGuard`) however it was captured.
     public var sentAt: UInt64
+    // --- open membership ---
+    /// With no `headIds`: how many free heads the server may hand this worker (`--heads auto`).
+    /// 0 with `headIds`: exactly those heads.
+    public var maxHeads: Int
+    /// Ed25519 signature by the worker's identity key (`MessageSignature`); empty without one.
+    public var signature: Data
 
     public init(workerId: String, headIds: [Int], configFingerprint: Data, nonce: UInt64,
-                sentAt: UInt64 = FreshnessGuard.nowMilliseconds()) {
+                sentAt: UInt64 = FreshnessGuard.nowMilliseconds(), maxHeads: Int = 0, signature: Data = Data()) {
         self.workerId = workerId
         self.headIds = headIds
         self.configFingerprint = configFingerprint
         self.nonce = nonce
         self.sentAt = sentAt
+        self.maxHeads = maxHeads
+        self.signature = signature
     }
 }
 
@@ -76,13 +88,22 @@ public struct WelcomeMessage: Equatable, Sendable {
     public var baseCommit: String
     public var configJSON: Data
     public var tensors: [WireTensor]
+    // --- open membership (wire version 3) ---
+    /// The heads the worker now holds (those it asked for, or those the server handed it).
+    public var headIds: [Int]
+    /// Parallel to `headIds`: the AdamW step count of a head handed over cleanly, whose moments are
+    /// in `tensors` (LTECluster's `HeadStateNames`); 0 for a head that starts its optimizer afresh.
+    public var optimizerSteps: [Int]
 
-    public init(runId: String, round: Int, baseCommit: String, configJSON: Data, tensors: [WireTensor]) {
+    public init(runId: String, round: Int, baseCommit: String, configJSON: Data, tensors: [WireTensor],
+                headIds: [Int] = [], optimizerSteps: [Int] = []) {
         self.runId = runId
         self.round = round
         self.baseCommit = baseCommit
         self.configJSON = configJSON
         self.tensors = tensors
+        self.headIds = headIds
+        self.optimizerSteps = optimizerSteps.isEmpty ? headIds.map { _ in 0 } : optimizerSteps
     }
 }
 
@@ -107,9 +128,12 @@ public struct PushMessage: Equatable, Sendable {
     public var trainMicroseconds: Int
     public var previousWaitMicroseconds: Int
     public var tensors: [WireTensor]
+    /// Ed25519 signature by the worker's identity key (wire version 3); empty without one.
+    public var signature: Data
 
     public init(workerId: String, round: Int, baseCommit: String, headIds: [Int], headLosses: [Float],
-                tokens: Int, nonce: UInt64, trainMicroseconds: Int = 0, previousWaitMicroseconds: Int = 0, tensors: [WireTensor]) {
+                tokens: Int, nonce: UInt64, trainMicroseconds: Int = 0, previousWaitMicroseconds: Int = 0, tensors: [WireTensor],
+                signature: Data = Data()) {
         self.workerId = workerId
         self.round = round
         self.baseCommit = baseCommit
@@ -120,6 +144,7 @@ public struct PushMessage: Equatable, Sendable {
         self.trainMicroseconds = trainMicroseconds
         self.previousWaitMicroseconds = previousWaitMicroseconds
         self.tensors = tensors
+        self.signature = signature
     }
 
     /// Refuses NaN/Inf losses or tensor values: one diverged head must not poison the merge.
@@ -171,6 +196,32 @@ public struct StatusMessage: Equatable, Sendable {
     }
 }
 
+/// A worker leaving cleanly (SIGTERM, Ctrl-C, its `--rounds` done) hands its heads back with their
+/// whole training state — factors and both AdamW moments (LTECluster's `HeadStateNames`) — at the round it holds,
+/// so the next worker to take them continues them bit for bit. The server answers `status`.
+public struct LeaveMessage: Equatable, Sendable {
+    public var workerId: String
+    /// The round the worker is at: its heads' state is the one after that merge.
+    public var round: Int
+    public var headIds: [Int]
+    /// Each head's AdamW step count, parallel to `headIds`.
+    public var optimizerSteps: [Int]
+    public var nonce: UInt64
+    public var tensors: [WireTensor]
+    public var signature: Data
+
+    public init(workerId: String, round: Int, headIds: [Int], optimizerSteps: [Int], nonce: UInt64, tensors: [WireTensor],
+                signature: Data = Data()) {
+        self.workerId = workerId
+        self.round = round
+        self.headIds = headIds
+        self.optimizerSteps = optimizerSteps
+        self.nonce = nonce
+        self.tensors = tensors
+        self.signature = signature
+    }
+}
+
 /// A refusal the peer can act on: a code for programs, a one-line message for people.
 public struct ErrorMessage: Equatable, Sendable {
     public var code: ErrorCode
@@ -200,6 +251,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
     public static let internalError = ErrorCode(rawValue: 10)
     public static let runFinished = ErrorCode(rawValue: 11)     // the run's last round is merged: nothing left to push for
     public static let outOfBounds = ErrorCode(rawValue: 12)     // finite values beyond what the run's model allows
+    public static let noFreeHead = ErrorCode(rawValue: 13)      // `--heads auto`: every head is held by a worker
 
     public var description: String {
         switch self {
@@ -215,6 +267,7 @@ public struct ErrorCode: RawRepresentable, Hashable, Sendable, CustomStringConve
         case .internalError: "internal error"
         case .runFinished: "run finished"
         case .outOfBounds: "out of bounds"
+        case .noFreeHead: "no free head"
         default: "error \(rawValue)"
         }
     }

@@ -169,7 +169,9 @@ final class HardeningTests: XCTestCase {
         }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", packageRoot.appendingPathComponent("experiments/chaos").path, "--seed", "1", "--rounds", "10",
+        // 30 rounds of the tiny model: the strikes fall at seeded round counts, and a loaded machine can
+        // let a short run race past the later ones between two looks at rounds.jsonl.
+        p.arguments = ["python3", packageRoot.appendingPathComponent("experiments/chaos").path, "--seed", "1", "--rounds", "30",
                        "--kills", "3", "--lte", lte.path, "--out", scratch.appendingPathComponent("chaos").path, "--timeout", "120"]
         p.currentDirectoryURL = packageRoot
         let out = scratch.appendingPathComponent("chaos.log")

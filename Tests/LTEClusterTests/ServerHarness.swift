@@ -28,6 +28,7 @@ final class ServerHarness {
     /// harness's run (which keeps owning the directory).
     /// `lte` adjusts the run's LTE settings (push format, overlap); `tuning` the server's options.
     init(quorum: Int, roundTimeout: Duration, rounds: Int? = nil, restarting previous: ServerHarness? = nil,
+         leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil,
          lte adjust: (inout LoRAConfig) -> Void = { _ in }, tuning: (inout ServerCore.Options) -> Void = { _ in }) throws {
         ownsDirectory = previous == nil
         dir = previous?.dir ?? FileManager.default.temporaryDirectory.appendingPathComponent("lte-server-\(UUID().uuidString)")
@@ -45,7 +46,7 @@ final class ServerHarness {
         let main = try MainWeights(model: Self.model, lora: lora, totalHeads: 2, seed: training.seed)
         recorder = try HistoryRecorder.open(run: dir, main: main, descriptor: descriptor, configJSON: try descriptor.encoded(), tokenizer: nil,
                                             snapshotEvery: 10, say: { _ in })
-        var options = ServerCore.Options(quorum: quorum, roundTimeout: roundTimeout)
+        var options = ServerCore.Options(quorum: quorum, roundTimeout: roundTimeout, leaseTimeout: leaseTimeout, identities: identities)
         tuning(&options)
         core = ServerCore(descriptor: descriptor, options: options, main: main, runId: "test", committer: recorder)
         core.log = { [weak self] line in self?.appendLog(line) }

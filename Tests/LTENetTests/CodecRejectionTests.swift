@@ -55,16 +55,15 @@ final class CodecRejectionTests: XCTestCase {
         assertRefused(codec, bad, .badMagic)
         assertRefused(codec, Data("GET / HTTP/1.1\r\n\r\n".utf8), .badMagic)
         assertRefused(codec, Data([0x4C, 0x54]), .truncated)
-        assertRefused(codec, frame(1, [], version: 2), .unsupportedVersion)
-        assertRefused(codec, frame(1, [], version: 3), .unsupportedVersion)
-        assertRefused(codec, frame(1, [], version: 5), .unsupportedVersion)
+        for old in 2..<FrameHeader.currentVersion { assertRefused(codec, frame(1, [], version: old), .unsupportedVersion) }
+        assertRefused(codec, frame(1, [], version: FrameHeader.currentVersion + 1), .unsupportedVersion)
         assertRefused(codec, frame(1, [], version: 0), .unsupportedVersion)
         assertRefused(codec, frame(0, []), .unknownType)
-        assertRefused(codec, frame(8, []), .unknownType)
+        assertRefused(codec, frame(UInt16(MessageType.allCases.count + 1), []), .unknownType)
         assertRefused(codec, frame(0xFFFF, []), .unknownType)
         assertRefused(codec, frame(5, [], flags: 2), .unknownFlags)
         let e = assertRefused(codec, frame(5, [], version: 9))
-        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 4")
+        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 5")
     }
 
     func testOversize() throws {
@@ -146,8 +145,8 @@ final class CodecRejectionTests: XCTestCase {
     }
 
     func testStrings() {
-        // hello: workerId, headIds, fingerprint, nonce, sent at
-        let rest = le32(0) + [UInt8](repeating: 0, count: 32) + le64(0) + le64(0)
+        // hello: workerId, headIds, fingerprint, nonce, sent at, maxHeads, signature (none)
+        let rest = le32(0) + [UInt8](repeating: 0, count: 32) + le64(0) + le64(0) + le32(0) + le32(0)
         XCTAssertNoThrow(try codec.decode(frame(1, str("w") + rest)))
         assertRefused(codec, frame(1, le32(.max) + rest), .tooLarge)
         assertRefused(codec, frame(1, le32(1000) + Array("w".utf8) + rest), .truncated)

@@ -23,15 +23,15 @@ final class CodecRoundTripTests: XCTestCase {
 
     func testExactHeaderBytes() throws {
         let frame = try WireCodec().encode(.statusRequest)
-        // "LTE1", version 4, type 5, flags 0, body length 0, then SHA-256 of those 20 bytes.
-        let header: [UInt8] = [0x4C, 0x54, 0x45, 0x31, 4, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        // "LTE1", version 5, type 5, flags 0, body length 0, then SHA-256 of those 20 bytes.
+        let header: [UInt8] = [0x4C, 0x54, 0x45, 0x31, 5, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         XCTAssertEqual(Array(frame.prefix(20)), header)
         XCTAssertEqual(frame.count, 52)
         // SHA-256 of the header, computed independently of the codec.
         XCTAssertEqual(Array(frame.suffix(32)), Array(Authenticator(secret: nil).trailer(for: Data(header))))
 
         let signed = try WireCodec(secret: WireFixtures.secret()).encode(WireFixtures.error)
-        XCTAssertEqual(Array(signed.prefix(12)), [0x4C, 0x54, 0x45, 0x31, 4, 0, 7, 0, 1, 0, 0, 0])
+        XCTAssertEqual(Array(signed.prefix(12)), [0x4C, 0x54, 0x45, 0x31, 5, 0, 7, 0, 1, 0, 0, 0])
         let bodyLength = signed.count - 52
         XCTAssertEqual(Array(signed[12..<20]), (0..<8).map { UInt8(truncatingIfNeeded: bodyLength >> (8 * $0)) })
         // error body: code 3 (UInt16) then the length-prefixed message.
@@ -63,7 +63,8 @@ final class CodecRoundTripTests: XCTestCase {
         let frame = try codec.encode(m)
         XCTAssertEqual(try codec.decode(frame), m)
         let body = Array(frame.dropFirst(20).dropLast(32))
-        XCTAssertEqual(Array(body.suffix(7 + 8 + 1)), [2] + [7, 0, 0, 0, 0, 0, 0, 0] + [1, 2, 3, 4, 5, 6, 7])
+        // … the tensor's encoding, byte length and bytes, then the (empty) signature's length.
+        XCTAssertEqual(Array(body.suffix(7 + 8 + 1 + 4)), [2] + [7, 0, 0, 0, 0, 0, 0, 0] + [1, 2, 3, 4, 5, 6, 7] + [0, 0, 0, 0])
     }
 
     func testLargeTensorRoundTrip() throws {
@@ -72,8 +73,8 @@ final class CodecRoundTripTests: XCTestCase {
                                              tokens: 0, nonce: 1, tensors: [big]))
         let codec = WireCodec(secret: WireFixtures.secret())
         let frame = try codec.encode(m)
-        // … tokens, nonce, train and wait times (8 each), tensors: count, name, rank, dims, encoding, values
-        XCTAssertEqual(frame.count, 52 + 4 + 1 + 8 + 4 + 1 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 3 + 4 + 16 + 1 + 512 * 1024 * 4)
+        // … tokens, nonce, train and wait times (8 each), tensors: count, name, rank, dims, encoding, values; the empty signature
+        XCTAssertEqual(frame.count, 52 + 4 + 1 + 8 + 4 + 1 + 4 + 4 + 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4 + 3 + 4 + 16 + 1 + 512 * 1024 * 4 + 4)
         XCTAssertEqual(try codec.decode(frame), m)
     }
 
@@ -81,7 +82,7 @@ final class CodecRoundTripTests: XCTestCase {
         let h = try WireCodec.peekHeader(WireCodec(secret: WireFixtures.secret()).encode(WireFixtures.hello))
         XCTAssertEqual(h.type, .hello)
         XCTAssertEqual(h.flags, .authenticated)
-        XCTAssertEqual(h.version, 4)
+        XCTAssertEqual(h.version, 5)
     }
 
     func testEncoderRefusesWhatDecoderWouldRefuse() {

@@ -10,8 +10,9 @@ struct SecurityOptions: ParsableArguments {
     @Option(help: ArgumentHelp("TLS private key (PEM).", valueName: "file")) var tlsKey: String?
     @Option(help: ArgumentHelp("TLS CA certificate (PEM) that peers must be signed by.", valueName: "file")) var tlsCa: String?
 
-    func codec(maxMessageBytes: Int = 1 << 30) throws -> WireCodec {
-        WireCodec(secret: try secretFile.map { try SharedSecret.load(contentsOf: $0) }, maxMessageBytes: maxMessageBytes)
+    func codec(maxMessageBytes: Int = 1 << 30, signer: IdentityKey? = nil, verifier: (any IdentityVerifier)? = nil) throws -> WireCodec {
+        WireCodec(secret: try secretFile.map { try SharedSecret.load(contentsOf: $0) }, maxMessageBytes: maxMessageBytes,
+                  signer: signer, verifier: verifier)
     }
 
     func tls(for address: String) throws -> TLSOptions? {

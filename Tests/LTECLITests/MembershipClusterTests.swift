@@ -1,0 +1,73 @@
+import Foundation
+import LTETestSupport
+import XCTest
+
+/// Open membership with real processes over tcp loopback: identities from `lte keys`, heads handed
+/// out by the server, a worker leaving cleanly (`--rounds`) and another taking its heads.
+final class MembershipClusterTests: XCTestCase {
+    var scratch: URL!
+    var data: String { scratch.appendingPathComponent("data").path }
+    let lteSettings = ["--set", "lte.rank=4", "--set", "lte.alpha=16", "--set", "lte.merge_every=5", "--set", "training.learning_rate=3e-3"]
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-members-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        try LTEBinary.succeed(["data", "synth", "--out", data, "--bytes", "200000"])
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// Worker a takes 2 free heads and leaves cleanly after 2 rounds; `lte status` then lists b and a's
+    /// heads as free with their state kept; c takes them. The run ends on the weights of the
+    /// in-process run with the same seeds, bit for bit, and `lte fsck` is clean.
+    func testCleanLeavesEndBitIdenticalToInProcessTraining() throws {
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let run = scratch.appendingPathComponent("run")
+        for name in ["a", "b", "c"] { try LTEBinary.succeed(["keys", "add", "--run", run.path, name]) }
+        let key = { (name: String) in run.appendingPathComponent("keys/\(name).key").path }
+        let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json",
+                                                  "--data", data, "--rounds", "4", "--heads", "4", "--quorum", "4"] + lteSettings)
+        let a = try BackgroundLTE("a", ["worker", "--server", address, "--heads", "auto", "--max-heads", "2", "--rounds", "2",
+                                        "--data", data, "--key", key("a")])
+        let b = try BackgroundLTE("b", ["worker", "--server", address, "--heads", "auto", "--max-heads", "2", "--data", data, "--key", key("b")])
+        XCTAssertEqual(a.wait(seconds: 120), 0, a.output)
+        XCTAssertTrue(a.output.contains("left at round 2"), a.output)
+
+        let status = try LTEBinary.succeed(["status", address])
+        XCTAssertTrue(status.stdout.contains("worker b: heads="), status.stdout)
+        XCTAssertTrue(status.stdout.contains("handed over by a at round 2"), status.stdout)
+
+        let c = try BackgroundLTE("c", ["worker", "--server", address, "--heads", "auto", "--max-heads", "2", "--data", data, "--key", key("c")])
+        for w in [b, c] { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+
+        let last = try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(separator: "\n").last!
+        let served = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])?["weights_hash"] as? String)
+        XCTAssertEqual(c.finalHash, served)
+        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
+                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", "20",
+                                           "--set", "lte.heads=4"] + lteSettings)
+        let localHash = local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+        XCTAssertEqual(localHash, served, "workers coming and going by clean leaves changed the weights")
+        try LTEBinary.succeed(["fsck", "--run", run.path])
+        let round3 = try LTEBinary.succeed(["show", "--run", run.path, "3"])
+        XCTAssertTrue(round3.stdout.contains("membership.head"), round3.stdout)
+    }
+
+    /// A worker without a key, or with a revoked one, is refused with one error line.
+    func testUnknownAndRevokedIdentitiesAreRefused() throws {
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let run = scratch.appendingPathComponent("run")
+        try LTEBinary.succeed(["keys", "add", "--run", run.path, "a"])
+        let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json",
+                                                  "--data", data, "--rounds", "2", "--heads", "2"] + lteSettings)
+        defer { server.kill9() }
+        let anonymous = try LTEBinary.run(["worker", "--server", address, "--heads", "auto", "--data", data, "--id", "a", "--connect-timeout", "20"])
+        XCTAssertNotEqual(anonymous.status, 0)
+        XCTAssertTrue(anonymous.stderr.contains("error: ") && anonymous.stderr.contains("not signed"), anonymous.stderr)
+        try LTEBinary.succeed(["keys", "revoke", "--run", run.path, "a"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("keys/a.key").path))
+        let bad = try LTEBinary.run(["keys", "add", "--run", run.path, "a"])
+        XCTAssertTrue(bad.stderr.hasPrefix("error: ") && bad.stderr.contains("never reused"), bad.stderr)
+    }
+}
