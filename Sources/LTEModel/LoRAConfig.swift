@@ -68,8 +68,11 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
         if let f = try c.decodeIfPresent(String.self, forKey: .frozenWeights) {
-            frozenWeights = try QuantizedFormat(parsing: f, key: "lte.frozen_weights")
-            guard frozenWeights != .bf16 else { throw LTEError("lte.frozen_weights must be one of f32, int8, nf4 (got \"bf16\")") }
+            // bf16 is a push format only: frozen weights are f32 or quantized on blocks.
+            guard let format = QuantizedFormat(rawValue: f), format != .bf16 else {
+                throw LTEError("lte.frozen_weights must be one of f32, int8, nf4 (got \"\(f)\")")
+            }
+            frozenWeights = format
         }
         // Parsed by hand so a bad value is refused with the choices, not as a decoding error.
         if let text = try? c.decodeIfPresent(String.self, forKey: .pushFormat) {
