@@ -6,19 +6,11 @@ import XCTest
 final class NewUserTests: XCTestCase {
     static let tiny = packageRoot.appendingPathComponent("configs/tiny.json").path
 
-    nonisolated(unsafe) static var sharedData: URL?
-
-    private func dataDirectory() throws -> String {
-        if let url = Self.sharedData { return url.path }
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("lte-newuser-data-\(UUID().uuidString)")
-        try LTEBinary.succeed(["data", "synth", "--out", url.path, "--bytes", "200000", "--seed", "3"])
-        Self.sharedData = url
-        return url.path
-    }
+    /// One synthetic data directory for the whole class (made once: it takes a process launch).
+    private func dataDirectory() throws -> String { try SynthesizedData.directory(for: Self.self) }
 
     override class func tearDown() {
-        if let url = sharedData { try? FileManager.default.removeItem(at: url) }
-        sharedData = nil
+        SynthesizedData.remove(for: self)
         super.tearDown()
     }
 

@@ -36,36 +36,8 @@ final class FrozenWeightsTests: XCTestCase {
                 }
                 lane.head = head
                 head.markFolded()
-                let (b, t) = (2, 5)
-                let acts = Activations(config: Self.config, batch: b, seqLen: t)
-                head.prepare(rows: b * t)
-                let (tokens, targets) = GradientCheckTests.batch(Self.config, b: b, t: t, seed: 4)
-                head.grads.zero(); model.zeroGrad()
-                model.forward(acts, tokens: tokens, targets: targets)
-                model.backward(acts)
-                let analytic = head.grads.array
-                var rng = SeededGenerator(seed: 3)
                 // Smaller steps than the f32 check: nf4's coarse W makes some units' losses more curved.
-                let eps: Float = 4e-3
-                for s in head.layout.sites {
-                    for (name, offset, count) in [("A", s.a, rank * s.inFeatures), ("B", s.b, rank * s.outFeatures)] {
-                        var num = [Double](), ana = [Double]()
-                        for _ in 0..<6 {
-                            let idx = offset + rng.nextInt(below: count)
-                            let saved = head.factors[idx]
-                            head.factors[idx] = saved + eps
-                            let up = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
-                            head.factors[idx] = saved - eps
-                            let down = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
-                            head.factors[idx] = saved
-                            num.append((up - down) / Double(2 * eps)); ana.append(Double(analytic[idx]))
-                        }
-                        let diff = zip(num, ana).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
-                        let norm = num.map { $0 * $0 }.reduce(0, +).squareRoot()
-                        XCTAssertGreaterThan(norm, 1e-5, "\(format) rank \(rank) \(s.site) \(name): vanishing gradient")
-                        XCTAssertLessThan(diff / norm, 1e-2, "\(format) rank \(rank) \(s.site) \(name): relative error \(diff / norm)")
-                    }
-                }
+                LoRAHeadTests.assertFactorGradientsMatchFiniteDifferences(model, head, eps: 4e-3, samples: 6, label: "\(format) rank \(rank)")
                 withExtendedLifetime(keep) {}
             }
         }

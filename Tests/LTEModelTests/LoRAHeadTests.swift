@@ -11,6 +11,40 @@ final class LoRAHeadTests: XCTestCase {
         rng.fillNormal(b.pointer, count: b.count, std: std)
     }
 
+    /// Every site's A and B gradients (`samples` random entries each) against central finite
+    /// differences of the loss on one fixed batch: the check every head variant shares.
+    static func assertFactorGradientsMatchFiniteDifferences(_ model: Transformer, _ head: LoRAHead, eps: Float, samples: Int, label: String,
+                                                             file: StaticString = #filePath, line: UInt = #line) {
+        let c = model.config, (b, t) = (2, 5)
+        let acts = Activations(config: c, batch: b, seqLen: t)
+        head.prepare(rows: b * t)
+        let (tokens, targets) = GradientCheckTests.batch(c, b: b, t: t, seed: 4)
+        head.grads.zero(); model.zeroGrad()
+        model.forward(acts, tokens: tokens, targets: targets)
+        model.backward(acts)
+        let analytic = head.grads.array
+        var rng = SeededGenerator(seed: 3)
+        for s in head.layout.sites {
+            for (name, base, count) in [("A", s.a, head.layout.rank * s.inFeatures), ("B", s.b, head.layout.rank * s.outFeatures)] {
+                var num = [Double](), ana = [Double]()
+                for _ in 0..<samples {
+                    let idx = base + rng.nextInt(below: count)
+                    let saved = head.factors[idx]
+                    head.factors[idx] = saved + eps
+                    let up = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
+                    head.factors[idx] = saved - eps
+                    let down = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
+                    head.factors[idx] = saved
+                    num.append((up - down) / Double(2 * eps)); ana.append(Double(analytic[idx]))
+                }
+                let diff = zip(num, ana).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
+                let norm = num.map { $0 * $0 }.reduce(0, +).squareRoot()
+                XCTAssertGreaterThan(norm, 1e-5, "\(label) \(s.site) \(name): vanishing gradient", file: file, line: line)
+                XCTAssertLessThan(diff / norm, 1e-2, "\(label) \(s.site) \(name): relative error \(diff / norm)", file: file, line: line)
+            }
+        }
+    }
+
     /// A head with random A, B and a different random V = B⁰A⁰, so every term of
     /// y = Wx + s·BAx − s·B⁰A⁰x carries gradient. Rank 3 takes OpenBLAS for the factor products,
     /// rank 8 ThinProducts' kernels (over 10 rows: a block of eight and a remainder).
@@ -30,35 +64,7 @@ final class LoRAHeadTests: XCTestCase {
         head.setMerged(from: previous.pointer)
         XCTAssertTrue(head.hasCorrection)
         model.adapters = head
-        let (b, t) = (2, 5)
-        let acts = Activations(config: c, batch: b, seqLen: t)
-        head.prepare(rows: b * t)
-        let (tokens, targets) = GradientCheckTests.batch(c, b: b, t: t, seed: 4)
-        head.grads.zero(); model.zeroGrad()
-        model.forward(acts, tokens: tokens, targets: targets)
-        model.backward(acts)
-        let analytic = head.grads.array
-        var rng = SeededGenerator(seed: 3)
-        let eps: Float = 1e-2
-        for s in layout.sites {
-            for (name, base, count) in [("A", s.a, layout.rank * s.inFeatures), ("B", s.b, layout.rank * s.outFeatures)] {
-                var num = [Double](), ana = [Double]()
-                for _ in 0..<8 {
-                    let idx = base + rng.nextInt(below: count)
-                    let saved = head.factors[idx]
-                    head.factors[idx] = saved + eps
-                    let up = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
-                    head.factors[idx] = saved - eps
-                    let down = Double(model.forward(acts, tokens: tokens, targets: targets, forTraining: false))
-                    head.factors[idx] = saved
-                    num.append((up - down) / Double(2 * eps)); ana.append(Double(analytic[idx]))
-                }
-                let diff = zip(num, ana).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
-                let norm = num.map { $0 * $0 }.reduce(0, +).squareRoot()
-                XCTAssertGreaterThan(norm, 1e-5, "\(s.site) \(name): vanishing gradient")
-                XCTAssertLessThan(diff / norm, 1e-2, "\(s.site) \(name): relative error \(diff / norm)")
-            }
-        }
+        Self.assertFactorGradientsMatchFiniteDifferences(model, head, eps: 1e-2, samples: 8, label: "rank \(rank)")
         // W is frozen only if the model was built so; this one trains it, so its dW exists too.
         XCTAssertEqual(model.grads.count, model.layout.count)
     }
