@@ -249,6 +249,7 @@ public final class ServerCore: @unchecked Sendable {
         do throws(MessageValidation.Refusal) { try membership.admitPush(worker: p.workerId, heads: p.headIds) } catch { return refuse(error.code, error.message) }
         if p.round < openRound {
             // A resend of a push that was merged gets the same answer; a late one must resynchronise.
+            // A push for round k was trained from the weights after merge k − 1: that is its base.
             if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads), p.baseCommit == commitOfRound[p.round - 1] {
                 if let refused = admit(what, worker: p.workerId, round: p.round, nonce: p.nonce) { return refused }
                 return .roundResult(o.message)
