@@ -93,6 +93,11 @@ struct ServerCommand: ParsableCommand {
         let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
         let core = ServerCore(descriptor: cfg, options: options, main: main, runId: runURL.lastPathComponent,
                               committer: recorder, observers: [roundsLog])
+        // A history already past the run's last round has nothing to train: say so rather than stop
+        // at once in silence. (At exactly its last round a restarted server still serves the end.)
+        if let rounds = cfg.rounds, core.round > rounds {
+            throw LTEError("run \(runDirectory) is already at round \(core.round), past its \(rounds) rounds (--rounds or run.rounds): pass --rounds above \(core.round) to train on")
+        }
         let server = try ParameterServer(core: core, listen: listen, codec: codec, concurrency: concurrency, tls: tls)
         // Only now, with the history opened and the address bound, does the run take this config.
         do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {

@@ -139,7 +139,7 @@ extension NewUserTests {
         let dir = try makeTemporaryDirectory()
         let run = dir.appendingPathComponent("run")
         try LTEBinary.succeed(["launch", "--workers", "1", "--heads-per-worker", "2", "--config", Self.tiny, "--data", data,
-                               "--run", run.path, "--rounds", "1"])
+                               "--run", run.path, "--rounds", "2"])
         let config = try Data(contentsOf: run.appendingPathComponent("config.json"))
         let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
         // Another model, and the same model with data from another tokenizer.
@@ -153,6 +153,9 @@ extension NewUserTests {
                            "different model config", "vocab_size")
         try LTEBinary.fail(["server", "--listen", address, "--run", run.path, "--config", Self.tiny, "--data", data, "--heads", "2",
                             "--secret-file", dir.appendingPathComponent("no-secret").path], "no-secret")
+        // Item 10: a run already past the rounds asked for says so (it used to stop at once, silently).
+        try LTEBinary.fail(["server", "--listen", address, "--run", run.path, "--config", Self.tiny, "--data", data, "--heads", "2",
+                            "--rounds", "1"], "already at round 2", "--rounds above 2")
         XCTAssertEqual(try Data(contentsOf: run.appendingPathComponent("config.json")), config, "a refused server rewrote config.json")
         try LTEBinary.succeed(["log", "--run", run.path])
         try LTEBinary.succeed(["fsck", "--run", run.path])
