@@ -72,7 +72,9 @@ final class NewUserTests: XCTestCase {
         let result = try LTEBinary.run(["launch", "--workers", "1", "--heads-per-worker", "1", "--config", Self.tiny, "--data", data,
                                         "--run", dir.appendingPathComponent("run").path, "--rounds", "1"],
                                        directory: dir, executable: "lte",
-                                       environment: ["PATH": binary.deletingLastPathComponent().path + ":/usr/bin:/bin"])
+                                       // The test's own environment (sanitizer options included) with only PATH changed.
+                                       environment: ProcessInfo.processInfo.environment.merging(
+                                           ["PATH": binary.deletingLastPathComponent().path + ":/usr/bin:/bin"]) { $1 })
         XCTAssertEqual(result.status, 0, result.summary)
         XCTAssertTrue(result.stdout.contains("launch: done"), result.summary)
     }
