@@ -49,7 +49,7 @@ public final class ServerCore: @unchecked Sendable {
     /// A head in the open round: its factors as pushed (sent back as they came, so a node
     /// dequantizes the very bytes the server did), its worker's train and wait times (DESIGN.md §8),
     /// and `replacedLatest`, what `latestFactors` held before it, restored if the head is left out.
-    private struct Pending {
+    struct Pending {
         let worker: String; let factors: PushedFactors?; let replicated: FloatBuffer; let loss: Float
         let trainSeconds: Double; let waitSeconds: Double; let replacedLatest: FloatBuffer?
     }
@@ -58,17 +58,17 @@ public final class ServerCore: @unchecked Sendable {
         var waiters: Int; var answered = 0; var bytesOut = 0; let closedAt: ContinuousClock.Instant
     }
 
-    private let lock = NSCondition()
+    let lock = NSCondition()
     private let clock = ContinuousClock()
-    private var open: [Int: Pending] = [:]
+    var open: [Int: Pending] = [:]
     private var openedAt: ContinuousClock.Instant?
     private var lastClosedAt: ContinuousClock.Instant?
     private var openWaiters = 0
     /// Heads pushed for the open round but left out of its merge: worker and why (`HeadUpdateScreen`).
-    private var openExclusions: [Int: RoundRecord.Exclusion] = [:]
+    var openExclusions: [Int: RoundRecord.Exclusion] = [:]
     private var bytesIn = 0
-    private var tokensIn = 0
-    private var latestFactors: [Int: FloatBuffer]
+    var tokensIn = 0
+    var latestFactors: [Int: FloatBuffer]
     /// Recent rounds' answers, by round, for pushes sent again after their round closed.
     private var outcomes: [Int: Outcome] = [:]
     /// The commit of each round this server has seen, by round (the one it resumed at included).
@@ -82,13 +82,13 @@ public final class ServerCore: @unchecked Sendable {
     private let replayGuard = ReplayGuard()
     /// Refuses a captured hello sent again, in this round or any later one (the MAC binds its time).
     private let helloGuard: FreshnessGuard
-    private let screen: HeadUpdateScreen
+    let screen: HeadUpdateScreen
     /// Once the run is finished: the heads known to hold the final weights (merged in the last round
     /// and answered, or welcomed since), and when it finished. The server stays up until every head
     /// is in that set, or `roundTimeout` has passed, so a worker that missed the end can catch up.
     private var finalHeads: Set<Int> = []
     private var finishedAt: ContinuousClock.Instant?
-    private let validation: MessageValidation
+    let validation: MessageValidation
     private let runId: String
     /// When the first worker joined: the first round's wall time runs from here.
     private var started: ContinuousClock.Instant?
@@ -147,7 +147,7 @@ public final class ServerCore: @unchecked Sendable {
     /// The last merged round's commit: the base every push for the open round names.
     public var headCommit: String { lock.lock(); defer { lock.unlock() }; return commitOfRound[main.round] ?? "" }
     /// The round pushes are for: the merge after the last one (lock held).
-    private var openRound: Int { main.round + 1 }
+    var openRound: Int { main.round + 1 }
 
     // MARK: - Requests
 
@@ -163,13 +163,13 @@ public final class ServerCore: @unchecked Sendable {
         }
     }
 
-    private func refuse(_ code: ErrorCode, _ why: String) -> WireMessage {
+    func refuse(_ code: ErrorCode, _ why: String) -> WireMessage {
         log("refused: \(why)")
         return .error(ErrorMessage(code: code, message: why))
     }
 
     /// Admits a message's (worker, round, nonce) once; a second sighting is a replay.
-    private func admit(_ what: String, worker: String, round: Int, nonce: UInt64) -> WireMessage? {
+    func admit(_ what: String, worker: String, round: Int, nonce: UInt64) -> WireMessage? {
         do { try replayGuard.admit(peer: worker, round: round, nonce: nonce) } catch let e as WireError {
             return refuse(.unauthorized, "\(what): \(e.message)")
         } catch { return refuse(.unauthorized, "\(what): \(error)") }
@@ -220,7 +220,7 @@ public final class ServerCore: @unchecked Sendable {
     }
 
     /// The server's state for `lte status` (lock held).
-    private func status() -> WireMessage {
+    func status() -> WireMessage {
         sweepMembership()
         let inHeads = open.keys.sorted()
         let missing = (0..<descriptor.totalHeads).filter { open[$0] == nil }
@@ -302,26 +302,6 @@ public final class ServerCore: @unchecked Sendable {
         return .roundResult(o.message)
     }
 
-    /// The answer to a push none of whose heads is in the round any more because each was left out
-    /// of the merge (already logged when it was), or nil.
-    private func excludedAnswer(_ p: PushMessage, _ exclusions: [Int: RoundRecord.Exclusion]) -> WireMessage? {
-        guard p.headIds.allSatisfy({ open[$0]?.worker != p.workerId }), let first = p.headIds.first(where: { exclusions[$0] != nil }) else { return nil }
-        return .error(ErrorMessage(code: .outOfBounds, message: "push from \(p.workerId) for round \(p.round): head \(first) was left out of the merge: \(exclusions[first]!.reason)"))
-    }
-
-    /// Leaves out of the open round the heads `HeadUpdateScreen` refuses to merge (lock held): each
-    /// is logged and kept with its reason for the round's record; its factors stop being the latest.
-    private func excludeOutliers() {
-        let verdict = screen.screen(open.keys.sorted().map { h in HeadUpdateScreen.Candidate(head: h, factors: open[h]!.factors?.values, replicated: open[h]!.replicated) })
-        for (head, reason) in verdict.excluded {
-            let p = open.removeValue(forKey: head)!
-            latestFactors[head] = p.replacedLatest
-            tokensIn -= validation.tokensPerRound(heads: 1)
-            openExclusions[head] = RoundRecord.Exclusion(head: head, worker: p.worker, reason: reason)
-            log("refused: head \(head) from worker \(p.worker) left out of round \(openRound): \(reason)")
-        }
-    }
-
     /// Merges the open round (lock held): the server's bits move only here.
     private func close() {
         let t0 = clock.now
@@ -372,30 +352,6 @@ public final class ServerCore: @unchecked Sendable {
         log(String(format: "round %d merged: heads %@ | loss %.4f | merge %.1f ms | %@", r, heads.map(String.init).joined(separator: ","),
                    closed.meanLoss, mergeSeconds * 1000, hash.short))
         lock.broadcast()
-    }
-
-    // MARK: - Open membership
-
-    /// A clean leave: the worker's heads' whole state is kept for the next worker to take them.
-    private func leave(_ l: LeaveMessage) -> WireMessage {
-        let states: [Int: HeadTrainingState]
-        do throws(MessageValidation.Refusal) { states = try validation.checkLeave(l) } catch { return refuse(error.code, error.message) }
-        if let refused = admit("leave from \(l.workerId)", worker: l.workerId, round: l.round, nonce: l.nonce) { return refused }
-        lock.lock(); defer { lock.unlock() }
-        sweepMembership()
-        do throws(MessageValidation.Refusal) { try membership.leave(worker: l.workerId, states: states, round: l.round) } catch {
-            return refuse(error.code, error.message)
-        }
-        log("worker \(l.workerId) left at round \(l.round), handing over heads \(l.headIds)")
-        lock.broadcast()
-        return status()
-    }
-
-    /// Frees the heads of vanished or revoked workers (lock held); a worker whose push waits on the
-    /// open round is alive however long the round takes.
-    private func sweepMembership() {
-        let freed = membership.expire { name in self.open.values.contains { $0.worker == name } }
-        if !freed.isEmpty { log("heads \(freed) freed: their worker vanished or was revoked") }
     }
 
     /// The request thread of round `r` has sent (or failed to send) its answer of `bytes` bytes.

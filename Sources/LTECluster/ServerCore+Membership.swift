@@ -1,0 +1,32 @@
+import Foundation
+import LTEBase
+import LTENet
+import LTEStore
+import LTETraining
+
+/// Open membership on the server's side: clean leaves and expired leases (the bindings, handovers
+/// and leases themselves are `Membership`'s).
+extension ServerCore {
+    /// A clean leave: the worker's heads' whole state is kept for the next worker to take them.
+    func leave(_ l: LeaveMessage) -> WireMessage {
+        let states: [Int: HeadTrainingState]
+        do throws(MessageValidation.Refusal) { states = try validation.checkLeave(l) } catch { return refuse(error.code, error.message) }
+        if let refused = admit("leave from \(l.workerId)", worker: l.workerId, round: l.round, nonce: l.nonce) { return refused }
+        lock.lock(); defer { lock.unlock() }
+        sweepMembership()
+        do throws(MessageValidation.Refusal) { try membership.leave(worker: l.workerId, states: states, round: l.round) } catch {
+            return refuse(error.code, error.message)
+        }
+        log("worker \(l.workerId) left at round \(l.round), handing over heads \(l.headIds)")
+        lock.broadcast()
+        return status()
+    }
+
+    /// Frees the heads of vanished or revoked workers (lock held); a worker whose push waits on the
+    /// open round is alive however long the round takes.
+    func sweepMembership() {
+        let freed = membership.expire { name in self.open.values.contains { $0.worker == name } }
+        if !freed.isEmpty { log("heads \(freed) freed: their worker vanished or was revoked") }
+    }
+
+}
