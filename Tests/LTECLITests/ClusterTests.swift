@@ -3,19 +3,7 @@ import LTETestSupport
 import XCTest
 
 /// Real processes over real nng sockets on loopback: a server, workers, rounds (DESIGN.md §4).
-final class ClusterTests: XCTestCase {
-    var scratch: URL!
-    var data: String { scratch.appendingPathComponent("data").path }
-    /// Small LTE settings on the tiny model: 4 heads of rank 4, merge every 5 steps.
-    let lteSettings = ["--set", "lte.rank=4", "--set", "lte.alpha=16", "--set", "lte.merge_every=5", "--set", "training.learning_rate=3e-3"]
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-cluster-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        try LTEBinary.succeed(["data", "synth", "--out", data, "--bytes", "200000"])
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+final class ClusterTests: LaunchedRunTestCase {
 
     func rounds(_ run: URL) throws -> [[String: Any]] {
         try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)

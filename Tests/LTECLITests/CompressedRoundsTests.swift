@@ -4,18 +4,7 @@ import XCTest
 
 /// `lte.push_format` and `lte.overlap` end to end (issue 15): real processes over tcp on loopback
 /// end on the weights of the in-process run with the same settings, and on the history's.
-final class CompressedRoundsTests: XCTestCase {
-    var scratch: URL!
-    var data: String { scratch.appendingPathComponent("data").path }
-    let lteSettings = ["--set", "lte.rank=4", "--set", "lte.alpha=16", "--set", "lte.merge_every=5", "--set", "training.learning_rate=3e-3"]
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-compressed-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        try LTEBinary.succeed(["data", "synth", "--out", data, "--bytes", "200000"])
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+final class CompressedRoundsTests: LaunchedRunTestCase {
 
     private func rounds(_ run: URL) throws -> [[String: Any]] {
         try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)

@@ -4,18 +4,7 @@ import XCTest
 
 /// Open membership with real processes over tcp loopback: identities from `lte keys`, heads handed
 /// out by the server, a worker leaving cleanly (`--rounds`) and another taking its heads.
-final class MembershipClusterTests: XCTestCase {
-    var scratch: URL!
-    var data: String { scratch.appendingPathComponent("data").path }
-    let lteSettings = ["--set", "lte.rank=4", "--set", "lte.alpha=16", "--set", "lte.merge_every=5", "--set", "training.learning_rate=3e-3"]
-
-    override func setUpWithError() throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("lte-members-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        try LTEBinary.succeed(["data", "synth", "--out", data, "--bytes", "200000"])
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+final class MembershipClusterTests: LaunchedRunTestCase {
 
     /// Worker a takes 2 free heads and leaves cleanly after 2 rounds; `lte status` then lists b and a's
     /// heads as free with their state kept; c takes them. The run ends on the weights of the
