@@ -362,7 +362,9 @@ public final class ServerCore: @unchecked Sendable {
         o.bytesOut += bytes
         outcomes[r] = o
         if o.answered == o.waiters {
-            for observer in observers { observer.roundAnswered(r, bytesOut: o.bytesOut, syncSeconds: (clock.now - o.closedAt).seconds) }
+            // Measured once: every observer (rounds.jsonl, the metrics) reports the same sync time.
+            let sync = (clock.now - o.closedAt).seconds
+            for observer in observers { observer.roundAnswered(r, bytesOut: o.bytesOut, syncSeconds: sync) }
         }
         lock.broadcast()
     }

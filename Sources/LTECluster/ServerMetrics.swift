@@ -81,9 +81,11 @@ public final class ServerMetrics: RoundObserver {
         }
     }
 
-    /// The text a scrape gets, with the membership gauges read from `server` at this moment.
+    /// The text a scrape gets, with the membership gauges read from `server` at this moment. Under
+    /// the lock a round's update holds, so a scrape never shows half of one round and half of the next.
     public func render(reading server: ServerCore) -> String {
         let m = server.membershipCounts
+        lock.lock(); defer { lock.unlock() }
         workersConnected.set(Double(m.workers))
         freeHeads.set(Double(m.freeHeads))
         return registry.emitToString()

@@ -155,6 +155,17 @@ public final class MetricsListener: @unchecked Sendable {
             sent += n
         }
         shutdown(client, Int32(SHUT_WR))
+        // Closing with unread input would reset the connection and could destroy the answer before the
+        // client reads it (a refused oversized request): read and drop what is still coming, bounded.
+        var sink = [UInt8](repeating: 0, count: 4096)
+        var drained = 0
+        let end = ContinuousClock.now + .milliseconds(500)
+        while drained < 1 << 20, ContinuousClock.now < end {
+            let n = recv(client, &sink, sink.count, 0)
+            if n == 0 { return }
+            if n < 0 { if errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR { continue } else { return } }
+            drained += n
+        }
     }
 
     private static func localPort(of s: Int32) -> Int? {
