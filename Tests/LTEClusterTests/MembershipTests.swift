@@ -168,6 +168,34 @@ final class MembershipTests: XCTestCase {
         XCTAssertTrue(h.log.contains { $0.contains("left at round") && $0.contains("lte.overlap") && $0.contains("not bit-identical") }, "\(h.log)")
     }
 
+    /// Under reset-B every node zeroes a merged head's B. A worker process started again after the
+    /// merge, and a worker taking a vanished worker's head, must get the head that way too (its A as
+    /// merged, B = 0): with the B it pushed, its next push would merge the same B·A a second time.
+    func testResetBHeadTakenAfterItsMergeStartsWithBZeroed() throws {
+        let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), leaseTimeout: .milliseconds(1500), lte: { $0.merge = .resetB })
+        let a = try worker("a", heads: [0]), b = try worker("b", heads: [1])
+        for w in [a, b] { try w.join(over: link(h)) }
+        XCTAssertEqual(try pushTogether([(a, h, nil), (b, h, nil)]), [.merged(round: 1), .merged(round: 1)])
+        let held = try XCTUnwrap(a.headStates.first?.factors)
+        let layout = try XCTUnwrap(h.core.main.layout)
+        XCTAssertTrue(layout.sites.allSatisfy { s in held[s.b..<(s.b + s.outFeatures * layout.rank)].allSatisfy { $0 == 0 } }, "B is not zero after a reset-B merge")
+        XCTAssertTrue(held.contains { $0 != 0 })
+
+        let restarted = try worker("a", heads: [0])
+        try restarted.join(over: link(h))
+        XCTAssertTrue(restarted.headStates.first?.factors == held, "a restarted worker's head is not the merged one")
+
+        // a and its restart vanish; b waits on round 2; c takes head 0 after the lease.
+        let bPush = Background { try b.push(b.trainRound(), over: self.link(h)) }
+        Thread.sleep(forTimeInterval: 2.5)
+        let c = try worker("c", heads: [], maxHeads: 1)
+        try c.join(over: link(h))
+        XCTAssertEqual(c.heads, [0])
+        XCTAssertTrue(c.headStates.first?.factors == held, "the head handed on is not its last merge (A as merged, B = 0)")
+        XCTAssertEqual(try c.push(c.trainRound(), over: link(h)), .merged(round: 2))
+        XCTAssertEqual(try bPush.value(), .merged(round: 2))
+    }
+
     /// Runs the same 4 rounds twice with the LTE settings `adjust` makes — two workers throughout,
     /// and a worker leaving cleanly after its first round whose head a third worker takes — and
     /// checks both end on the same weights, bit for bit.
