@@ -60,10 +60,7 @@ final class MetricsEndpointTests: LaunchedRunTestCase {
 
         let served = try XCTUnwrap(rounds(run).last?["weights_hash"] as? String)
         XCTAssertEqual(b.finalHash, served)
-        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
-                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", "20",
-                                           "--set", "lte.heads=2"] + lteSettings)
-        let localHash = local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+        let localHash = try inProcessHash(heads: 2, iterations: 20)
         XCTAssertEqual(localHash, served, "the run beside the hostile HTTP clients ended on other weights")
         try LTEBinary.succeed(["fsck", "--run", run.path])
     }
