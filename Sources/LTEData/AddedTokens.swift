@@ -77,6 +77,7 @@ struct AddedTokenSplitter: Sendable {
         var pieces: [Piece] = []
         var startOffset = range.lowerBound, position = range.lowerBound
         var unsafeStart: Int?
+        var lastToken: (at: Int, piecesBefore: Int, startOffsetBefore: Int)?
         while let (at, pattern) = nextMatch(b, from: position, before: range.upperBound, in: pass) {
             // Incomplete text: a longer token, or one starting earlier, may still end past the range.
             if !complete && at + longest > range.upperBound { unsafeStart = at; break }
@@ -86,14 +87,23 @@ struct AddedTokenSplitter: Sendable {
                 stop = Self.whitespaceEnd(b, from: stop, end: range.upperBound)
                 if !complete && stop == range.upperBound { unsafeStart = at; break }   // more whitespace may follow
             }
+            lastToken = (at, pieces.count, startOffset)
             if startOffset < start { pieces.append(.text(startOffset..<start)) }
             pieces.append(.token(pattern.token.id))
             startOffset = stop
             position = at + pattern.bytes.count
         }
+        // After an rstrip the scan goes on inside the whitespace it took (a token starting with a space
+        // may match there, and overlap it). If such a match could still end past the range, the token
+        // before is not settled either: it is taken back and found again with what follows.
+        if !complete, let last = lastToken, position < startOffset, startOffset - 1 + longest > range.upperBound {
+            pieces.removeSubrange(last.piecesBefore...)
+            startOffset = last.startOffsetBefore
+            unsafeStart = last.at
+        }
         let settled = complete ? range.upperBound : unsafeStart ?? max(startOffset, range.upperBound - max(longest - 1, 0))
         if startOffset < settled { pieces.append(.text(startOffset..<settled)) }
-        return (pieces, max(settled, startOffset))
+        return (pieces, settled)
     }
 
     /// The leftmost match at or after `from`, the longest there, wholly before `end`.

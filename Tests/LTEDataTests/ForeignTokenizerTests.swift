@@ -97,6 +97,8 @@ final class ForeignTokenizerTests: XCTestCase {
         // Tokens, whitespace runs and words in every position relative to small blocks.
         var text = reference.texts.joined(separator: "\n")
         text += String(repeating: "times<tab>   <|im_start|>   \n\n[MASK]age of wisdom<|endoftext|> x", count: 30)
+        // rstrip's whitespace, inside which a token starting with a space matches again (tokenizers overlaps them).
+        text += String(repeating: "a<tab> wisdom<tab>  wisdom <tab>\u{3000} wisdom", count: 12)
         text += "   <|im_start|>      "
         let expected = tokenizer.encode(text)
         XCTAssertGreaterThan(expected.filter { $0 >= 300 || $0 == 0 }.count, 150)
