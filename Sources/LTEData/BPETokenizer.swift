@@ -57,8 +57,11 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         if let missing = (modelCount..<tokenBytes.count).first(where: { !added.contains(Int32($0)) }) {
             throw LTEError("id \(missing) is past the BPE vocabulary (\(modelCount) ids) and is no added token")
         }
+        // The model's own byte tokens: an added token of one byte (a trainer's special "\n") is not one.
         var byteIDs = [Int32](repeating: -1, count: 256)
-        for (id, bytes) in tokenBytes.enumerated() where bytes.count == 1 && byteIDs[Int(bytes[0])] < 0 { byteIDs[Int(bytes[0])] = Int32(id) }
+        for (id, bytes) in tokenBytes.enumerated() where bytes.count == 1 && byteIDs[Int(bytes[0])] < 0 && !added.contains(Int32(id)) {
+            byteIDs[Int(bytes[0])] = Int32(id)
+        }
         if let missing = byteIDs.firstIndex(of: -1) {
             throw LTEError("a byte-level BPE vocabulary must hold all 256 single bytes (byte \(missing) has no token)")
         }

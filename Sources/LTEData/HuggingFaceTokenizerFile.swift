@@ -12,9 +12,10 @@ import LTEBase
 ///           its own token), decoder Fuse (decoding concatenates, with no spaces between tokens)
 ///
 /// No normalizer, no post-processor; added tokens only where a BPE file brought from elsewhere had
-/// them (`HuggingFaceAddedTokens`). Keys are sorted: the same tokenizer always writes the same bytes. Reading takes these three shapes back, and any other
-/// byte-level BPE file of GPT-2's shape (`lte data prepare --tokenizer FILE`); everything such a
-/// file could ask for that this code does not do is refused with the key named.
+/// them (`HuggingFaceAddedTokens`). Keys are sorted: the same tokenizer always writes the same bytes.
+/// Reading takes these three shapes back, and any other byte-level BPE file of GPT-2's shape
+/// (`lte data prepare --tokenizer FILE`); everything such a file could ask for that this code does
+/// not do is refused with the key named.
 enum HuggingFaceTokenizerFile {
     static func data(of tokenizer: any Tokenizer) throws -> Data {
         let byteLevel = { (regex: Bool) -> [String: Any] in
