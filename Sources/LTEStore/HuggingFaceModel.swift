@@ -58,8 +58,10 @@ public enum HuggingFaceModel {
             let placeholder = url.appendingPathComponent(tokenizerFile)
             if let ours = try? Tokenizers.decode(tokenizer, source: placeholder) {
                 files[tokenizerFile] = try Tokenizers.huggingFaceData(tokenizer, source: placeholder)
-                files[HuggingFaceMetadata.tokenizerConfigFile] = HuggingFaceMetadata.tokenizerConfig(contextLength: config.contextLength)
-                kind = "\(ours.kind), \(ours.vocabSize) ids, no special tokens (tokenizer.json, PreTrainedTokenizerFast)"
+                let added = (ours as? BPETokenizer)?.addedTokens ?? []
+                files[HuggingFaceMetadata.tokenizerConfigFile] = HuggingFaceMetadata.tokenizerConfig(contextLength: config.contextLength, addedTokens: added)
+                let extra = added.isEmpty ? "no added tokens" : "added tokens " + added.map { "\($0.content) = \($0.id)" }.joined(separator: ", ")
+                kind = "\(ours.kind), \(ours.vocabSize) ids, \(extra) (tokenizer.json, PreTrainedTokenizerFast)"
             } else {
                 files[tokenizerFile] = tokenizer
                 if let tokenizerConfig { files[HuggingFaceMetadata.tokenizerConfigFile] = tokenizerConfig }
