@@ -16,7 +16,8 @@ public struct AcceptFailures: Equatable, Sendable {
     /// Dropped by the peer mid-handshake (`NNG_ECONNRESET`, `NNG_ECONNABORTED`).
     public var disconnects = 0
     public var timeouts = 0
-    /// Anything else; over TLS mostly a client that refused this server's certificate or name.
+    /// Anything else: a peer's close mid-handshake (`NNG_ECLOSED`, also an honest client exiting at the
+    /// wrong moment), over TLS mostly a client that refused this server's certificate or name.
     public var other = 0
 
     public var total: Int { authentication + protocolErrors + disconnects + timeouts + other }
@@ -41,7 +42,7 @@ public struct AcceptFailures: Equatable, Sendable {
     public var summary: String {
         let parts: [(Int, String)] = [
             (authentication, "failed the TLS handshake (a client certificate not signed by this server's --tls-ca or none, a client that does not trust this server's certificate, a key that does not match its certificate, or a client not speaking TLS)"),
-            (other, "ended otherwise (over TLS mostly a client that refused this server's certificate or its name)"),
+            (other, "ended otherwise (a client that closed mid-handshake, e.g. on exit, or over TLS one that refused this server's certificate or name)"),
             (protocolErrors, "did not speak nng's protocol (a TLS client at a plain tcp:// listener, or junk)"),
             (disconnects, "were closed by the peer mid-handshake"),
             (timeouts, "timed out in the handshake"),
