@@ -5,7 +5,9 @@ import CNNG
 /// A tls+tcp:// connection is accepted only after its TLS handshake and nng's protocol header; one
 /// that fails either never reaches the socket's pipe callbacks, so counting is all nng 1.5 offers —
 /// no peer address, no certificate, only the category of the error (`nni_listener_bump_error`).
-/// The server logs the counts as they grow so that refused peers do not pass in silence.
+/// The server logs the counts as they grow so that refused peers do not pass in silence. They are a
+/// lower bound: nng counts a failed handshake only when its listener is waiting for the next
+/// connection (`tlstran_pipe_nego_cb`), so of a burst of failures at once some go uncounted.
 public struct AcceptFailures: Equatable, Sendable {
     /// `NNG_EPEERAUTH` or `NNG_ECRYPTO`: the TLS handshake failed, refused by either side — nng does
     /// not say which (a client certificate not signed by the CA or none, a client that refused this

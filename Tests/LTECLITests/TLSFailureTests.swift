@@ -116,6 +116,35 @@ final class TLSFailureTests: XCTestCase {
                            "TLS CA certificate file \(damaged) cannot be loaded")
     }
 
+    /// A plain TCP client sending junk to the TLS listener, again and again: the connections are
+    /// dropped at the handshake and logged, and an honest worker is served as usual.
+    func testJunkAtTheTLSListenerIsRefusedAndServingGoesOn() throws {
+        let (serving, address) = try startServer()
+        defer { serving.kill9() }
+        let port = UInt16(address.split(separator: ":").last!)!
+        for i in 0..<20 {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = port.bigEndian
+            let connected = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            XCTAssertEqual(connected, 0, "connection \(i) to the server failed")
+            let junk = [UInt8](repeating: UInt8(truncatingIfNeeded: 0x16 + i), count: 4096)   // 0x16 first: it looks like a TLS record
+            _ = junk.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            close(fd)
+        }
+        // nng 1.5 counts a failed handshake only while its listener waits for the next connection
+        // (tlstran_pipe_nego_cb), so a burst shows as fewer; its category depends on where the junk
+        // stopped the handshake.
+        assertServerLogsRefusal(serving, "connection(s)")
+        let honest = try LTEBinary.succeed(worker(address, tlsFlags(worker, trusting: ca)))
+        XCTAssertTrue(honest.stdout.contains("done at round 1"), honest.stdout)
+        XCTAssertEqual(serving.wait(seconds: 30), 0, serving.output)
+    }
+
     /// `lte status` diagnoses the same way: one line, the cause, not "(Timed out)".
     func testStatusNamesTheTLSProblem() throws {
         let rogue = try TestCA("rogue", in: scratch)
