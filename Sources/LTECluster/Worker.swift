@@ -70,33 +70,31 @@ public final class WorkerRuntime {
     /// `message` is made anew for every attempt, with a fresh nonce: the server refuses a frame it
     /// has seen before as a replay, and the first attempt may have reached it before the connection broke.
     ///
-    /// The socket's requests only time out, whatever keeps them from the server; so the first failure
-    /// is diagnosed (`ConnectionDiagnosis`), and a cause that retrying cannot cure — a certificate
-    /// either side refuses, a server not speaking TLS — ends the worker at once, saying which.
+    /// The socket's requests only time out, whatever keeps them from the server; so each failure is
+    /// diagnosed (`ConnectionDiagnosis`), and a cause that retrying cannot cure — a certificate either
+    /// side refuses, a server not speaking TLS — ends the worker, saying which, once two failures in
+    /// a row found it: a server killed or restarting mid-handshake can look like one once.
     private func exchange(_ message: () -> WireMessage) throws -> WireMessage {
         let deadline = clock.now + options.connectTimeout
         var lastError = ""
         var finding: ConnectionDiagnosis.Finding?
-        var diagnosed = false
         while clock.now < deadline {
             do {
                 let frame = try codec.encode(message())
                 return try codec.decode(try socket.request(frame))
             } catch let e as NNGError {
                 lastError = e.reason
-                if !diagnosed || finding?.isPermanent == false {
-                    diagnosed = true
-                    finding = ConnectionDiagnosis.diagnose(options.server, tls: options.tls)
-                    if let finding, finding.isPermanent {
-                        throw LTEError("cannot reach the server at \(options.server): \(finding.reason)")
-                    }
+                let previous = finding
+                finding = ConnectionDiagnosis.diagnose(options.server, tls: options.tls)
+                if let finding, finding.isPermanent, finding == previous {
+                    throw LTEError("cannot reach the server at \(options.server): \(finding.reason)")
                 }
                 Thread.sleep(forTimeInterval: 0.2)
             } catch let e as WireError {
                 throw LTEError("the server at \(options.server) sent a message this worker refuses: \(e.message)")
             }
         }
-        if let finding { throw LTEError("cannot reach the server at \(options.server) within \(options.connectTimeout): \(finding.reason)") }
+        if let finding { throw LTEError("cannot reach the server at \(options.server): \(finding.reason) (tried for \(options.connectTimeout))") }
         throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?")
     }
 }

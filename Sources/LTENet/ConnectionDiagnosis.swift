@@ -38,28 +38,33 @@ public enum ConnectionDiagnosis {
         case .noAnswer:
             return Finding(reason: "a connection attempt got no answer within \(timeout) (a host that is down, or a firewall dropping packets)", isPermanent: false)
         case .failed(let code):
-            if code == NNGError.code(NNG_ECONNREFUSED) {
-                return Finding(reason: "nothing listens there (connection refused); is `lte server` running at that address?", isPermanent: false)
-            }
+            if code == NNGError.code(NNG_ECONNREFUSED) { return nothingListens }
             if code == NNGError.code(NNG_EADDRINVAL) {
                 return Finding(reason: "the address cannot be resolved or used (\(reasonText(code)))", isPermanent: true)
             }
+            let handshake = [NNG_ECRYPTO, NNG_EPEERAUTH, NNG_ECONNSHUT, NNG_ECLOSED, NNG_ECONNRESET].map(NNGError.code).contains(code)
+            guard handshake else { return Finding(reason: reasonText(code), isPermanent: false) }
             guard let tls else { return plainFailure(url, code) }
             return tlsFailure(url, tls, code, timeout)
         }
     }
 
+    static let nothingListens = Finding(reason: "nothing listens there (connection refused); is `lte server` running at that address?", isPermanent: false)
+
+    /// A plain dial closed in nng's handshake: most likely a TLS listener, but a server dying at that
+    /// moment looks the same, so retrying stays allowed (the reason is given when the retries run out).
     private static func plainFailure(_ url: String, _ code: Int32) -> Finding {
-        let closed = [NNG_ECONNSHUT, NNG_ECLOSED, NNG_ECONNRESET].map(NNGError.code).contains(code)
-        guard closed else { return Finding(reason: reasonText(code), isPermanent: false) }
         let tlsURL = url.replacingOccurrences(of: "tcp://", with: "tls+tcp://")
-        return Finding(reason: "the server closed the connection during nng's handshake (\(reasonText(code))): if it listens with TLS, dial \(tlsURL) with --tls-cert, --tls-key and --tls-ca", isPermanent: true)
+        return Finding(reason: "the server closed the connection during nng's handshake (\(reasonText(code))): if it listens with TLS, dial \(tlsURL) with --tls-cert, --tls-key and --tls-ca", isPermanent: false)
     }
 
     private static func tlsFailure(_ url: String, _ tls: TLSOptions, _ code: Int32, _ timeout: Duration) -> Finding {
         let seen = "nng: \(reasonText(code))"
         let trustingAnyServer = TLSOptions.PeerCheck(verifyPeer: false, checkName: false, presentOwnCertificate: true)
-        if (try? probe(url, tls, trustingAnyServer, timeout)) == .connected {
+        let untrusting = try? probe(url, tls, trustingAnyServer, timeout)
+        // A server that went away between the probes (killed, restarting) is not a certificate problem.
+        if untrusting == .failed(NNGError.code(NNG_ECONNREFUSED)) || untrusting == .noAnswer { return nothingListens }
+        if untrusting == .connected {
             // The server accepts this client; it is this client that refuses the server.
             if let name = tls.expectedServerName(url),
                (try? probe(url, tls, TLSOptions.PeerCheck(verifyPeer: true, checkName: false), timeout)) == .connected {
@@ -68,7 +73,9 @@ public enum ConnectionDiagnosis {
             return Finding(reason: "the server's certificate is not signed by the CA in --tls-ca (\(tls.caFile)), or it has expired (\(seen))", isPermanent: true)
         }
         let plainURL = url.replacingOccurrences(of: "tls+tcp://", with: "tcp://")
-        if (try? probe(plainURL, nil, .full, timeout)) == .connected {
+        let plain = try? probe(plainURL, nil, .full, timeout)
+        if plain == .failed(NNGError.code(NNG_ECONNREFUSED)) || plain == .noAnswer { return nothingListens }
+        if plain == .connected {
             return Finding(reason: "the server does not speak TLS (\(seen)): it listens on \(plainURL); dial that without --tls-cert, --tls-key and --tls-ca", isPermanent: true)
         }
         return Finding(reason: "the server refused this client's certificate \(tls.certFile) (\(seen)): it is not signed by the CA the server trusts (the server's --tls-ca), or it has expired, or the server's own key does not match its certificate", isPermanent: true)
