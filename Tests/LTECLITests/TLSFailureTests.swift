@@ -61,6 +61,14 @@ final class TLSFailureTests: XCTestCase {
         XCTAssertEqual(serving.wait(seconds: 30), 0, serving.output)
         XCTAssertTrue(honest.stdout.contains("done at round 1"), honest.stdout)
         XCTAssertFalse(serving.output.contains("failed the TLS handshake"), serving.output)
+        // Over TLS as anywhere: the worker, the server's history and its replay hold the same weights.
+        let run = scratch.appendingPathComponent("run")
+        let rounds = try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(separator: "\n")
+        let last = try JSONSerialization.jsonObject(with: Data(try XCTUnwrap(rounds.last).utf8)) as? [String: Any]
+        let hash = try XCTUnwrap(last?["weights_hash"] as? String)
+        XCTAssertTrue(honest.stdout.contains("weights \(hash)"), honest.stdout)
+        let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "main", "--out", scratch.appendingPathComponent("replayed").path])
+        XCTAssertTrue(replay.stdout.contains(hash), replay.stdout)
     }
 
     func testWorkerTrustingAnotherCA() throws {
