@@ -4,8 +4,8 @@ import Foundation
 /// Why a server cannot be reached, in words a user can act on (issue 20, item 8).
 ///
 /// A dialing socket retries in the background and its requests merely time out, whatever the cause:
-/// nothing listening, a server that does not speak TLS, or a TLS handshake one side refused. So on the
-/// first failure the caller asks here: a few one-off dials (`DialProbe`), each with one check turned
+/// nothing listening, a server that does not speak TLS, or a TLS handshake one side refused. So after
+/// a failed request the caller asks here: a few one-off dials (`DialProbe`), each with one check turned
 /// off, tell the cases apart. nng 1.5 reports only coarse codes (mbedTLS's certificate verdicts all
 /// become `NNG_ECRYPTO`; a server that refused the client's certificate shows as `NNG_ECRYPTO` or
 /// `NNG_ECONNSHUT`), so the probes, not the codes, carry the diagnosis:
@@ -17,8 +17,8 @@ import Foundation
 /// | fails | fails | – | connects | the server does not speak TLS |
 /// | fails | fails | – | fails | the server refused our certificate |
 ///
-/// Each probe is a real connection the server sees (and logs, if its handshake fails); they run once,
-/// after a failure, never in a loop.
+/// Each probe is a real connection the server sees (and logs, if its handshake fails); they run only
+/// after a request failed, so at most a handful per send timeout, never in a tight loop.
 public enum ConnectionDiagnosis {
     public struct Finding: Equatable, Sendable {
         /// A sentence that completes "cannot reach the server at ADDR: …".
