@@ -69,22 +69,32 @@ public final class WorkerRuntime {
     /// One request and its decoded answer; connection trouble is retried until `connectTimeout`.
     /// `message` is made anew for every attempt, with a fresh nonce: the server refuses a frame it
     /// has seen before as a replay, and the first attempt may have reached it before the connection broke.
+    ///
+    /// The socket's requests only time out, whatever keeps them from the server; so each failure is
+    /// diagnosed (`ConnectionDiagnosis`), and a cause that retrying cannot cure — a certificate either
+    /// side refuses, a server not speaking TLS — ends the worker, saying which, once two failures in
+    /// a row found it: a server killed or restarting mid-handshake can look like one once.
     private func exchange(_ message: () -> WireMessage) throws -> WireMessage {
         let deadline = clock.now + options.connectTimeout
         var lastError = ""
+        var finding: ConnectionDiagnosis.Finding?
         while clock.now < deadline {
             do {
                 let frame = try codec.encode(message())
                 return try codec.decode(try socket.request(frame))
             } catch let e as NNGError {
                 lastError = e.reason
+                let previous = finding
+                finding = ConnectionDiagnosis.diagnose(options.server, tls: options.tls)
+                if let finding, finding.isPermanent, finding == previous {
+                    throw LTEError("cannot reach the server at \(options.server): \(finding.reason)")
+                }
                 Thread.sleep(forTimeInterval: 0.2)
             } catch let e as WireError {
                 throw LTEError("the server at \(options.server) sent a message this worker refuses: \(e.message)")
             }
         }
-        let tlsHint = options.server.hasPrefix("tls+tcp://")
-            ? "; over TLS a failed handshake looks the same: check --tls-ca/--tls-cert/--tls-key and the name in the server's certificate" : ""
-        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?\(tlsHint)")
+        if let finding { throw LTEError("cannot reach the server at \(options.server): \(finding.reason) (tried for \(options.connectTimeout))") }
+        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?")
     }
 }
