@@ -79,7 +79,10 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let began = ContinuousClock.now
-        var cfg = try config.load(flags: flagOverrides)
+        let runURL = URL(fileURLWithPath: runDirectory)
+        let checkpointURL = runURL.appendingPathComponent("checkpoint")
+        let recorded = resume ? try? Checkpoint(at: checkpointURL).trainerState().runConfig : nil
+        var cfg = try recorded.map { try resumedConfig(recorded: $0) } ?? config.load(flags: flagOverrides)
         let dataset = try data.load()
         if cfg.vocabFromData {
             cfg.model.vocabSize = dataset.vocabSize
@@ -88,9 +91,7 @@ struct TrainCommand: ParsableCommand {
         }
         let t = cfg.training
 
-        let runURL = URL(fileURLWithPath: runDirectory)
         let metricsURL = runURL.appendingPathComponent("metrics.jsonl")
-        let checkpointURL = runURL.appendingPathComponent("checkpoint")
         let fm = FileManager.default
         let hasCheckpoint = fm.fileExists(atPath: checkpointURL.path)
         if resume && overwrite { throw LTEError("--resume continues the run and --overwrite starts it again: pass one of them") }
@@ -128,8 +129,15 @@ struct TrainCommand: ParsableCommand {
         do { try fm.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
             throw LTEError("cannot create run directory \(runDirectory): \(error.localizedDescription)")
         }
-        do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
-            throw LTEError("cannot write \(runURL.appendingPathComponent("config.json").path): \(error.localizedDescription)")
+        let configURL = runURL.appendingPathComponent("config.json")
+        let encoded = try cfg.encoded()
+        if let recorded, let changes = try? cfg.differences(from: recorded), !changes.isEmpty {
+            say("\(configURL.path) now records " + changes.map { "\($0.key) \($0.value) (was \($0.other))" }.joined(separator: ", "))
+        }
+        if FileManager.default.contents(atPath: configURL.path) != encoded {
+            do { try encoded.write(to: configURL, options: .atomic) } catch {
+                throw LTEError.posix("cannot write \(configURL.path)", fallback: error)
+            }
         }
         if overwrite {
             for name in ["metrics.jsonl", "checkpoint"] { try? fm.removeItem(at: runURL.appendingPathComponent(name)) }
@@ -158,6 +166,29 @@ struct TrainCommand: ParsableCommand {
                        formatDuration((ContinuousClock.now - began).seconds), checkpointURL.path)
         done += " | weights " + WeightsHash.sha256(params: session.finalModel.params.pointer, layout: session.finalModel.layout).hex
         say(done)
+    }
+
+    /// A resumed run continues with the config it recorded; only what the user asks for explicitly
+    /// (flags and --set) changes it. The config file's values do not: a file that differs is named
+    /// in a note. Extending `iterations` keeps the recorded schedule's decay end (the learning rate
+    /// must not climb back up) unless `training.decay_iterations` is set too.
+    private func resumedConfig(recorded: RunConfig) throws -> RunConfig {
+        let source = "the config recorded in \(runDirectory)/checkpoint/\(Checkpoint.stateFile)"
+        var cfg = try RunConfig.decode(recorded.encoded(), source: source, overrides: config.set + flagOverrides)
+        let overridden = (config.set + flagOverrides).map { String($0.prefix { $0 != "=" }) }
+        let file = try config.load(flags: flagOverrides)
+        let ignored = try file.differences(from: cfg).filter { d in !(d.key == "model.vocab_size" && file.vocabFromData) }
+        if !ignored.isEmpty {
+            say("note: resuming with the config the run recorded; --config \(config.file) differs in "
+                + ignored.map { "\($0.key) (\($0.value), the run has \($0.other))" }.joined(separator: ", ")
+                + ", which the run keeps: pass a flag or --set to change them")
+        }
+        if cfg.training.iterations != recorded.training.iterations, !overridden.contains("training.decay_iterations"),
+           recorded.training.decayIterations == nil {
+            cfg.training.decayIterations = recorded.training.iterations
+            say("note: the learning rate keeps its recorded schedule, which decays until step \(recorded.training.iterations); pass --set training.decay_iterations=N to change it")
+        }
+        return cfg
     }
 
     /// A resumed run must replay the same data order: same seed and batch size as the saved run.

@@ -27,6 +27,7 @@ public struct TrainerState: Equatable, Sendable {
 ///     tokenizer_config.json  and generation_config.json, so `AutoTokenizer` and `generate` load it
 ///     optimizer.safetensors  for resuming: AdamW moments as m.<name>, v.<name>; metadata step
 ///     trainer_state.json     for resuming: step, tokens, seed, run config
+///     replicas.safetensors   for resuming a replicated mode: every head and replica (Checkpoint+Replicas)
 ///
 /// `save` writes into a temporary sibling directory and swaps it in with one rename, so a crash
 /// leaves either the previous checkpoint or the new one, never a mixture. `load` checks every tensor's
@@ -194,7 +195,7 @@ public struct Checkpoint {
     /// `tokenizer`) to `url`, replacing any checkpoint there in one atomic step.
     @discardableResult
     public static func save(model: Transformer, optimizer: AdamW? = nil, state: TrainerState? = nil,
-                            tokenizer: (any Tokenizer)? = nil, to url: URL) throws -> Checkpoint {
+                            tokenizer: (any Tokenizer)? = nil, replicas: ReplicaRunState? = nil, to url: URL) throws -> Checkpoint {
         let fm = FileManager.default
         let parent = url.deletingLastPathComponent()
         let partialPrefix = "." + url.lastPathComponent + ".partial-"
@@ -211,6 +212,7 @@ public struct Checkpoint {
         }
         do {
             try writeFiles(model: model, optimizer: optimizer, state: state, tokenizer: tokenizer, into: temporary)
+            if let replicas { try writeReplicas(replicas, into: temporary) }
             try DirectorySwap.replace(url, with: temporary)
         } catch {
             try? fm.removeItem(at: temporary)
