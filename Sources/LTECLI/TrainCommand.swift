@@ -108,6 +108,7 @@ struct TrainCommand: ParsableCommand {
             throw LTEError("--resume: run directory \(runDirectory) has no checkpoint to resume from (\(checkpointURL.path))\(again)")
         }
 
+        try MemoryBudget.training(mode, cfg).requireAvailable(for: "training this model (--mode \(mode.rawValue), \(formatCount(ParameterLayout(cfg.model).count)) parameters)")
         BLASThreads.set(t.threads)
         Parallel.threads = t.threads
         let session = try makeSession(mode: mode, setup: TrainingSetup(config: cfg, dataset: dataset, runDirectory: runURL))
