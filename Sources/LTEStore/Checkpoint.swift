@@ -263,11 +263,22 @@ public struct Checkpoint {
 
 /// Files written and flushed to disk before the directory holding them is renamed into place.
 enum DurableFile {
+    /// Written with write(2) and fsync(2) themselves, so a failure carries the system's reason
+    /// ("No space left on device", "File too large"), which Foundation's writers do not always keep.
     static func write(_ data: Data, to url: URL) throws {
-        do { try data.write(to: url) } catch {
-            throw LTEError.posix("cannot write \(url.path)", fallback: error)
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LTEError.posix("cannot write \(url.path)") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var done = 0
+            while done < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw LTEError.posix("cannot write \(url.path)") }
+                done += n
+            }
         }
-        try sync(url)
+        guard fsync(fd) == 0 else { throw LTEError.posix("cannot flush \(url.path) to disk") }
     }
 
     static func sync(_ url: URL) throws {
