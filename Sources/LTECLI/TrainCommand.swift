@@ -18,8 +18,10 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model on a prepared data directory, logging metrics and saving checkpoints to a run directory.",
         discussion: """
             Options given as flags (--iterations, --lr, …) override the config file, and --set overrides \
-            anything in it; RUN/config.json records the config the run actually used. A run that stops can \
-            continue with --resume, which sees exactly the batches the uninterrupted run would have seen.
+            anything in it; RUN/config.json records the config the run actually used. A run of any mode that stops \
+            can continue with --resume, which sees exactly the batches the uninterrupted run would have seen and \
+            ends on the same bits. It keeps the config the run recorded: only flags and --set change it (said in \
+            a line, and RUN/config.json updated), and a larger --iterations keeps the recorded learning-rate schedule.
 
             Examples:
               lte train --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/baby
@@ -53,7 +55,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS and the model's own loops (overrides training.threads).")
     var threads: Int?
 
-    @Flag(help: "Continue the run in --run from its checkpoint, appending to its metrics.jsonl.")
+    @Flag(help: "Continue the run in --run from its checkpoint with the config it recorded, appending to its metrics.jsonl.")
     var resume = false
 
     @Flag(help: "Start the run in --run again from scratch, replacing its metrics.jsonl, checkpoint and config.json (a diverged run, or one stopped before its first checkpoint).")
