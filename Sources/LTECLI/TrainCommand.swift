@@ -83,7 +83,9 @@ struct TrainCommand: ParsableCommand {
         let began = ContinuousClock.now
         let runURL = URL(fileURLWithPath: runDirectory)
         let checkpointURL = runURL.appendingPathComponent("checkpoint")
-        let recorded = resume ? try? Checkpoint(at: checkpointURL).trainerState().runConfig : nil
+        // The config the run recorded: in its checkpoint, or (a checkpoint written before it held one) RUN/config.json.
+        let recorded = resume ? (try? Checkpoint(at: checkpointURL).trainerState().runConfig)
+            ?? (try? RunConfig.load(contentsOf: runURL.appendingPathComponent("config.json").path)) : nil
         var cfg = try recorded.map { try resumedConfig(recorded: $0) } ?? config.load(flags: flagOverrides)
         let dataset = try data.load()
         if cfg.vocabFromData {
@@ -176,7 +178,7 @@ struct TrainCommand: ParsableCommand {
     /// in a note. Extending `iterations` keeps the recorded schedule's decay end (the learning rate
     /// must not climb back up) unless `training.decay_iterations` is set too.
     private func resumedConfig(recorded: RunConfig) throws -> RunConfig {
-        let source = "the config recorded in \(runDirectory)/checkpoint/\(Checkpoint.stateFile)"
+        let source = "the config run \(runDirectory) recorded"
         var cfg = try RunConfig.decode(recorded.encoded(), source: source, overrides: config.set + flagOverrides)
         let overridden = (config.set + flagOverrides).map { String($0.prefix { $0 != "=" }) }
         let file = try config.load(flags: flagOverrides)
