@@ -160,8 +160,15 @@ struct TrainCommand: ParsableCommand {
         var loop = TrainingLoop(config: t, metrics: metrics)
         loop.progress = say
         let loopBegan = ContinuousClock.now
-        let valLoss = try loop.run(run, from: start) { step in
-            try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: cfg))
+        let stop = StopSignal()
+        let valLoss: Float?
+        do {
+            valLoss = try loop.run(run, from: start, shouldStop: { stop.received }) { step in
+                try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: cfg))
+            }
+        } catch let stopped as TrainingStopped {
+            say("stopped by signal at step \(stopped.step) of \(t.iterations); checkpoint \(checkpointURL.path) holds it: continue with lte train --mode \(mode.rawValue) --config \(config.file) --data \(data.data) --run \(runDirectory) --resume")
+            throw ExitCode(130)
         }
         let loopSeconds = (ContinuousClock.now - loopBegan).seconds
         let tokensPerSecond = Double(run.tokensSeen - tokensAtStart) / max(loopSeconds, 1e-9)

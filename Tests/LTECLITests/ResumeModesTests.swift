@@ -7,20 +7,20 @@ import XCTest
 final class ResumeModesTests: XCTestCase {
     static let tiny = packageRoot.appendingPathComponent("configs/tiny.json").path
 
-    private func dataDirectory() throws -> String { try SynthesizedData.directory(for: Self.self) }
+    func dataDirectory() throws -> String { try SynthesizedData.directory(for: Self.self) }
 
     override class func tearDown() {
         SynthesizedData.remove(for: self)
         super.tearDown()
     }
 
-    private func train(_ mode: String, _ data: String, _ run: URL, _ extra: [String]) -> [String] {
+    func train(_ mode: String, _ data: String, _ run: URL, _ extra: [String]) -> [String] {
         ["train", "--mode", mode, "--config", Self.tiny, "--data", data, "--run", run.path, "--threads", "1",
          "--set", "training.eval_interval=0"] + extra
     }
 
     /// The hash on the run's last line ("done: … | weights <sha256>").
-    private func weightsHash(_ stdout: String) -> String? {
+    func weightsHash(_ stdout: String) -> String? {
         stdout.components(separatedBy: "| weights ").last.map { String($0.prefix(64)) }
     }
 
@@ -80,5 +80,32 @@ final class ResumeModesTests: XCTestCase {
         let old = try LTEBinary.run(train("lte", data, run, ["--resume", "--iterations", "40"]))
         XCTAssertTrue(old.stderr.contains("holds the trained model only") && old.stderr.contains("--overwrite"), old.stderr)
         XCTAssertFalse(old.stderr.contains("history"), old.stderr)
+    }
+}
+
+extension ResumeModesTests {
+    /// Issue 20, item 6: Ctrl-C ends the step under way, saves a checkpoint there and says how to
+    /// resume; resumed, the run ends on the weights of one never interrupted (here mid-round).
+    func testCtrlCCheckpointsWhereItStopsAndResumesBitIdentically() throws {
+        let data = try dataDirectory()
+        let dir = try makeTemporaryDirectory()
+        let settings = ["--iterations", "400", "--set", "lte.heads=2", "--set", "lte.merge_every=7", "--set", "training.log_interval=5"]
+        let whole = try LTEBinary.succeed(train("lte", data, dir.appendingPathComponent("whole"), settings))
+        let run = dir.appendingPathComponent("stopped")
+        let first = try BackgroundLTE("train", train("lte", data, run, settings))
+        let metrics = run.appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(60)
+        while ((try? String(contentsOf: metrics, encoding: .utf8)) ?? "").isEmpty, first.process.isRunning, Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(first.process.processIdentifier, SIGINT)
+        XCTAssertEqual(first.wait(seconds: 60), 130, first.output)
+        let said = first.output
+        XCTAssertTrue(said.contains("stopped by signal at step ") && said.contains("--resume"), said)
+        let step = try XCTUnwrap(said.components(separatedBy: "stopped by signal at step ").last.flatMap { Int($0.prefix { $0.isNumber }) })
+        XCTAssertLessThan(step, 400, "the run ended before the signal: nothing was interrupted")
+        let resumed = try LTEBinary.succeed(train("lte", data, run, ["--resume"]))
+        XCTAssertTrue(resumed.stdout.contains("resuming at step \(step)"), resumed.stdout)
+        XCTAssertEqual(weightsHash(resumed.stdout), weightsHash(whole.stdout), "stopped at step \(step) and resumed, the run ends on other weights")
     }
 }
