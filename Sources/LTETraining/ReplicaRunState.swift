@@ -76,16 +76,18 @@ extension ReplicaTrainer {
         for h in 0..<main.totalHeads {
             if let values = byName["main.last_merged.\(h)"] {
                 guard let count = main.layout?.count, values.count == count else { throw LTEError("\(source): main.last_merged.\(h) has the wrong size") }
-                main.setLastMerged(head: h, from: values.pointer)
+                withExtendedLifetime(values) { main.setLastMerged(head: h, from: values.pointer) }
             }
         }
         main.setRound(try integer("round"))
         for r in replicas {
-            let packed = main.packReplicated(r.model.params.pointer)
+            let packed = FloatBuffer(count: main.replicatedCount)
             try fill(packed, "replica.\(r.id).replicated")
-            var i = 0
-            for (offset, count) in r.copied {
-                (r.model.params.pointer + offset).update(from: packed.pointer + i, count: count); i += count
+            withExtendedLifetime(packed) {
+                var i = 0
+                for (offset, count) in r.copied {
+                    (r.model.params.pointer + offset).update(from: packed.pointer + i, count: count); i += count
+                }
             }
             try fill(r.optimizer.m, "replica.\(r.id).adam_m"); try fill(r.optimizer.v, "replica.\(r.id).adam_v")
             r.optimizer.step = try integer("replica.\(r.id).adam_step")
@@ -93,7 +95,7 @@ extension ReplicaTrainer {
                 try fill(head.factors, "head.\(r.id).factors")
                 let merged = FloatBuffer(count: head.merged.count)
                 try fill(merged, "head.\(r.id).merged")
-                head.setMerged(from: merged.pointer)   // also marks the head unfolded
+                withExtendedLifetime(merged) { head.setMerged(from: merged.pointer) }   // also marks the head unfolded
                 try fill(o.m, "head.\(r.id).adam_m"); try fill(o.v, "head.\(r.id).adam_v")
                 o.step = try integer("head.\(r.id).adam_step")
             }
