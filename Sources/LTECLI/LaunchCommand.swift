@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LTEBase
+import LTEModel
 import LTENet
 import LTETraining
 
@@ -35,8 +36,15 @@ struct LaunchCommand: ParsableCommand {
     func run() throws {
         guard workers >= 1, headsPerWorker >= 1 else { throw LTEError("--workers and --heads-per-worker must be at least 1") }
         guard rounds >= 1 else { throw LTEError("--rounds must be at least 1") }
-        _ = try config.load()              // fail here, not in a child, on a bad config
-        _ = try data.load()
+        var cfg = try config.load()              // fail here, not in a child, on a bad config
+        let dataset = try data.load()
+        if cfg.vocabFromData { cfg.model.vocabSize = dataset.vocabSize }
+        // Every process of the launch lives on this machine: the server and each worker.
+        cfg.lte.heads = workers * headsPerWorker
+        let worker = MemoryBudget.worker(cfg.model, lora: cfg.lte, heads: headsPerWorker, totalHeads: cfg.lte.heads, batch: cfg.training.batchSize,
+                                         recompute: cfg.training.recompute, holdsFrozenMaster: cfg.lte.frozenWeights == .f32)
+        try (0..<workers).reduce(MemoryBudget.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)) { sum, _ in sum + worker }
+            .requireAvailable(for: "this launch (a server and \(workers) worker\(workers == 1 ? "" : "s") of a model of \(formatCount(ParameterLayout(cfg.model).count)) parameters)")
         if let metrics { _ = try MetricsListener.parse(metrics) }   // its form here; the server binds it
         let runURL = URL(fileURLWithPath: runDirectory)
         try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)

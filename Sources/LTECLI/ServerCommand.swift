@@ -88,6 +88,8 @@ struct ServerCommand: ParsableCommand {
         // Bound now, before anything is written: a taken or malformed --metrics address refuses the start.
         let metricsListener = try metrics.map { try MetricsListener(address: $0) }
         if let dataset { try Self.checkTokenizer(of: dataset, data: data!, againstHistoryIn: runURL, model: cfg.model) }
+        try MemoryBudget.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)
+            .requireAvailable(for: "the server of this model (\(formatCount(ParameterLayout(cfg.model).count)) parameters, \(cfg.lte.heads) heads)")
         BLASThreads.set(1)
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
         let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
