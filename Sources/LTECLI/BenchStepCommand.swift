@@ -57,8 +57,13 @@ struct BenchStep: ParsableCommand {
         guard steps >= 1, warmup >= 0 else { throw LTEError("--steps must be at least 1 and --warmup at least 0") }
         if let heads, heads < 1 { throw LTEError("--heads must be at least 1") }
         let cfg = try config.load()
-        var model = cfg.model
-        if cfg.vocabFromData { model.vocabSize = 256 }
+        // Checked before any model is built; its error names --versus, not the --set it is applied as.
+        let versusConfig = try versus.map { v in
+            do { return try config.load(flags: [v]) } catch let e as LTEError where e.message.hasPrefix("--set \(v) ") {
+                throw LTEError("--versus" + e.message.dropFirst("--set".count))
+            }
+        }
+        let model = Self.model(of: cfg)
         threadOptions.apply()
         _ = SgemmPeak.measure(seconds: 0.3)   // warm OpenBLAS's buffers and the CPU clock
         // What the process holds before any model: the runtime, OpenBLAS, the sgemm operands.
@@ -73,8 +78,8 @@ struct BenchStep: ParsableCommand {
         if mode == .lte || mode == .lora {
             extra = ["heads": measured.heads, "rank": cfg.lte.rank, "merge_every": cfg.lte.mergeEvery, "frozen": cfg.lte.frozenWeights.rawValue]
         }
-        if let versus {
-            var other = try candidate(model, try config.load(flags: [versus])).0.step
+        if let versus, let versusConfig {
+            var other = try candidate(Self.model(of: versusConfig), versusConfig).0.step
             other.mode += " (\(versus))"
             candidates.append(other)
         }
@@ -141,6 +146,13 @@ struct BenchStep: ParsableCommand {
         case .forward:
             return (Labelled(step: try forwardOnly(model, t), heads: 0), .forward(model, batch: t.batchSize))
         }
+    }
+
+    /// The config's model, with a vocabulary of 256 when it takes its size from data (bytes).
+    private static func model(of cfg: RunConfig) -> ModelConfig {
+        var model = cfg.model
+        if cfg.vocabFromData { model.vocabSize = 256 }
+        return model
     }
 
     /// A candidate and how many heads it steps (adapter modes).

@@ -34,6 +34,6 @@ final class BenchStepVersusTests: XCTestCase {
 
     func testABadVersusSettingIsOneErrorLine() throws {
         try LTEBinary.fail(["bench", "step", "--config", "configs/tiny.json", "--mode", "lte", "--versus", "lte.frozen_weights=fp3"],
-                           "lte.frozen_weights must be one of f32, int8, nf4")
+                           "--versus lte.frozen_weights=fp3", "lte.frozen_weights must be one of f32, int8, nf4")
     }
 }
