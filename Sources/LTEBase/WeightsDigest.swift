@@ -3,6 +3,8 @@
 /// One type for every place the hash travels — computed by the store (`WeightsHash`), sent on the
 /// wire (`RoundResultMessage`), compared by workers and replay — so no layer converts between hex
 /// text and bytes on its own. The history records it as lowercase hex (`hex`), the wire as bytes.
+/// The same type carries the second hash of a run whose frozen weights are quantized
+/// (`lte.frozen_weights`): over those quantized bytes (`WeightsHash.sha256(frozen:)`).
 public struct WeightsDigest: Hashable, Sendable, CustomStringConvertible {
     public static let byteCount = 32
 

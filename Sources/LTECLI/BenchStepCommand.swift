@@ -24,12 +24,17 @@ struct BenchStep: ParsableCommand {
         abstract: "Time training steps of a config's model and report tokens/s and MFU (model FLOPs/s ÷ measured sgemm peak).",
         discussion: """
             Steps run on random tokens; the sgemm rate is sampled after every step, so MFU compares like with like. \
-            With --mode lte, lora or forward the full-rank step is timed too, alternating step by step, and the speedup reported.
+            With --mode lte, lora or forward the full-rank step is timed too, alternating step by step, and the speedup reported. \
+            With --versus the same mode with one setting changed is timed as well, alternating step by step, and the ratio \
+            reported: on a machine others load, a ratio measured this way holds where absolute numbers do not.
+            The budget counts what the process held before the model was built (runtime, libraries, OpenBLAS buffers).
 
             Examples:
               lte bench step --config configs/bench-256.json --threads 1 --json
               lte bench step --config configs/bench-256.json --mode lte --heads 1
               lte bench step --config configs/bench-256.json --mode forward --threads 2
+              lte bench step --config configs/nanogpt-6l-384.json --mode lte --heads 1 --no-baseline \\
+                --set lte.frozen_weights=nf4 --versus lte.frozen_weights=f32
             """)
 
     @OptionGroup var config: RunConfigOptions
@@ -41,6 +46,9 @@ struct BenchStep: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 3
     @Flag(inversion: .prefixedNo, help: "Also time the full-rank step in the same run and report the speedup (lte, lora, forward).")
     var baseline = true
+    @Option(help: ArgumentHelp("Also time this mode with one setting changed, alternating step by step, and report the ratio.",
+                               valueName: "section.key=value"))
+    var versus: String?
     @Flag(help: "Print one JSON object instead of a table.") var json = false
 
     var threads: Int { threadOptions.threads }
@@ -49,44 +57,59 @@ struct BenchStep: ParsableCommand {
         guard steps >= 1, warmup >= 0 else { throw LTEError("--steps must be at least 1 and --warmup at least 0") }
         if let heads, heads < 1 { throw LTEError("--heads must be at least 1") }
         let cfg = try config.load()
-        var model = cfg.model
-        if cfg.vocabFromData { model.vocabSize = 256 }
+        // Checked before any model is built; its error names --versus, not the --set it is applied as.
+        let versusConfig = try versus.map { v in
+            do { return try config.load(flags: [v]) } catch let e as LTEError where e.message.hasPrefix("--set \(v) ") {
+                throw LTEError("--versus" + e.message.dropFirst("--set".count))
+            }
+        }
+        let model = Self.model(of: cfg)
         threadOptions.apply()
         _ = SgemmPeak.measure(seconds: 0.3)   // warm OpenBLAS's buffers and the CPU clock
         // What the process holds before any model: the runtime, OpenBLAS, the sgemm operands.
-        let baselineRSS = Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576
+        let runtimeBytes = ProcessMemory.residentBytes() ?? 0
+        let baselineRSS = Double(runtimeBytes) / 1_048_576
         let t = cfg.training
         // Everything the timed candidates hold at once, refused before any is made.
         var lora = cfg.lte
         lora.heads = mode == .lora ? 1 : (heads ?? lora.heads)
-        var needed = mode == .full || baseline ? MemoryBudget.full(model, batch: t.batchSize, recompute: t.recompute) : .zero
+        let measuredBudget: MemoryBudget
         switch mode {
-        case .lte, .lora: needed = needed + .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize, recompute: t.recompute)
-        case .forward: needed = needed + .forward(model, batch: t.batchSize)
-        case .full: break
+        case .full: measuredBudget = .full(model, batch: t.batchSize, recompute: t.recompute)
+        case .lte, .lora: measuredBudget = .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize, recompute: t.recompute)
+        case .forward: measuredBudget = .forward(model, batch: t.batchSize)
         }
-        try needed.requireAvailable(for: "benchmarking this model (\(formatCount(ParameterLayout(model).count)) parameters)")
+        var required = measuredBudget
+        if mode != .full && baseline { required = required + .full(model, batch: t.batchSize, recompute: t.recompute) }
+        if versusConfig != nil { required = required + measuredBudget }   // the --versus candidate is a second one
+        try required.requireAvailable(for: "benchmarking this model (\(formatCount(ParameterLayout(model).count)) parameters)")
         var candidates = [StepBenchmark.Candidate]()
-        if mode == .full || baseline { candidates.append(try fullRank(model, t)) }
-        var budget = MemoryBudget.full(model, batch: t.batchSize, recompute: t.recompute)
+        if mode != .full && baseline { candidates.append(try fullRank(model, t)) }
+        let (measured, needed) = try candidate(model, cfg)
+        candidates.append(measured.step)
+        let budget = needed.adding(runtime: runtimeBytes)
         var extra: [String: Any] = [:]
-        switch mode {
-        case .lte, .lora:
-            let (candidate, needed) = try adapters(model, t, lora)
-            candidates.append(candidate)
-            budget = needed
-            extra = ["heads": lora.heads, "rank": lora.rank, "merge_every": lora.mergeEvery, "frozen": lora.frozenWeights.rawValue]
-        case .forward:
-            candidates.append(try forwardOnly(model, t))
-            budget = .forward(model, batch: t.batchSize)
-        case .full:
-            break
+        if mode == .lte || mode == .lora {
+            extra = ["heads": measured.heads, "rank": cfg.lte.rank, "merge_every": cfg.lte.mergeEvery, "frozen": cfg.lte.frozenWeights.rawValue]
+        }
+        if let versus, let versusConfig {
+            var other = try candidate(Self.model(of: versusConfig), versusConfig).0.step
+            other.mode += " (\(versus))"
+            candidates.append(other)
         }
         let results = StepBenchmark.time(candidates, threads: threads, warmup: warmup, steps: steps)
-        let r = results.last!, full = results.first { $0.mode == "full" }
-        if let full, mode != .full {
+        let r = results[candidates.count - (versus == nil ? 1 : 2)]
+        let full = mode == .full ? nil : results.first { $0.mode == "full" }
+        if let full {
             extra["full_tokens_per_s"] = (full.tokensPerSecond * 10).rounded() / 10
             extra["speedup_vs_full"] = (r.tokensPerSecond / full.tokensPerSecond * 1000).rounded() / 1000
+        }
+        if let versus, let v = results.last {
+            extra["versus_setting"] = versus
+            extra["versus_tokens_per_s"] = (v.tokensPerSecond * 10).rounded() / 10
+            extra["tokens_per_s_vs_versus"] = (r.tokensPerSecond / v.tokensPerSecond * 1000).rounded() / 1000
+            // CPU time per step too: on a machine others load, wall time also counts the time this process waited.
+            extra["versus_step_cpu_ms"] = (v.cpuSecondsPerStep * 1e5).rounded() / 100
         }
         let peakRSS = Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_048_576
         if json {
@@ -103,22 +126,51 @@ struct BenchStep: ParsableCommand {
                 "theoretical_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
                 "budget_mb": (Double(budget.bytes) / 104_857.6).rounded() / 10,
                 "state_mb": (Double(budget.stateBytes) / 104_857.6).rounded() / 10,
-                "recompute": t.recompute.rawValue,
+                "runtime_mb": (Double(budget.runtime) / 104_857.6).rounded() / 10,
+                "recompute": cfg.training.recompute.rawValue,
             ]
             obj.merge(extra) { a, _ in a }
             let data = try JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            for x in mode == .full ? [r] : [full, r].compactMap({ $0 }) {
+            for x in results {
                 print(String(format: "mode %@ | threads %d | params %d | %.0f tokens/s | %.1f ms/step (%.1f ms CPU) | %.1f GFLOP/s of %.1f peak | MFU %.3f",
                              x.mode, threads, x.params, x.tokensPerSecond, x.secondsPerStep * 1000, x.cpuSecondsPerStep * 1000,
                              x.achievedFlops / 1e9, x.sgemmPeak / 1e9, x.mfu))
             }
             if let s = extra["speedup_vs_full"] { print("speedup vs full: \(s)×") }
-            print(String(format: "peak RSS %.1f MB: %.1f MB before the model, %.1f MB since (theoretical %.1f MB)",
-                         peakRSS, baselineRSS, peakRSS - baselineRSS, Double(budget.bytes) / 1_048_576))
+            if let versus, let s = extra["tokens_per_s_vs_versus"] { print("tokens/s vs \(versus): \(s)×") }
+            print(String(format: "peak RSS %.1f MB: %.1f MB before the model, %.1f MB since (theoretical %.1f MB, of which %.1f MB before the model)",
+                         peakRSS, baselineRSS, peakRSS - baselineRSS, budget.megabytes, baselineRSS))
         }
     }
+
+    /// The step `--mode` times under `cfg`, labelled by `--versus` when that changed it, and the
+    /// bytes it needs in principle (without what the process held before).
+    private func candidate(_ model: ModelConfig, _ cfg: RunConfig) throws -> (Labelled, MemoryBudget) {
+        let t = cfg.training
+        switch mode {
+        case .full:
+            return (Labelled(step: try fullRank(model, t), heads: 0), .full(model, batch: t.batchSize, recompute: t.recompute))
+        case .lte, .lora:
+            var lora = cfg.lte
+            lora.heads = mode == .lora ? 1 : (heads ?? lora.heads)
+            let (step, needed) = try adapters(model, t, lora)
+            return (Labelled(step: step, heads: lora.heads), needed)
+        case .forward:
+            return (Labelled(step: try forwardOnly(model, t), heads: 0), .forward(model, batch: t.batchSize))
+        }
+    }
+
+    /// The config's model, with a vocabulary of 256 when it takes its size from data (bytes).
+    private static func model(of cfg: RunConfig) -> ModelConfig {
+        var model = cfg.model
+        if cfg.vocabFromData { model.vocabSize = 256 }
+        return model
+    }
+
+    /// A candidate and how many heads it steps (adapter modes).
+    private struct Labelled { let step: StepBenchmark.Candidate; let heads: Int }
 
     /// One worker's heads on frozen W: every head steps on its own batch, merged every T steps; and
     /// the bytes they need in principle, as the run itself holds them (its lanes, whether they fold).

@@ -11,6 +11,8 @@ struct ReplayCommand: ParsableCommand {
         abstract: "Rebuild the weights at a round from the nearest snapshot, check them against the recorded hash, and write a checkpoint.",
         discussion: """
             The checkpoint (model.safetensors + config.json) loads with `lte sample`, `lte logits` and transformers.
+            With lte.frozen_weights int8 or nf4, the rebuilt weights quantized are also checked against the
+            round's frozen-weights hash (what the workers computed against).
 
             Examples:
               lte replay --run runs/launch --to 3 --out ckpt/round-3
@@ -32,8 +34,9 @@ struct ReplayCommand: ParsableCommand {
         let model = try Transformer(config: history.modelConfig, trainable: { _ in false })
         model.params.copy(from: weights)
         try Checkpoint.save(model: model, to: outURL)
-        say(String(format: "replayed round %d (%@) from the snapshot of round %d: %d rounds in %.2f s (%.1f rounds/s) | weights %@ match the history | wrote %@",
+        let frozen = result.frozenWeights.map { " | frozen \($0.format.rawValue) weights \($0.sha256.hex) match" } ?? ""
+        say(String(format: "replayed round %d (%@) from the snapshot of round %d: %d rounds in %.2f s (%.1f rounds/s) | weights %@ match the history%@ | wrote %@",
                    result.round, String(result.commit.prefix(10)), result.startRound, result.roundsApplied, seconds,
-                   Double(result.roundsApplied) / max(seconds, 1e-9), result.weightsHash.hex, out))
+                   Double(result.roundsApplied) / max(seconds, 1e-9), result.weightsHash.hex, frozen, out))
     }
 }

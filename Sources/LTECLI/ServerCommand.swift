@@ -57,6 +57,7 @@ struct ServerCommand: ParsableCommand {
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
+        let runtimeBytes = ProcessMemory.residentBytes()   // before any model: counted in the memory report
         // Everything is checked before anything is written: a refused start leaves the run as it was.
         if let rounds, rounds < 1 { throw LTEError("--rounds must be at least 1") }
         guard snapshotEvery >= 1 else { throw LTEError("--snapshot-every must be at least 1") }
@@ -129,7 +130,7 @@ struct ServerCommand: ParsableCommand {
         server.stop(linger: .milliseconds(Int(max(0, linger) * 1000)))
         metricsListener?.stop()
         if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
-        say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
+        say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads), runtime: runtimeBytes))")
     }
 
     /// Data for a run that already has a history must use the tokenizer the history recorded: with

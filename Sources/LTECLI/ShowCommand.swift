@@ -30,6 +30,7 @@ struct ShowCommand: ParsableCommand {
             }
             print("tokens \(r.tokens)  lr \(r.learningRate)\(r.bytes.map { "  bytes in \($0)" } ?? "")")
             print("weights sha256 \(r.weightsSHA256)")
+            if let f = r.frozenWeights { print("frozen \(f.format.rawValue) sha256 \(f.sha256)  (the weights quantized, as workers hold them)") }
             for e in r.excluded ?? [] { print("  excluded head \(e.head) from \(e.worker): \(e.reason)") }
             // Notes: e.g. open membership's heads handed over, taken or freed since the round before, and why.
             for (key, value) in r.notes.sorted(by: { $0.key < $1.key }) { print("note   \(key): \(value)") }

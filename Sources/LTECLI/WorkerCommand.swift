@@ -4,6 +4,7 @@ import LTEBase
 import LTECluster
 import LTEData
 import LTENet
+import LTENumerics
 import LTEStore
 import LTETraining
 
@@ -42,6 +43,7 @@ struct WorkerCommand: ParsableCommand {
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
+        let runtimeBytes = ProcessMemory.residentBytes()   // before any model: counted in the memory report
         let auto = heads == "auto"
         let ids = auto ? [] : heads.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
         guard auto || (!ids.isEmpty && ids.allSatisfy({ $0 != nil && $0! >= 0 })) else {
@@ -76,6 +78,6 @@ struct WorkerCommand: ParsableCommand {
         let stop = StopSignal()
         let hash = try worker.run(shouldStop: { stop.received })
         say("\(options.id): done at round \(worker.round) with heads \(worker.heads) | weights \(hash)")
-        if let budget = worker.memoryBudget { say("\(options.id): \(peakMemoryReport(budget))") }
+        if let budget = worker.memoryBudget { say("\(options.id): \(peakMemoryReport(budget, runtime: runtimeBytes))") }
     }
 }

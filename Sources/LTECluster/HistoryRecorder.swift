@@ -77,6 +77,11 @@ public final class HistoryRecorder: RoundCommitter {
         guard committed.weightsHash == c.weightsHash else {
             throw LTEError("history recorded weights \(committed.weightsHash.short) for round \(c.round), the server holds \(c.weightsHash.short)")
         }
+        // The second hash: the history quantized the weights it recorded on its own; the workers get the server's.
+        let served = main.frozenHash
+        guard committed.frozenHash == served else {
+            throw LTEError("history recorded frozen weights \(committed.frozenHash?.short ?? "none") for round \(c.round), the server holds \(served?.short ?? "none")")
+        }
         var latest = committedHead.latestFactors
         for (h, f) in c.factors { latest[h] = f }
         committedHead = CommittedHead(round: c.round, commit: committed.commit, latestFactors: latest, tokens: c.tokens)

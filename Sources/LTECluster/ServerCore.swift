@@ -219,7 +219,7 @@ public final class ServerCore: @unchecked Sendable {
         log("worker \(h.workerId) joined with heads \(heads) at round \(main.round)"
             + (given.contains { $0.start == .handedOver } ? " (handed-over state for \(given.filter { $0.start == .handedOver }.map(\.head)))" : ""))
         return .welcome(WelcomeMessage(runId: runId, round: main.round, baseCommit: commitOfRound[main.round] ?? "", configJSON: config, tensors: tensors,
-                                       headIds: heads, optimizerSteps: steps))
+                                       headIds: heads, optimizerSteps: steps, frozenHash: main.frozenHash))
     }
 
     /// The server's state for `lte status` (lock held).
@@ -345,7 +345,8 @@ public final class ServerCore: @unchecked Sendable {
         tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
         // Workers holding the frozen weights quantized take them from here, requantized after this merge.
         for e in main.quantizedFrozen?.entries ?? [] { tensors.append(WireTensor(name: WireNames.frozen(e.name), pushed: e.tensor)) }
-        let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
+        let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors,
+                                         frozenHash: main.frozenHash)
         outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil     // answers are kept for the last 8 rounds
         lastWorkerTimes = (closed.workerTrainSeconds, closed.workerWaitSeconds)

@@ -330,6 +330,7 @@ public final class WorkerCore {
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
         let joinedHash = main.weightsHash
         main.weightsWritten()
+        try checkFrozen(main, against: w.frozenHash, "after quantizing the weights of round \(w.round)")
         let factorCount = main.layout?.count ?? 0
         for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
             let merged = try w.tensors.flat(WireNames.merged(h), count: factorCount)
@@ -350,6 +351,17 @@ public final class WorkerCore {
         // (hashed before a worker without the master gave its float32 frozen pages back).
         return Joined(runId: w.runId, descriptor: d, main: main,
                       baseCommit: w.baseCommit, weightsHash: joinedHash, factors: factors, states: states)
+    }
+
+    /// The second hash (`lte.frozen_weights` int8 or nf4): the frozen weights this worker's heads
+    /// read, quantized here or taken from the server, against the server's hash of its own. A
+    /// mismatch stops the worker before a head trains on other weights than the run's.
+    private func checkFrozen(_ main: MainWeights, against served: WeightsDigest?, _ when: String) throws {
+        guard let held = main.frozenHash else { return }
+        guard let served else { throw LTEError("\(when) the server sent no hash of the frozen \(main.lora!.frozenWeights.rawValue) weights to check") }
+        guard held == served else {
+            throw LTEError("\(when) this worker's frozen \(main.lora!.frozenWeights.rawValue) weights hash \(held.short) differs from the server's \(served.short)")
+        }
     }
 
     /// The round's merge, applied locally: same inputs, same code, same bits as the server. With
@@ -375,6 +387,7 @@ public final class WorkerCore {
             // and the replicated tensors its mean, so this worker holds what the server holds.
             main.receiveFrozen(try q.entries.map { e in try result.tensors.quantized(WireNames.frozen(e.name), count: e.count, format: q.format) })
         }
+        try checkFrozen(main, against: result.frozenHash, "after round \(result.round)")
         s.weightsHash = result.weightsHash
         s.baseCommit = result.commitId
         let rule = s.descriptor.lte.merge

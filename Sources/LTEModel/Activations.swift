@@ -5,8 +5,9 @@ import LTENumerics
 ///
 /// With `recomputesBlocks` (the LLaMA paper's activation checkpointing, `training.recompute = blocks`)
 /// only each block's input (`residual`) is kept per layer; the block's own intermediates live in one
-/// shared slot, and the backward pass runs each block's forward again into it before its backward.
-/// The recomputed values are the same bits, so the gradients are too.
+/// shared slot, and the backward pass runs each block's forward again into it before its backward
+/// (all but the last block's, whose intermediates the forward pass left there). The recomputed
+/// values are the same bits, so the gradients are too.
 public final class Activations {
     public let batch: Int, seqLen: Int
     public var rows: Int { batch * seqLen }

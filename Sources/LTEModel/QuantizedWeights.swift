@@ -18,11 +18,16 @@ public final class QuantizedWeights: FrozenWeightStore {
     public private(set) var entries: [Entry]
 
     /// Quantizes the tensors of `layout` named in `names` from `params`.
-    public init(params: FloatBuffer, layout: ParameterLayout, names: Set<String>, format: QuantizedFormat) {
+    public convenience init(params: FloatBuffer, layout: ParameterLayout, names: Set<String>, format: QuantizedFormat) {
+        self.init(params: UnsafePointer(params.pointer), layout: layout, names: names, format: format)
+    }
+
+    /// The same from weights anywhere in `ParameterLayout` order (replay's buffer, a history's snapshot).
+    public init(params: UnsafePointer<Float>, layout: ParameterLayout, names: Set<String>, format: QuantizedFormat) {
         self.format = format
         entries = layout.tensors.filter { names.contains($0.name) }.map { t in
             Entry(name: t.name, offset: t.offset, count: t.count,
-                  tensor: QuantizedTensor(quantizing: params.pointer + t.offset, count: t.count, format: format))
+                  tensor: QuantizedTensor(quantizing: params + t.offset, count: t.count, format: format))
         }
     }
 

@@ -98,7 +98,11 @@ public final class Transformer {
     }
 
     /// Block l: residual[l] → residual[l + 1], its intermediates into the block's slot of `a`.
-    private func blockForward(_ l: Int, _ a: Activations) {
+    /// `recomputing` (for the backward pass, `training.recompute = blocks`) stops before the down
+    /// projection: its output, the block's, is kept (residual[l + 1]), and its backward needs only its
+    /// input h and the adapters' u, which each site keeps from the forward pass. A fifth of the
+    /// block's products (and the fold of Wdown) is not done twice.
+    private func blockForward(_ l: Int, _ a: Activations, recomputing: Bool = false) {
         let c = config, bt = a.rows, d = c.dim, ld = c.qkvDim, f = c.ffnDim
         let blk = layout.blocks[l], gblk = gradLayout.blocks[l], i = a.slot(l)
         let x = a.residual[l].pointer, xn = a.attnNormed[i].pointer, qkv = a.qkv[i].pointer
@@ -127,6 +131,7 @@ public final class Transformer {
             adapters!.forward(LinearSite(layer: l, projection: .up), x: hn, ldx: d, y: gu + f, ldy: 2 * f, rows: bt)
         }
         SwiGLU.forward(gateUp: gu, h: h, rows: bt, hidden: f)
+        if recomputing { return }
         let xo = a.residual[l + 1].pointer
         linear(.down, layer: l, h, w(blk.wDown, gblk.wDown), xo, rows: bt, inFeatures: f, outFeatures: d)
         Vec.add(xa, into: xo, count: bt * d)
@@ -162,7 +167,8 @@ public final class Transformer {
         for l in stride(from: c.layers - 1, through: 0, by: -1) {
             let blk = layout.blocks[l], gblk = gl.blocks[l], i = a.slot(l)
             // Recomputing: the block's intermediates again, from its input (the same bits as the forward's).
-            if a.recomputesBlocks { blockForward(l, a) }
+            // The last block's are still in the shared slot from the forward pass: nothing to redo.
+            if a.recomputesBlocks && l < c.layers - 1 { blockForward(l, a, recomputing: true) }
             // dx holds ∂/∂x''. MLP branch: x'' = x' + down(swiglu(gateUp(norm(x'))))
             let dh = a.dHidden.pointer, dgu = a.dGateUp.pointer
             dh.update(repeating: 0, count: bt * f)

@@ -18,7 +18,9 @@ public struct FrameHeader: Equatable, Sendable {
     /// worker's train and wait times.
     /// 5: open membership — hello carries `maxHeads` and a signature, welcome the heads handed out
     /// and their optimizer steps, push a signature, and a new `leave` message (type 8).
-    public static let currentVersion: UInt16 = 5
+    /// 6: welcome and round result carry the hash of the frozen weights quantized
+    /// (`lte.frozen_weights`), which workers check.
+    public static let currentVersion: UInt16 = 6
     public static let byteCount = 20
 
     public var version: UInt16

@@ -6,17 +6,18 @@ import LTEBase
 //   string  = UInt32 byte length ‖ UTF-8          ints    = UInt32 count ‖ UInt32 each (head ids)
 //   blob    = UInt32 byte length ‖ bytes          floats  = UInt32 count ‖ float32 each
 //   digest  = 32 bytes                            tensors = UInt32 count ‖ WireTensor each
+//   digest? = UInt8 0 (none) | UInt8 1 ‖ digest
 //   round, tokens = UInt64 (≤ Int.max)            nonce   = UInt64
 //
 //   steps   = UInt32 count ‖ UInt64 each (parallel to a head list)
 //   signature = blob of 0 or 64 bytes (Ed25519, `MessageSignature`), always the last field
 //
 //   hello        workerId, headIds, configFingerprint(digest), nonce, sentAt (UInt64 ms since 1970), maxHeads(UInt32), signature
-//   welcome      runId, round, baseCommit, configJSON(blob), tensors, headIds, optimizerSteps(steps)
+//   welcome      runId, round, baseCommit, configJSON(blob), tensors, headIds, optimizerSteps(steps), frozenHash(digest?)
 //   push         workerId, round, baseCommit, headIds, headLosses(floats), tokens, nonce,
 //                trainMicroseconds, previousWaitMicroseconds (UInt64 each), tensors, signature
 //   leave        workerId, round, headIds, optimizerSteps(steps), nonce, tensors, signature
-//   roundResult  round, commitId, weightsHash(digest), headsMerged, tensors
+//   roundResult  round, commitId, weightsHash(digest), headsMerged, tensors, frozenHash(digest?)
 //   statusRequest (empty)
 //   status       round, headsIn, lossesIn(floats), headsMissing, UInt32 n ‖ n × (key, value)
 //                with keys in strictly increasing UTF-8 byte order
@@ -48,6 +49,7 @@ extension WireCodec {
             try tensors(m.tensors, "welcome", &w)
             try heads(m.headIds, "welcome head ids", &w)
             try steps(m.optimizerSteps, to: m.headIds, "welcome optimizer steps", &w)
+            optionalDigest(m.frozenHash, &w)
         case .push(let m):
             try string(m.workerId, "push worker id", &w)
             try quantity(m.round, "push round", &w)
@@ -74,6 +76,7 @@ extension WireCodec {
             m.weightsHash.bytes.withUnsafeBytes { w.raw($0) }
             try heads(m.headsMerged, "round result heads merged", &w)
             try tensors(m.tensors, "round result", &w)
+            optionalDigest(m.frozenHash, &w)
         case .statusRequest:
             break
         case .status(let m):
@@ -110,8 +113,9 @@ extension WireCodec {
             let configJSON = try r.blob("welcome config JSON")
             let tensors = try readTensors(&r, "welcome")
             let headIds = try readHeads(&r, "welcome head ids")
+            let steps = try readSteps(&r, to: headIds, "welcome optimizer steps")
             return .welcome(WelcomeMessage(runId: runId, round: round, baseCommit: baseCommit, configJSON: configJSON, tensors: tensors,
-                                           headIds: headIds, optimizerSteps: try readSteps(&r, to: headIds, "welcome optimizer steps")))
+                                           headIds: headIds, optimizerSteps: steps, frozenHash: try readOptionalDigest(&r, "welcome frozen hash")))
         case .leave:
             let workerId = try r.string("leave worker id")
             let round = try r.count64("leave round")
@@ -142,7 +146,8 @@ extension WireCodec {
                 commitId: try r.string("round result commit id"),
                 weightsHash: WeightsDigest(bytes: try r.digest("round result weights hash"))!,
                 headsMerged: try readHeads(&r, "round result heads merged"),
-                tensors: try readTensors(&r, "round result")))
+                tensors: try readTensors(&r, "round result"),
+                frozenHash: try readOptionalDigest(&r, "round result frozen hash")))
         case .statusRequest:
             return .statusRequest
         case .status:
@@ -188,6 +193,20 @@ extension WireCodec {
     private func digest(_ d: Data, _ what: String, _ w: inout ByteWriter) throws {
         guard d.count == 32 else { throw WireError(.invalidValue, "\(what) is \(d.count) bytes, must be 32") }
         d.withUnsafeBytes { w.raw($0) }
+    }
+
+    private func optionalDigest(_ d: WeightsDigest?, _ w: inout ByteWriter) {
+        guard let d else { w.u8(0); return }
+        w.u8(1)
+        d.bytes.withUnsafeBytes { w.raw($0) }
+    }
+
+    private func readOptionalDigest(_ r: inout ByteReader, _ what: String) throws -> WeightsDigest? {
+        switch try r.int(UInt8.self, what) {
+        case 0: return nil
+        case 1: return WeightsDigest(bytes: try r.digest(what))!
+        case let flag: throw WireError(.invalidValue, "\(what): presence byte \(flag), expected 0 or 1")
+        }
     }
 
     private func heads(_ ids: [Int], _ what: String, _ w: inout ByteWriter) throws {

@@ -94,9 +94,15 @@ public struct WelcomeMessage: Equatable, Sendable {
     /// Parallel to `headIds`: the AdamW step count of a head handed over cleanly, whose moments are
     /// in `tensors` (LTECluster's `HeadStateNames`); 0 for a head that starts its optimizer afresh.
     public var optimizerSteps: [Int]
+    // --- frozen weights held quantized (wire version 6) ---
+    /// The hash of the frozen weights quantized in `lte.frozen_weights` (LTEStore's
+    /// `WeightsHash.sha256(frozen:)`), which a worker checks after quantizing the weights it was
+    /// sent; nil when the run's frozen weights are float32.
+    public var frozenHash: WeightsDigest?
 
     public init(runId: String, round: Int, baseCommit: String, configJSON: Data, tensors: [WireTensor],
-                headIds: [Int] = [], optimizerSteps: [Int] = []) {
+                headIds: [Int] = [], optimizerSteps: [Int] = [], frozenHash: WeightsDigest? = nil) {
+        self.frozenHash = frozenHash
         self.runId = runId
         self.round = round
         self.baseCommit = baseCommit
@@ -166,8 +172,13 @@ public struct RoundResultMessage: Equatable, Sendable {
     public var weightsHash: WeightsDigest
     public var headsMerged: [Int]
     public var tensors: [WireTensor]
+    /// The hash of the frozen weights after the merge, quantized in `lte.frozen_weights` (wire
+    /// version 6), which a worker holding them quantized checks; nil when they are float32.
+    public var frozenHash: WeightsDigest?
 
-    public init(round: Int, commitId: String, weightsHash: WeightsDigest, headsMerged: [Int], tensors: [WireTensor]) {
+    public init(round: Int, commitId: String, weightsHash: WeightsDigest, headsMerged: [Int], tensors: [WireTensor],
+                frozenHash: WeightsDigest? = nil) {
+        self.frozenHash = frozenHash
         self.round = round
         self.commitId = commitId
         self.weightsHash = weightsHash

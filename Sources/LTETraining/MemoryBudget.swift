@@ -15,12 +15,26 @@ import LTENumerics
 ///   and the stepping head folded in); and with quantized frozen weights (`lte.frozen_weights`)
 ///   their quantized bytes besides the master. A head whose lane folds keeps u = x Aᵀ per site; one
 ///   that does not also keeps u⁰ = x A⁰ᵀ for its correction.
+///
+/// Besides the model's floats, `runtime`: the bytes the process held before it built the model (the
+/// Swift runtime and Foundation, the binary and the libraries' code, OpenBLAS's buffers), measured
+/// (`adding(runtime:)`), since no formula knows them. Without it a small model's peak looked 1.3–1.6×
+/// its budget (about 28 MB of 50–140), a large one's not (the same 28 MB of 1,900).
 public struct MemoryBudget: Sendable {
     public let weights: Int, optimizer: Int, adapters: Int, activations: Int
-    public var bytes: Int { 4 * (weights + optimizer + adapters + activations) }
+    /// Bytes resident before the model was built (0 until `adding(runtime:)`).
+    public private(set) var runtime = 0
+    public var bytes: Int { 4 * (weights + optimizer + adapters + activations) + runtime }
     /// What a process keeps from step to step: everything but the activations (weights, gradients,
     /// optimizer moments, factors, fold scratch).
     public var stateBytes: Int { 4 * (weights + optimizer + adapters) }
+
+    /// The same budget with `bytes` resident before the model (`ProcessMemory.residentBytes()` then).
+    public func adding(runtime bytes: Int) -> MemoryBudget {
+        var b = self
+        b.runtime += bytes
+        return b
+    }
 
     public static func full(_ c: ModelConfig, batch: Int, recompute: TrainingConfig.Recompute = .none) -> MemoryBudget {
         let p = ParameterLayout(c).count
@@ -99,8 +113,10 @@ public struct MemoryBudget: Sendable {
     }
 }
 
-/// "peak RSS 123.4 MB (theoretical 100.0 MB)": what a process prints when it finishes.
-public func peakMemoryReport(_ budget: MemoryBudget) -> String {
+/// "peak RSS 123.4 MB (theoretical 100.0 MB, 28.0 MB of it before the model)": what a process prints
+/// when it finishes; `runtime` is what it held before the model was built (`ProcessMemory.residentBytes()`).
+public func peakMemoryReport(_ budget: MemoryBudget, runtime: Int?) -> String {
     let peak = Double(ProcessMemory.peakResidentBytes() ?? 0) / 1_048_576
-    return String(format: "peak RSS %.1f MB (theoretical %.1f MB)", peak, budget.megabytes)
+    let b = budget.adding(runtime: runtime ?? 0)
+    return String(format: "peak RSS %.1f MB (theoretical %.1f MB, %.1f MB of it before the model)", peak, b.megabytes, Double(b.runtime) / 1_048_576)
 }

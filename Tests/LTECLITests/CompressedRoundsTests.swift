@@ -63,6 +63,23 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         let last = { (lines: [[String: Any]]) in lines.last?["weights_hash"] as? String }
         XCTAssertNotEqual(last(nf4), last(f32))
         XCTAssertNotEqual(last(int8), last(f32))
+
+        // The second hash: every round of the nf4 history (the root too) records the hash of its
+        // weights quantized; replay and fsck check it along with the weights hash.
+        let run = scratch.appendingPathComponent("frozen-nf4").path
+        var frozen: [String] = []
+        for round in 0...4 {
+            let shown = try LTEBinary.succeed(["show", "--run", run, "\(round)"]).stdout
+            let line = try XCTUnwrap(shown.split(separator: "\n").first { $0.hasPrefix("frozen nf4 sha256 ") }, "round \(round): \(shown)")
+            frozen.append(String(line.dropFirst("frozen nf4 sha256 ".count).prefix(64)))
+        }
+        XCTAssertEqual(Set(frozen).count, 5, "each merge changes W, so its quantized form: \(frozen)")
+        let replay = try LTEBinary.succeed(["replay", "--run", run, "--to", "2", "--out", scratch.appendingPathComponent("nf4-replay-2").path])
+        XCTAssertTrue(replay.stdout.contains("frozen nf4 weights \(frozen[2]) match"), replay.stdout)
+        let fsck = try LTEBinary.succeed(["fsck", "--run", run])
+        XCTAssertTrue(fsck.stdout.contains("5 rounds replayed and matched | 5 frozen-weights hashes matched"), fsck.stdout)
+        let f32Show = try LTEBinary.succeed(["show", "--run", scratch.appendingPathComponent("frozen-f32").path, "4"]).stdout
+        XCTAssertFalse(f32Show.contains("frozen"), f32Show)
     }
 
     /// A bad value is one `error:` line listing the choices.

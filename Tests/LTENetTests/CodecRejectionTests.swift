@@ -21,9 +21,9 @@ final class CodecRejectionTests: XCTestCase {
         return f
     }
 
-    /// roundResult body up to its tensor list, then `tensors` (raw).
-    func roundResultBody(tensorCount: UInt32, _ tensors: [UInt8]) -> [UInt8] {
-        le64(1) + str("c") + [UInt8](repeating: 0, count: 32) + le32(0) + le32(tensorCount) + tensors
+    /// roundResult body up to its tensor list, then `tensors` (raw), then `frozenHash` (raw; default: none).
+    func roundResultBody(tensorCount: UInt32, _ tensors: [UInt8], frozenHash: [UInt8] = [0]) -> [UInt8] {
+        le64(1) + str("c") + [UInt8](repeating: 0, count: 32) + le32(0) + le32(tensorCount) + tensors + frozenHash
     }
 
     func testHandBuiltFrameDecodes() throws {
@@ -31,6 +31,19 @@ final class CodecRejectionTests: XCTestCase {
         let body = roundResultBody(tensorCount: 1, str("t") + le32(1) + le64(1) + [0] + le32(Float(2).bitPattern))
         guard case .roundResult(let r) = try codec.decode(frame(4, body)) else { return XCTFail() }
         XCTAssertEqual(r.tensors, [WireTensor(name: "t", shape: [1], values: [2])])
+        XCTAssertNil(r.frozenHash)
+        let withHash = roundResultBody(tensorCount: 0, [], frozenHash: [1] + (0..<32).map { UInt8($0) })
+        guard case .roundResult(let h) = try codec.decode(frame(4, withHash)) else { return XCTFail() }
+        XCTAssertEqual(h.frozenHash?.bytes, (0..<32).map { UInt8($0) })
+    }
+
+    /// The frozen-weights hash (wire version 6): a presence byte of 0 or 1, then 32 bytes if 1.
+    func testFrozenHashPresenceByteAndLength() {
+        let badFlag = assertRefused(codec, frame(4, roundResultBody(tensorCount: 0, [], frozenHash: [2] + [UInt8](repeating: 0, count: 32))), .invalidValue)
+        XCTAssertEqual(badFlag?.message, "round result frozen hash: presence byte 2, expected 0 or 1")
+        assertRefused(codec, frame(4, roundResultBody(tensorCount: 0, [], frozenHash: [1] + [UInt8](repeating: 0, count: 31))), .truncated)
+        assertRefused(codec, frame(4, roundResultBody(tensorCount: 0, [], frozenHash: [])), .truncated)
+        assertRefused(codec, frame(4, roundResultBody(tensorCount: 0, [], frozenHash: [0, 0])), .trailingBytes)
     }
 
     // MARK: frame level
@@ -63,7 +76,7 @@ final class CodecRejectionTests: XCTestCase {
         assertRefused(codec, frame(0xFFFF, []), .unknownType)
         assertRefused(codec, frame(5, [], flags: 2), .unknownFlags)
         let e = assertRefused(codec, frame(5, [], version: 9))
-        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 5")
+        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 6")
     }
 
     func testOversize() throws {

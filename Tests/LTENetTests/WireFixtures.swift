@@ -24,7 +24,8 @@ enum WireFixtures {
         .welcome(WelcomeMessage(
             runId: "run-ß", round: 12, baseCommit: "4b825dc642cb6eb9a060e54bf8d69288fbee4904",
             configJSON: Data(#"{"hidden_size":64}"#.utf8),
-            tensors: [tensor("model.embed_tokens.weight", [5, 4], seed: 1), tensor("model.norm.weight", [4], seed: 2)]))
+            tensors: [tensor("model.embed_tokens.weight", [5, 4], seed: 1), tensor("model.norm.weight", [4], seed: 2)],
+            frozenHash: digestB))
     }
 
     static var push: WireMessage {
@@ -37,7 +38,8 @@ enum WireFixtures {
     static var roundResult: WireMessage {
         .roundResult(RoundResultMessage(
             round: 4, commitId: "deadbeef", weightsHash: digestB, headsMerged: [0, 1, 2],
-            tensors: [tensor("delta", [2, 2], seed: 6), WireTensor(name: "empty", shape: [0, 3], values: [])]))
+            tensors: [tensor("delta", [2, 2], seed: 6), WireTensor(name: "empty", shape: [0, 3], values: [])],
+            frozenHash: WeightsDigest(bytes: digestA)!))
     }
 
     static var status: WireMessage {

@@ -109,6 +109,23 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(y[(3 * 64)..<(4 * 64)].filter { $0 != 0 }.count, 0, "a zero block stays zero")
     }
 
+    /// nf4's block-at-a-time decoder (a table of byte pairs, no per-value branch) gives the bits of
+    /// the definition's value-by-value decoder, for whole blocks, a ragged last block and odd counts.
+    func testNF4FastDecodeEqualsTheNaiveOneBitForBit() {
+        for count in [1, 63, 64, 65, 64 * 300 + 37, 64 * 600] {
+            let q = QuantizedTensor(quantizing: awkwardValues(count), format: .nf4)
+            var naive = [Float](repeating: .nan, count: count)
+            q.bytes.withUnsafeBytes { raw in
+                naive.withUnsafeMutableBufferPointer { QuantizedTensor.decodeNF4Naive(raw.baseAddress!, count: count, into: $0.baseAddress!) }
+            }
+            XCTAssertEqual(q.values.map(\.bitPattern), naive.map(\.bitPattern), "count \(count)")
+            // Into an address that is not 8-byte aligned (a tensor at an odd offset of a group).
+            let shifted = FloatBuffer(count: count + 1)
+            q.dequantize(into: shifted.pointer + 1)
+            XCTAssertEqual((0..<count).map { shifted[1 + $0].bitPattern }, naive.map(\.bitPattern), "count \(count), shifted")
+        }
+    }
+
     func testBytesAreTheSameAtOneAndTwoThreads() {
         let values = awkwardValues(64 * 1100 + 3)
         for format in QuantizedFormat.allCases {

@@ -28,19 +28,20 @@ final class SimulatedServer {
     var base: String
     var round: Int
 
-    static func loraConfig(rule: LoRAConfig.MergeRule, wrapLMHead: Bool) -> LoRAConfig {
+    static func loraConfig(rule: LoRAConfig.MergeRule, wrapLMHead: Bool, frozenWeights: QuantizedFormat = .f32) -> LoRAConfig {
         var lora = LoRAConfig()
         lora.heads = 3
         lora.rank = 4
         lora.alpha = 7   // s = 1.75: not a power of two, so rounding differences would show
         lora.merge = rule
         lora.wrapLMHead = wrapLMHead
+        lora.frozenWeights = frozenWeights
         return lora
     }
 
     /// A new run: fresh weights and heads, and a new history at `url`.
-    init(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false) throws {
-        let lora = Self.loraConfig(rule: rule, wrapLMHead: wrapLMHead)
+    init(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false, frozenWeights: QuantizedFormat = .f32) throws {
+        let lora = Self.loraConfig(rule: rule, wrapLMHead: wrapLMHead, frozenWeights: frozenWeights)
         let main = try Transformer(config: Self.model)
         main.initialize(seed: 1)
         let layout = LoRALayout(model: Self.model, layout: main.layout, rank: lora.rank, wrapLMHead: wrapLMHead)
@@ -137,8 +138,9 @@ final class SimulatedServer {
     }
 
     /// The schedule the replay tests use: subsets, a late head, an unchanged head, snapshots every 2.
-    static func standardRun(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false) throws -> SimulatedServer {
-        let s = try SimulatedServer(at: url, rule: rule, wrapLMHead: wrapLMHead)
+    static func standardRun(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false,
+                            frozenWeights: QuantizedFormat = .f32) throws -> SimulatedServer {
+        let s = try SimulatedServer(at: url, rule: rule, wrapLMHead: wrapLMHead, frozenWeights: frozenWeights)
         try s.runRound(merged: ["a", "b"], snapshot: false)              // 1: every head
         try s.runRound(merged: ["b"], late: ["a"], snapshot: true)        // 2: a pushes late, only head 2 merges
         try s.runRound(merged: ["b", "a"], snapshot: false)               // 3: a pushes again and joins

@@ -172,7 +172,36 @@ public struct QuantizedTensor: Equatable, Sendable {
         }
     }
 
+    /// Each byte of codes as its two code-book values (the low nibble's first), unscaled: a block
+    /// decodes with one 8-byte load and one two-lane multiply per byte, no per-value branch. The same
+    /// products as value × scale one at a time, so the same bits (`decodeNF4Naive`).
+    private static let nf4Pairs: [SIMD2<Float>] = (0..<256).map { SIMD2(NormalFloat4.values[$0 & 0x0F], NormalFloat4.values[$0 >> 4]) }
+
     private static func decodeNF4(_ raw: UnsafeRawPointer, count: Int, into y: UnsafeMutablePointer<Float>) {
+        let l = NF4Layout(count: count)
+        let offset = raw.load(as: Float.self)
+        let cs = (raw + l.scaleOfScales).assumingMemoryBound(to: Float.self)
+        let qs = (raw + l.blockScales).assumingMemoryBound(to: Int8.self)
+        let codes = (raw + l.codes).assumingMemoryBound(to: UInt8.self)
+        let fullBlocks = count / QuantizedFormat.blockSize, half = QuantizedFormat.blockSize / 2
+        nf4Pairs.withUnsafeBufferPointer { table in
+            let pairs = table.baseAddress!
+            for b in 0..<fullBlocks {
+                let scale = blockScale(offset: offset, c: cs[b / QuantizedFormat.scaleBlockSize], q: qs[b])
+                let bytes = codes + b * half, out = y + b * QuantizedFormat.blockSize
+                for k in 0..<half {
+                    let v = pairs[Int(bytes[k])] * scale
+                    out[2 * k] = v[0]
+                    out[2 * k + 1] = v[1]
+                }
+            }
+        }
+        // The ragged last block, if any, value by value.
+        if fullBlocks < l.blocks { decodeNF4Naive(raw, count: count, into: y, blocks: fullBlocks..<l.blocks) }
+    }
+
+    /// The definition, value by value: y_i = NF4[code_i] · m̂_b. The reference `decodeNF4` must equal.
+    static func decodeNF4Naive(_ raw: UnsafeRawPointer, count: Int, into y: UnsafeMutablePointer<Float>, blocks: Range<Int>? = nil) {
         let l = NF4Layout(count: count)
         let offset = raw.load(as: Float.self)
         let cs = (raw + l.scaleOfScales).assumingMemoryBound(to: Float.self)
@@ -180,15 +209,12 @@ public struct QuantizedTensor: Equatable, Sendable {
         let codes = (raw + l.codes).assumingMemoryBound(to: UInt8.self)
         NormalFloat4.values.withUnsafeBufferPointer { table in
             let t = table.baseAddress!
-            for b in 0..<l.blocks {
+            for b in blocks ?? 0..<l.blocks {
                 let scale = blockScale(offset: offset, c: cs[b / QuantizedFormat.scaleBlockSize], q: qs[b])
                 let start = b * QuantizedFormat.blockSize, end = min(count, start + QuantizedFormat.blockSize)
-                var i = start
-                while i < end {
+                for i in start..<end {
                     let byte = codes[i / 2]
-                    y[i] = t[Int(byte & 0x0F)] * scale
-                    if i + 1 < end { y[i + 1] = t[Int(byte >> 4)] * scale }
-                    i += 2
+                    y[i] = t[Int(i % 2 == 0 ? byte & 0x0F : byte >> 4)] * scale
                 }
             }
         }

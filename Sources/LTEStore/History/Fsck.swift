@@ -9,6 +9,8 @@ public struct FsckReport: Sendable, Equatable {
     public let bytes: Int
     /// Distinct rounds whose weights were rebuilt and matched their recorded hash.
     public let rounds: Int
+    /// Of those, rounds whose frozen-weights hash (`lte.frozen_weights` int8 or nf4) was also matched.
+    public let frozenRounds: Int
     /// Snapshot commits whose stored weights matched the replayed ones.
     public let snapshots: Int
     /// Lines (branches other than `workers/*`) replayed from their root.
@@ -18,7 +20,8 @@ public struct FsckReport: Sendable, Equatable {
 extension MergeHistory {
     /// Checks the whole history: every object reads back and hashes to its id; everything any ref
     /// reaches is present; every round of every line, replayed from the root, gives its recorded
-    /// weights hash, and every snapshot's stored weights match. Slow by design (a full replay).
+    /// weights hash (and, with quantized frozen weights, its frozen-weights hash), and every
+    /// snapshot's stored weights match. Slow by design (a full replay).
     /// The first problem throws one line naming the object or round.
     public func fsck() throws -> FsckReport {
         do {
@@ -27,6 +30,7 @@ extension MergeHistory {
             let count = try repo.verifyAllObjects()
             try checkConnectivity(repo)
             var rounds = Set<GitOID>()
+            var frozenRounds = Set<GitOID>()
             var snapshots = Set<GitOID>()
             var lines: [String] = []
             for (name, tip) in try repo.references(matching: "refs/heads/*") {
@@ -39,11 +43,12 @@ extension MergeHistory {
                 _ = try replayer.run(chain.reversed(), checkEveryRound: true, checkSnapshots: true)
                 for c in chain {
                     rounds.insert(c.id)
+                    if try history.roundRecord(c)?.frozenWeights != nil { frozenRounds.insert(c.id) }
                     if try repo.blobID(at: Paths.weights, inTree: c.tree) != nil { snapshots.insert(c.id) }
                 }
                 lines.append(line)
             }
-            return FsckReport(objects: count.objects, bytes: count.bytes, rounds: rounds.count, snapshots: snapshots.count, lines: lines)
+            return FsckReport(objects: count.objects, bytes: count.bytes, rounds: rounds.count, frozenRounds: frozenRounds.count, snapshots: snapshots.count, lines: lines)
         } catch let e as LTEError {
             throw LTEError("fsck: \(e.message)")
         }

@@ -75,7 +75,8 @@ public final class MergeHistory {
             HistoryManifest(model: modelConfig, lora: lora, totalHeads: heads)), source: "history.json")
         let history = MergeHistory(repository: try GitRepository.createBare(at: url), url: url, branch: "main", manifest: manifest)
         let record = RoundRecord(round: 0, heads: [], pushes: [], merge: history.mergeParameters(), losses: [], tokens: 0,
-                                 learningRate: 0, bytes: nil, timing: .init(), notes: [:], weightsSHA256: hash, snapshot: true)
+                                 learningRate: 0, bytes: nil, timing: .init(), notes: [:], weightsSHA256: hash, snapshot: true,
+                                 frozenWeights: history.frozenWeights(weights.pointer))
         let repo = history.repository
         var files: [String: GitOID] = [
             "config.json": try repo.writeBlob(config),
@@ -162,6 +163,15 @@ public final class MergeHistory {
         }
         return .init(rule: lora.merge == .resetless ? .resetless : .resetB, scale: lora.scale, scaleBits: lora.scale.bitPattern,
                      totalHeads: manifest.totalHeads, rank: lora.rank)
+    }
+
+    /// What round.json records of the frozen weights: nil unless the run holds them quantized
+    /// (`lte.frozen_weights`), else their format and the hash of `weights`' wrapped tensors
+    /// quantized in it, the same deterministic function every node runs after a merge.
+    func frozenWeights(_ weights: UnsafePointer<Float>) -> RoundRecord.FrozenWeights? {
+        guard let format = manifest.lora?.frozenWeights, format != .f32, let loraLayout else { return nil }
+        let quantized = QuantizedWeights(params: weights, layout: parameterLayout, names: loraLayout.wrappedTensorNames, format: format)
+        return RoundRecord.FrozenWeights(format: format, sha256: WeightsHash.sha256(frozen: quantized))
     }
 
     /// Full weights as a snapshot file (with the `format: pt` metadata `transformers` looks for).

@@ -1,6 +1,7 @@
 import Foundation
 import LTEBase
 import LTEModel
+import LTENumerics
 
 /// `history.json`, in every commit of a line: what replay needs to know about the run that never
 /// changes (the model's shape, the adapters' shape, the number of heads), so a history replays on its
@@ -92,6 +93,14 @@ public struct RoundRecord: Codable, Equatable, Sendable {
         public init(head: Int, worker: String, reason: String) { self.head = head; self.worker = worker; self.reason = reason }
     }
 
+    /// The frozen weights as a worker holding them quantized computes against (`lte.frozen_weights`):
+    /// their format and `WeightsHash.sha256(frozen:)` over the weights after this round, quantized.
+    public struct FrozenWeights: Codable, Equatable, Sendable {
+        public var format: QuantizedFormat
+        public var sha256: WeightsDigest
+        public init(format: QuantizedFormat, sha256: WeightsDigest) { self.format = format; self.sha256 = sha256 }
+    }
+
     /// A worker commit merged in this round.
     public struct Push: Codable, Equatable, Sendable {
         public var worker: String
@@ -119,6 +128,9 @@ public struct RoundRecord: Codable, Equatable, Sendable {
     /// Heads left out of this round's merge and why; absent (nil) when none were, so the rounds of
     /// histories written before this field read as they did and honest rounds' files are unchanged.
     public var excluded: [Exclusion]? = nil
+    /// The second hash, over the quantized frozen weights; absent (nil) in runs whose frozen weights
+    /// are float32 and in histories written before it, which read as they did.
+    public var frozenWeights: FrozenWeights? = nil
 
     public var meanLoss: Float? {
         losses.isEmpty ? nil : losses.reduce(0) { $0 + $1.loss } / Float(losses.count)
@@ -126,7 +138,7 @@ public struct RoundRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case format, round, heads, pushes, merge, losses, tokens, learningRate = "learning_rate", bytes, timing, notes
-        case weightsSHA256 = "weights_sha256", snapshot, excluded
+        case weightsSHA256 = "weights_sha256", snapshot, excluded, frozenWeights = "frozen_weights"
     }
 }
 

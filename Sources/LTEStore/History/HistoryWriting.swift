@@ -8,6 +8,9 @@ public struct CommittedRound: Sendable, Equatable {
     public let commit: String
     /// `WeightsHash.sha256` of the weights after the round, as recorded: what workers check.
     public let weightsHash: WeightsDigest
+    /// `WeightsHash.sha256(frozen:)` of the weights after the round, quantized in the run's
+    /// `lte.frozen_weights`, as recorded; nil when they are float32.
+    public let frozenHash: WeightsDigest?
     public let snapshot: Bool
 }
 
@@ -59,8 +62,8 @@ extension MergeHistory {
     /// `round.json`, every head's factors as of its last merge, the averaged replicated tensors and,
     /// with `snapshot`, the full weights (tagged `snapshot/round-N`).
     ///
-    /// `weights` are the main weights after the merge, `ParameterLayout` order; their hash is
-    /// recorded and returned. `round` must follow the line's last round. The heads merged are the
+    /// `weights` are the main weights after the merge, `ParameterLayout` order; their hash (and, with
+    /// quantized frozen weights, the hash of those quantized) is recorded and returned. `round` must follow the line's last round. The heads merged are the
     /// heads in the pushes; `metadata.headOrder` (default ascending) is the order `LTEMerge.apply`
     /// summed them in, and each head's "previous" factors must have been its factors at its last
     /// merge on this line (nil before its first, and always under reset-B) — exactly what replay uses.
@@ -106,20 +109,22 @@ extension MergeHistory {
             throw LTEError("history \(url.path): round \(round): head order \(order) does not list exactly the heads pushed, \(source.keys.sorted())")
         }
         let hash = WeightsHash.sha256(params: weights, layout: parameterLayout)
+        let frozen = frozenWeights(weights)
         let record = RoundRecord(round: round, heads: order, pushes: pushes, merge: mergeParameters(), losses: metadata.losses,
                                  tokens: metadata.tokens, learningRate: metadata.learningRate, bytes: metadata.bytes,
                                  timing: metadata.timing, notes: metadata.notes, weightsSHA256: hash, snapshot: snapshot,
-                                 excluded: metadata.excluded?.isEmpty == false ? metadata.excluded : nil)
+                                 excluded: metadata.excluded?.isEmpty == false ? metadata.excluded : nil, frozenWeights: frozen)
         files["round.json"] = try repository.writeBlob(try HistoryJSON.encode(record))
         files[Paths.replicated] = try repository.writeBlob(try TensorSlot.encode(replicatedSlots, from: weights))
         if snapshot { files[Paths.weights] = try repository.writeBlob(try encodeWeights(weights)) }
         var message = "round \(round): heads \(list(order))"
         if let loss = record.meanLoss { message += String(format: ", mean loss %.4f", loss) }
         message += "\n\nWeights-SHA256: \(hash)\n"
+        if let frozen { message += "Frozen-\(frozen.format.rawValue.uppercased())-SHA256: \(frozen.sha256)\n" }
         let id = try repository.commit(tree: try repository.writeTree(files), parents: parents, message: message,
                                        updating: reference, expected: previousID)
         if snapshot { try repository.createTag(snapshotTag(round: round), target: id, message: "round \(round) weights, sha256 \(hash)\n") }
-        return CommittedRound(round: round, commit: id.hex, weightsHash: hash, snapshot: snapshot)
+        return CommittedRound(round: round, commit: id.hex, weightsHash: hash, frozenHash: frozen?.sha256, snapshot: snapshot)
     }
 
     func checkHead(_ id: Int) throws {

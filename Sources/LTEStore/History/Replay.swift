@@ -9,6 +9,9 @@ public struct ReplayResult: Sendable, Equatable {
     public let commit: String
     /// The recorded hash, which the rebuilt weights matched.
     public let weightsHash: WeightsDigest
+    /// The recorded hash of the frozen weights quantized (`lte.frozen_weights`), which the rebuilt
+    /// weights quantized matched; nil when the round records none (float32 frozen weights).
+    public let frozenWeights: RoundRecord.FrozenWeights?
     /// The snapshot round replay started from.
     public let startRound: Int
     public let roundsApplied: Int
@@ -19,7 +22,8 @@ extension MergeHistory {
     /// order): loads the nearest snapshot at or before it on its first-parent line, re-runs every
     /// later round's merge exactly as the server did (`LTEMerge.apply` over the recorded heads, in
     /// the recorded order, with the recorded scale; then the recorded average of the replicated
-    /// tensors), and checks the result against the round's recorded hash.
+    /// tensors), and checks the result against the round's recorded hash and, with quantized frozen
+    /// weights, their quantized form against the round's frozen-weights hash.
     @discardableResult
     public func replay(to revision: String, into weights: FloatBuffer) throws -> ReplayResult {
         guard weights.count == parameterLayout.count else {
@@ -32,7 +36,7 @@ extension MergeHistory {
         var replayer = Replayer(history: self, weights: weights)
         let start = try replayer.run(chain.reversed(), checkEveryRound: false, checkSnapshots: false)
         return ReplayResult(round: target.record.round, commit: target.commit.id.hex, weightsHash: target.record.weightsSHA256,
-                            startRound: start, roundsApplied: chain.count - 1)
+                            frozenWeights: target.record.frozenWeights, startRound: start, roundsApplied: chain.count - 1)
     }
 
     /// The weights after the round `revision` names, in a new buffer.
@@ -51,6 +55,8 @@ struct Replayer {
     let weights: FloatBuffer
     private var cache: [GitOID: FloatBuffer] = [:]
     private(set) var roundsChecked = 0
+    /// Rounds whose frozen-weights hash was checked (those that record one).
+    private(set) var frozenChecked = 0
 
     init(history: MergeHistory, weights: FloatBuffer) {
         self.history = history
@@ -71,6 +77,7 @@ struct Replayer {
             throw LTEError("\(where_): no snapshot at or before round \(firstRecord.round) to start replay from")
         }
         try loadSnapshot(snapshot, into: weights.pointer, record: firstRecord, commit: first)
+        try checkFrozen(firstRecord, commit: first)
         roundsChecked += 1
         var previous = (files: try repo.files(inTree: first.tree), record: firstRecord)
         for (i, commit) in chain.enumerated().dropFirst() {
@@ -141,11 +148,29 @@ struct Replayer {
         }
     }
 
-    private func checkHash(_ record: RoundRecord, commit: GitCommitInfo) throws {
+    private mutating func checkHash(_ record: RoundRecord, commit: GitCommitInfo) throws {
         let hash = WeightsHash.sha256(params: weights.pointer, layout: history.parameterLayout)
         guard hash == record.weightsSHA256 else {
             throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives weights hash \(hash.hex.prefix(12))…, "
                            + "but the round recorded \(record.weightsSHA256.hex.prefix(12))…")
         }
+        try checkFrozen(record, commit: commit)
+    }
+
+    /// The second hash: the weights quantized as the run's workers hold them, against the round's
+    /// record (rounds of float32 runs, and of histories older than the field, record none).
+    private mutating func checkFrozen(_ record: RoundRecord, commit: GitCommitInfo) throws {
+        guard let recorded = record.frozenWeights else { return }
+        let format = history.manifest.lora?.frozenWeights ?? .f32
+        guard recorded.format == format else {
+            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)) records frozen weights in \(recorded.format.rawValue), "
+                           + "history.json says lte.frozen_weights \(format.rawValue)")
+        }
+        let rebuilt = history.frozenWeights(weights.pointer)
+        guard let rebuilt, rebuilt.sha256 == recorded.sha256 else {
+            throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives frozen \(format.rawValue) weights hash "
+                           + "\(rebuilt.map { "\($0.sha256.hex.prefix(12))…" } ?? "none"), but the round recorded \(recorded.sha256.hex.prefix(12))…")
+        }
+        frozenChecked += 1
     }
 }
