@@ -325,6 +325,11 @@ public final class WorkerCore {
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
         let joinedHash = main.weightsHash
         main.weightsWritten()
+        // A worker that merges W itself steps it with the run's outer optimizer from the server's velocity.
+        if let outer = main.outer {
+            let velocity = try w.tensors.flat(WireNames.velocity, count: outer.packedCount)
+            velocity.withUnsafeBufferPointer { outer.unpackVelocity($0.baseAddress!) }
+        }
         let factorCount = main.layout?.count ?? 0
         for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {
             let merged = try w.tensors.flat(WireNames.merged(h), count: factorCount)

@@ -79,7 +79,18 @@ public struct RoundRecord: Codable, Equatable, Sendable {
         public var scaleBits: UInt32
         public var totalHeads: Int
         public var rank: Int
-        enum CodingKeys: String, CodingKey { case rule, scale, scaleBits = "scale_bits", totalHeads = "total_heads", rank }
+        /// `lte.outer` when it is not `none` (`OuterOptimizer`), with η and μ and their exact bits;
+        /// all nil for the plain merge, so its rounds read and write as they always did.
+        public var outer: LoRAConfig.OuterRule? = nil
+        public var outerLearningRate: Float? = nil
+        public var outerLearningRateBits: UInt32? = nil
+        public var outerMomentum: Float? = nil
+        public var outerMomentumBits: UInt32? = nil
+        enum CodingKeys: String, CodingKey {
+            case rule, scale, scaleBits = "scale_bits", totalHeads = "total_heads", rank
+            case outer, outerLearningRate = "outer_learning_rate", outerLearningRateBits = "outer_learning_rate_bits"
+            case outerMomentum = "outer_momentum", outerMomentumBits = "outer_momentum_bits"
+        }
     }
 
     /// A head that was pushed for the round but left out of its merge (DESIGN.md §8: "the history
@@ -119,6 +130,9 @@ public struct RoundRecord: Codable, Equatable, Sendable {
     /// Heads left out of this round's merge and why; absent (nil) when none were, so the rounds of
     /// histories written before this field read as they did and honest rounds' files are unchanged.
     public var excluded: [Exclusion]? = nil
+    /// With `lte.outer nesterov`: SHA-256 of the outer optimizer's velocity m after this round
+    /// (`MergeHistory.velocityHash`), which replay rebuilds along with the weights; nil otherwise.
+    public var velocitySHA256: WeightsDigest? = nil
 
     public var meanLoss: Float? {
         losses.isEmpty ? nil : losses.reduce(0) { $0 + $1.loss } / Float(losses.count)
@@ -126,7 +140,7 @@ public struct RoundRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case format, round, heads, pushes, merge, losses, tokens, learningRate = "learning_rate", bytes, timing, notes
-        case weightsSHA256 = "weights_sha256", snapshot, excluded
+        case weightsSHA256 = "weights_sha256", snapshot, excluded, velocitySHA256 = "outer_velocity_sha256"
     }
 }
 

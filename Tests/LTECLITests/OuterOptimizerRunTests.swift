@@ -1,0 +1,78 @@
+import Foundation
+import LTETestSupport
+import XCTest
+
+/// `lte.outer nesterov` end to end (issue 17, item 4): real processes over tcp on loopback step W
+/// with the outer optimizer exactly as the in-process run does, the history replays it and fsck
+/// checks it, and a server killed mid-run resumes with the velocity it had.
+final class OuterOptimizerRunTests: LaunchedRunTestCase {
+    private let outer = ["--set", "lte.outer=nesterov", "--set", "lte.outer_learning_rate=0.7", "--set", "lte.outer_momentum=0.9"]
+
+    private func rounds(_ run: URL) throws -> [[String: Any]] {
+        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+    }
+
+    private func inProcessHash(_ name: String, iterations: Int, heads: Int, _ settings: [String]) throws -> String? {
+        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
+                                           "--run", scratch.appendingPathComponent(name).path, "--iterations", String(iterations),
+                                           "--set", "lte.heads=\(heads)"] + lteSettings + settings)
+        return local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+    }
+
+    /// `lte launch` (2 workers × 2 heads, 4 rounds, tcp): every worker checks the server's hash each
+    /// round; the last is the in-process run's and the replayed history's; fsck is clean; and the
+    /// outer step really moved W (the plain merge ends elsewhere). Overlapped rounds too.
+    func testNesterovLaunchMatchesInProcessReplayAndFsck() throws {
+        for (name, extra) in [("nesterov", [String]()), ("nesterov-overlap", ["--set", "lte.overlap=true"])] {
+            let run = scratch.appendingPathComponent(name)
+            try LTEBinary.succeed(["launch", "--workers", "2", "--heads-per-worker", "2", "--config", "configs/tiny.json", "--data", data,
+                                   "--run", run.path, "--rounds", "4", "--listen", "tcp://127.0.0.1:\(freeLoopbackPort())"] + lteSettings + outer + extra)
+            let served = try XCTUnwrap(try rounds(run).last?["weights_hash"] as? String)
+            XCTAssertEqual(try inProcessHash(name + "-local", iterations: 20, heads: 4, outer + extra), served, "\(name): distributed and in-process runs differ")
+            let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "main", "--out", scratch.appendingPathComponent(name + "-replay").path])
+            XCTAssertTrue(replay.stdout.contains(served), "\(name): replay does not reach the server's weights:\n\(replay.stdout)")
+            XCTAssertTrue(try LTEBinary.succeed(["fsck", "--run", run.path]).stdout.contains("fsck: clean"))
+        }
+        XCTAssertNotEqual(try inProcessHash("plain", iterations: 20, heads: 4, []), try inProcessHash("outer", iterations: 20, heads: 4, outer))
+    }
+
+    /// kill -9 of the server after a few rounds, restart on the same history: fsck replays every
+    /// round from the root carrying the velocity along, so the restarted server's rounds (and the
+    /// velocity its snapshot stores) match only if it resumed with exactly the velocity it had.
+    func testServerKilledMidRunResumesTheVelocity() throws {
+        let run = scratch.appendingPathComponent("run")
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let serverArgs = ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json", "--data", data,
+                          "--rounds", "8", "--heads", "2", "--snapshot-every", "3"] + lteSettings + outer
+        var server = try BackgroundLTE("server", serverArgs)
+        let workers = try ["0", "1"].map { h in
+            try BackgroundLTE("worker \(h)", ["worker", "--server", address, "--heads", h, "--data", data, "--id", "w\(h)"])
+        }
+        let end = Date().addingTimeInterval(60)
+        func roundsLogged() -> Int {
+            ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        while Date() < end && roundsLogged() < 4 { Thread.sleep(forTimeInterval: 0.02) }
+        server.kill9()
+        Thread.sleep(forTimeInterval: 0.5)
+        server = try BackgroundLTE("server again", serverArgs)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+        XCTAssertTrue(server.output.contains("resumed"), server.output)
+        let fsck = try LTEBinary.succeed(["fsck", "--run", run.path]).stdout
+        XCTAssertTrue(fsck.contains("9 rounds replayed and matched") && fsck.contains("3 snapshots matched"), fsck)
+        let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "7", "--out", scratch.appendingPathComponent("x").path]).stdout
+        XCTAssertTrue(replay.contains("from the snapshot of round 6"), "replay starts from the velocity a restarted server stored:\n\(replay)")
+        let final = try LTEBinary.succeed(["replay", "--run", run.path, "--out", scratch.appendingPathComponent("y").path]).stdout
+        for w in workers { XCTAssertTrue(final.contains(w.finalHash ?? "none"), "\(w.name) ends on other weights than the history") }
+    }
+
+    /// A bad value is one `error:` line naming what was wrong (and the choices).
+    func testBadOuterValuesAreRefusedInOneLine() throws {
+        let base = ["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data, "--run", scratch.appendingPathComponent("bad").path]
+        try LTEBinary.fail(base + ["--set", "lte.outer=adam"], "lte.outer must be one of none, nesterov (got \"adam\")")
+        try LTEBinary.fail(base + ["--set", "lte.outer_learning_rate=-1"], "lte.outer_learning_rate must be in (0, 10]")
+        try LTEBinary.fail(base + ["--set", "lte.outer_momentum=1.5"], "lte.outer_momentum must be in [0, 1)")
+    }
+}
