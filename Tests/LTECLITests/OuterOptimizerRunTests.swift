@@ -45,21 +45,7 @@ final class OuterOptimizerRunTests: LaunchedRunTestCase {
         let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let serverArgs = ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json", "--data", data,
                           "--rounds", "8", "--heads", "2", "--snapshot-every", "3"] + lteSettings + outer
-        var server = try BackgroundLTE("server", serverArgs)
-        let workers = try ["0", "1"].map { h in
-            try BackgroundLTE("worker \(h)", ["worker", "--server", address, "--heads", h, "--data", data, "--id", "w\(h)"])
-        }
-        let end = Date().addingTimeInterval(60)
-        func roundsLogged() -> Int {
-            ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").count
-        }
-        while Date() < end && roundsLogged() < 4 { Thread.sleep(forTimeInterval: 0.02) }
-        server.kill9()
-        Thread.sleep(forTimeInterval: 0.5)
-        server = try BackgroundLTE("server again", serverArgs)
-        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
-        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
-        XCTAssertTrue(server.output.contains("resumed"), server.output)
+        let workers = try runKillingServerMidRun(serverArgs, address: address, run: run, data: data, afterRounds: 4)
         let fsck = try LTEBinary.succeed(["fsck", "--run", run.path]).stdout
         XCTAssertTrue(fsck.contains("9 rounds replayed and matched") && fsck.contains("3 snapshots matched"), fsck)
         let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "7", "--out", scratch.appendingPathComponent("x").path]).stdout
