@@ -33,10 +33,7 @@ final class MembershipClusterTests: LaunchedRunTestCase {
         let last = try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(separator: "\n").last!
         let served = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])?["weights_hash"] as? String)
         XCTAssertEqual(c.finalHash, served)
-        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
-                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", "20",
-                                           "--set", "lte.heads=4"] + lteSettings)
-        let localHash = local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+        let localHash = try inProcessHash(heads: 4, iterations: 20)
         XCTAssertEqual(localHash, served, "workers coming and going by clean leaves changed the weights")
         try LTEBinary.succeed(["fsck", "--run", run.path])
         let round3 = try LTEBinary.succeed(["show", "--run", run.path, "3"])
