@@ -43,6 +43,8 @@ public final class HistoryRecorder: RoundCommitter {
             main.model.params.copy(from: state.weights)
             main.weightsWritten()
             for (h, b) in state.merged where d.lte.merge == .resetless { main.setLastMerged(head: h, from: b.pointer) }
+            // The outer optimizer resumes with the velocity replay rebuilt, so round k + 1 steps as it would have.
+            if let outer = main.outer, let v = state.velocity { outer.setVelocity(from: v.pointer) }
             say("server: resumed \(url.path) (\(branch)) at round \(state.head.round) (\(state.head.commit.prefix(10)), weights \(state.head.weightsHash.short))")
             return HistoryRecorder(history: history, snapshotEvery: snapshotEvery, main: main, head: CommittedHead(
                 round: state.head.round, commit: state.head.commit, latestFactors: state.latest, tokens: state.head.tokens))
@@ -73,7 +75,8 @@ public final class HistoryRecorder: RoundCommitter {
                                      learningRate: c.learningRate, bytes: c.bytesIn,
                                      timing: .init(merge: c.mergeSeconds), headOrder: c.heads, notes: c.notes, excluded: c.excluded)
         let committed = try history.commitMerge(round: c.round, workerCommits: pushes, metadata: metadata,
-                                                weights: main.model.params.pointer, snapshot: c.round % snapshotEvery == 0)
+                                                weights: main.model.params.pointer, velocity: main.outer.map { UnsafePointer($0.velocity.pointer) },
+                                                snapshot: c.round % snapshotEvery == 0)
         guard committed.weightsHash == c.weightsHash else {
             throw LTEError("history recorded weights \(committed.weightsHash.short) for round \(c.round), the server holds \(c.weightsHash.short)")
         }

@@ -194,6 +194,7 @@ public final class ServerCore: @unchecked Sendable {
         }
         if started == nil { started = clock.now }
         var tensors = [WireTensor(name: WireNames.main, buffer: main.model.params)]
+        if let outer = main.outer { tensors.append(WireTensor(name: WireNames.velocity, buffer: outer.packedVelocity())) }
         for (head, b) in main.lastMerged.enumerated() { if let b { tensors.append(WireTensor(name: WireNames.merged(head), buffer: b)) } }
         var steps: [Int] = []
         for g in given {

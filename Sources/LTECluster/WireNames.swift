@@ -13,8 +13,11 @@ import LTETraining
 ///   merged.<head>         a head's factors as of its last merge (welcome only)
 ///   replicated.<head>     a head's replicated tensors, packed (push)
 ///   replicated            the round's mean of the replicated tensors (round result)
+///   outer.velocity        the outer optimizer's velocity m over the wrapped weights, packed
+///                         (`OuterOptimizer.packedVelocity`; welcome only, `lte.outer nesterov`)
 enum WireNames {
     static let main = "main"
+    static let velocity = "outer.velocity"
     static let replicatedMean = "replicated"
     static func factors(_ h: Int) -> String { "factors.\(h)" }
     static func merged(_ h: Int) -> String { "merged.\(h)" }

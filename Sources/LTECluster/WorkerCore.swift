@@ -330,6 +330,11 @@ public final class WorkerCore {
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
         let joinedHash = main.weightsHash
         main.weightsWritten()
+        // A worker that merges W itself steps it with the run's outer optimizer from the server's velocity.
+        if let outer = main.outer {
+            let velocity = try w.tensors.flat(WireNames.velocity, count: outer.packedCount)
+            velocity.withUnsafeBufferPointer { outer.unpackVelocity($0.baseAddress!) }
+        }
         try checkFrozen(main, against: w.frozenHash, "after quantizing the weights of round \(w.round)")
         let factorCount = main.layout?.count ?? 0
         for h in 0..<d.totalHeads where w.tensors.has(WireNames.merged(h)) {

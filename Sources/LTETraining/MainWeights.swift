@@ -27,6 +27,9 @@ public final class MainWeights {
     /// quantized, the float32 frozen tensors are given back to the kernel, and W is not merged here
     /// (the server merges it; its heads read the quantized form). True wherever W is merged.
     public let holdsFrozenMaster: Bool
+    /// `lte.outer nesterov`: the outer step every merge of W goes through, and its velocity m.
+    /// Nil under `none`, and where W is not merged (a worker without the float32 master).
+    public let outer: OuterOptimizer?
 
     public init(model config: ModelConfig, lora: LoRAConfig?, totalHeads: Int, seed: UInt64, holdsFrozenMaster: Bool = true) throws {
         try lora?.validate(for: config)
@@ -43,6 +46,11 @@ public final class MainWeights {
         quantizedFrozen = lora.flatMap { l in l.frozenWeights == .f32 ? nil :
             QuantizedWeights(params: model.params, layout: model.layout, names: frozen, format: l.frozenWeights) }
         self.holdsFrozenMaster = holdsFrozenMaster || quantizedFrozen == nil
+        if let lora, let layout, self.holdsFrozenMaster {
+            outer = OuterOptimizer(lora, parameterCount: model.params.count, layout: layout)
+        } else {
+            outer = nil
+        }
         if !self.holdsFrozenMaster { releaseFrozenMaster() }
     }
 
@@ -111,7 +119,24 @@ public final class MainWeights {
         let contributions = heads.map { h in
             LTEMerge.Contribution(factors: h.factors!, previous: lora.merge == .resetless ? lastMerged[h.head] : nil)
         }
-        LTEMerge.apply(to: model.params, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
+        // With the outer optimizer the merged delta Δ = (s/N) Σ (BᵢAᵢ − Vᵢ) is a pseudo-gradient and
+        // W moves by η·(Δ + μ·m), not by Δ. Vᵢ still becomes BᵢAᵢ below, and that is still right,
+        // though Vᵢ is then no longer "what was added to W on head i's behalf": in the fold
+        // W + s·BᵢAᵢ − s·Vᵢ, Vᵢ is the head's reference point, not its share of W. Right after the
+        // merge a head's effective weight is W itself (the outer-stepped W every node holds), and
+        // BᵢAᵢ − Vᵢ at its next merge is exactly its progress from there: the next pseudo-gradient.
+        // What no longer holds is W − W₀ = (s/N) Σ BᵢAᵢ; W − W₀ is the sum of the outer steps. A head
+        // that misses rounds still loses nothing: BᵢAᵢ − Vᵢ keeps all its progress since its last
+        // merge, which enters the next merge it joins (as that round's pseudo-gradient). Under
+        // `lte.overlap` the same holds with merge k applied one round late on every node alike.
+        // The replicated tensors are averaged as before (not stepped): see `merge`.
+        if let outer {
+            outer.merge(into: model.params) { delta in
+                LTEMerge.apply(to: delta, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
+            }
+        } else {
+            LTEMerge.apply(to: model.params, layout: layout, heads: contributions, scale: lora.scale, totalHeads: totalHeads)
+        }
         if lora.merge == .resetless {
             for h in heads { setLastMerged(head: h.head, from: h.factors!.pointer) }
         }

@@ -14,7 +14,8 @@ import LTENumerics
 ///   each lane's fold scratch (`LayerFold`: the largest frozen group, into which the group is read
 ///   and the stepping head folded in); and with quantized frozen weights (`lte.frozen_weights`)
 ///   their quantized bytes besides the master. A head whose lane folds keeps u = x Aᵀ per site; one
-///   that does not also keeps u⁰ = x A⁰ᵀ for its correction.
+///   that does not also keeps u⁰ = x A⁰ᵀ for its correction. With `lte.outer nesterov`, wherever W
+///   is merged, the outer optimizer's velocity and a round's Δ over the wrapped weights (`OuterOptimizer`).
 ///
 /// Besides the model's floats, `runtime`: the bytes the process held before it built the model (the
 /// Swift runtime and Foundation, the binary and the libraries' code, OpenBLAS's buffers), measured
@@ -57,8 +58,10 @@ public struct MemoryBudget: Sendable {
         let quantized = lora.frozenWeights == .f32 ? 0 : (lora.frozenWeights.byteCount(values: layout.count - replicated) + 3) / 4
         // W in float32 once (the heads read it, or it is the master they are quantized from), unless
         // a worker holds it quantized only.
-        let master = holdsFrozenMaster || quantized == 0 ? layout.count : replicated
-        return MemoryBudget(weights: master + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated,
+        let merges = holdsFrozenMaster || quantized == 0
+        let master = merges ? layout.count : replicated
+        let outer = merges ? outerFloats(lora, wrapped: layout.count - replicated) : 0
+        return MemoryBudget(weights: master + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated + outer,
                             adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
                             activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength,
                                                                         recomputesBlocks: recompute == .blocks))
@@ -68,9 +71,12 @@ public struct MemoryBudget: Sendable {
     /// pushes (factors and replicated tensors of every head) held until the round closes.
     public static func server(_ c: ModelConfig, lora: LoRAConfig, totalHeads: Int) -> MemoryBudget {
         let (layout, sites, replicated) = split(c, lora)
-        return MemoryBudget(weights: layout.count, optimizer: 0,
+        return MemoryBudget(weights: layout.count, optimizer: outerFloats(lora, wrapped: layout.count - replicated),
                             adapters: totalHeads * sites.count + totalHeads * (sites.count + replicated), activations: 0)
     }
+
+    /// The outer optimizer's velocity and a round's Δ, over the wrapped weights (none without one).
+    private static func outerFloats(_ lora: LoRAConfig, wrapped: Int) -> Int { lora.outer == .nesterov ? 2 * wrapped : 0 }
 
     /// The model's parameters, its adapter sites, and how many parameters are replicated (not wrapped).
     private static func split(_ c: ModelConfig, _ lora: LoRAConfig) -> (ParameterLayout, LoRALayout, Int) {

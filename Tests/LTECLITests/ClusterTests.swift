@@ -163,21 +163,7 @@ final class HistoryCommandTests: XCTestCase {
         let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
         let serverArgs = ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json", "--data", data,
                           "--rounds", "8", "--heads", "2", "--set", "lte.rank=4"]
-        var server = try BackgroundLTE("server", serverArgs)
-        let workers = try ["0", "1"].map { h in
-            try BackgroundLTE("worker \(h)", ["worker", "--server", address, "--heads", h, "--data", data, "--id", "w\(h)"])
-        }
-        let end = Date().addingTimeInterval(60)
-        func roundsLogged() -> Int {
-            ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").count
-        }
-        while Date() < end && roundsLogged() < 3 { Thread.sleep(forTimeInterval: 0.02) }
-        server.kill9()
-        Thread.sleep(forTimeInterval: 0.5)
-        server = try BackgroundLTE("server again", serverArgs)
-        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
-        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
-        XCTAssertTrue(server.output.contains("resumed"), server.output)
+        let workers = try runKillingServerMidRun(serverArgs, address: address, run: run, data: data, afterRounds: 3)
 
         let rounds = try LTEBinary.succeed(["log", "--run", run.path]).stdout.split(separator: "\n")
             .compactMap { line in line.split(separator: " ").firstIndex(of: "round").map { Int(line.split(separator: " ")[$0 + 1])! } }

@@ -17,12 +17,39 @@ class LaunchedRunTestCase: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
 
-    /// The final weights hash of `lte train --mode lte` on the tiny config with these settings and
-    /// `heads` heads: what a distributed run of `iterations` / merge_every rounds must end on.
-    func inProcessHash(heads: Int, iterations: Int) throws -> String? {
+    /// The final weights hash of `lte train --mode lte` on the tiny config with these settings (and
+    /// `settings` besides) and `heads` heads: what a distributed run of `iterations` / merge_every
+    /// rounds must end on. Each call trains in a run directory of its own.
+    func inProcessHash(heads: Int, iterations: Int, _ settings: [String] = []) throws -> String? {
         let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
-                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", String(iterations),
-                                           "--set", "lte.heads=\(heads)"] + lteSettings)
+                                           "--run", scratch.appendingPathComponent("local-\(UUID().uuidString)").path, "--iterations", String(iterations),
+                                           "--set", "lte.heads=\(heads)"] + lteSettings + settings)
         return local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+    }
+}
+
+extension XCTestCase {
+    /// Starts `lte server` with `serverArgs` (listening on `address`, run directory `run`) and a
+    /// worker `w<h>` on `data` for each head h, kill -9s the server once `afterRounds` rounds are in
+    /// rounds.jsonl, restarts it with the same arguments, and checks that everyone finishes and the
+    /// server said it resumed. Returns the workers, for their final hashes.
+    func runKillingServerMidRun(_ serverArgs: [String], address: String, run: URL, data: String, heads: [String] = ["0", "1"],
+                                afterRounds: Int, file: StaticString = #filePath, line: UInt = #line) throws -> [BackgroundLTE] {
+        var server = try BackgroundLTE("server", serverArgs)
+        let workers = try heads.map { h in
+            try BackgroundLTE("worker \(h)", ["worker", "--server", address, "--heads", h, "--data", data, "--id", "w\(h)"])
+        }
+        let end = Date().addingTimeInterval(60)
+        func roundsLogged() -> Int {
+            ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").count
+        }
+        while Date() < end && roundsLogged() < afterRounds { Thread.sleep(forTimeInterval: 0.02) }
+        server.kill9()
+        Thread.sleep(forTimeInterval: 0.5)
+        server = try BackgroundLTE("server again", serverArgs)
+        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)", file: file, line: line) }
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output, file: file, line: line)
+        XCTAssertTrue(server.output.contains("resumed"), server.output, file: file, line: line)
+        return workers
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LTEModel
 import LTENumerics
 @testable import LTEStore
+import LTETraining
 import XCTest
 
 /// A parameter server in miniature, for the history tests: a main Transformer and three LoRA heads
@@ -20,15 +21,19 @@ final class SimulatedServer {
     let heads: [LoRAHead]
     let history: MergeHistory
     let replicatedSpans: [(offset: Int, count: Int)]
+    /// `lte.outer nesterov` (`outer:`): every merge of W goes through it, as on the real server.
+    let outer: OuterOptimizer?
     var rng = SeededGenerator(seed: 7)
     /// Main weights after each round, by round number.
     var weightsAfter: [Int: [Float]] = [:]
     var committed: [Int: CommittedRound] = [:]
+    /// The outer optimizer's velocity after each round (with `outer:`), by round number.
+    var velocityAfter: [Int: [Float]] = [:]
     /// The round the workers train from.
     var base: String
     var round: Int
 
-    static func loraConfig(rule: LoRAConfig.MergeRule, wrapLMHead: Bool, frozenWeights: QuantizedFormat = .f32) -> LoRAConfig {
+    static func loraConfig(rule: LoRAConfig.MergeRule, wrapLMHead: Bool, frozenWeights: QuantizedFormat = .f32, outer: Bool = false) -> LoRAConfig {
         var lora = LoRAConfig()
         lora.heads = 3
         lora.rank = 4
@@ -36,12 +41,14 @@ final class SimulatedServer {
         lora.merge = rule
         lora.wrapLMHead = wrapLMHead
         lora.frozenWeights = frozenWeights
+        if outer { lora.outer = .nesterov; lora.outerLearningRate = 0.7; lora.outerMomentum = 0.9 }
         return lora
     }
 
     /// A new run: fresh weights and heads, and a new history at `url`.
-    init(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false, frozenWeights: QuantizedFormat = .f32) throws {
-        let lora = Self.loraConfig(rule: rule, wrapLMHead: wrapLMHead, frozenWeights: frozenWeights)
+    init(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false, frozenWeights: QuantizedFormat = .f32,
+         outer: Bool = false) throws {
+        let lora = Self.loraConfig(rule: rule, wrapLMHead: wrapLMHead, frozenWeights: frozenWeights, outer: outer)
         let main = try Transformer(config: Self.model)
         main.initialize(seed: 1)
         let layout = LoRALayout(model: Self.model, layout: main.layout, rank: lora.rank, wrapLMHead: wrapLMHead)
@@ -55,6 +62,7 @@ final class SimulatedServer {
         }
         let frozen = layout.wrappedTensorNames
         replicatedSpans = main.layout.tensors.filter { !frozen.contains($0.name) }.map { ($0.offset, $0.count) }
+        self.outer = OuterOptimizer(lora, parameterCount: main.params.count, layout: layout)
         let initial = try TensorSlot.encode(TensorSlot.weights(main.layout), from: main.params.pointer)
         history = try MergeHistory.create(at: url, config: Data(#"{"lte":{"heads":3}}"#.utf8), tokenizer: Data(#"{"type":"byte"}"#.utf8),
                                           initialWeights: initial, modelConfig: Self.model, lora: lora)
@@ -80,6 +88,8 @@ final class SimulatedServer {
             return h
         }
         replicatedSpans = history.replicatedSlots.map { ($0.offset, $0.count) }
+        outer = OuterOptimizer(lora, parameterCount: main.params.count, layout: layout)
+        if let outer, let v = state.velocity { outer.setVelocity(from: v.pointer) }
         self.history = history
         round = state.head.round
         base = state.head.commit
@@ -111,7 +121,11 @@ final class SimulatedServer {
             LTEMerge.Contribution(factors: heads[h].factors,
                                   previous: lora.merge == .resetless && heads[h].hasCorrection ? heads[h].merged : nil)
         }
-        LTEMerge.apply(to: main.params, layout: layout, heads: contributions, scale: lora.scale, totalHeads: lora.heads)
+        if let outer {
+            outer.merge(into: main.params) { LTEMerge.apply(to: $0, layout: layout, heads: contributions, scale: lora.scale, totalHeads: lora.heads) }
+        } else {
+            LTEMerge.apply(to: main.params, layout: layout, heads: contributions, scale: lora.scale, totalHeads: lora.heads)
+        }
         for h in present { heads[h].didMerge(rule: lora.merge) }
         LTEMerge.average(spans: replicatedSpans, replicas: replicas, into: main.params)
 
@@ -119,10 +133,11 @@ final class SimulatedServer {
                                      tokens: round * 3 * 64, learningRate: 1e-3, bytes: 4096,
                                      timing: .init(started: 1.7e9 + Double(round), train: 1.5, wait: 0.25, merge: 0.01))
         let c = try history.commitMerge(round: round, workerCommits: merged.map { pushes[$0]! }, metadata: metadata,
-                                        weights: main.params.pointer, snapshot: snapshot)
+                                        weights: main.params.pointer, velocity: outer.map { UnsafePointer($0.velocity.pointer) }, snapshot: snapshot)
         base = c.commit
         committed[round] = c
         weightsAfter[round] = main.params.array
+        if let outer { velocityAfter[round] = outer.velocity.array }
         return c
     }
 
@@ -139,8 +154,8 @@ final class SimulatedServer {
 
     /// The schedule the replay tests use: subsets, a late head, an unchanged head, snapshots every 2.
     static func standardRun(at url: URL, rule: LoRAConfig.MergeRule = .resetless, wrapLMHead: Bool = false,
-                            frozenWeights: QuantizedFormat = .f32) throws -> SimulatedServer {
-        let s = try SimulatedServer(at: url, rule: rule, wrapLMHead: wrapLMHead, frozenWeights: frozenWeights)
+                            frozenWeights: QuantizedFormat = .f32, outer: Bool = false) throws -> SimulatedServer {
+        let s = try SimulatedServer(at: url, rule: rule, wrapLMHead: wrapLMHead, frozenWeights: frozenWeights, outer: outer)
         try s.runRound(merged: ["a", "b"], snapshot: false)              // 1: every head
         try s.runRound(merged: ["b"], late: ["a"], snapshot: true)        // 2: a pushes late, only head 2 merges
         try s.runRound(merged: ["b", "a"], snapshot: false)               // 3: a pushes again and joins

@@ -2,6 +2,7 @@ import Foundation
 import LTEBase
 import LTEModel
 import LTENumerics
+import LTETraining
 
 /// The merge history of a run (DESIGN.md §5): a bare git repository, `RUN/history.git`, that
 /// `git log` and `git fsck` understand, from which any round's weights can be rebuilt bit for bit.
@@ -76,7 +77,8 @@ public final class MergeHistory {
         let history = MergeHistory(repository: try GitRepository.createBare(at: url), url: url, branch: "main", manifest: manifest)
         let record = RoundRecord(round: 0, heads: [], pushes: [], merge: history.mergeParameters(), losses: [], tokens: 0,
                                  learningRate: 0, bytes: nil, timing: .init(), notes: [:], weightsSHA256: hash, snapshot: true,
-                                 frozenWeights: history.frozenWeights(weights.pointer))
+                                 frozenWeights: history.frozenWeights(weights.pointer),
+                                 velocitySHA256: history.makeOuterOptimizer().map { history.velocityHash($0.velocity.pointer) })
         let repo = history.repository
         var files: [String: GitOID] = [
             "config.json": try repo.writeBlob(config),
@@ -143,6 +145,8 @@ public final class MergeHistory {
     enum Paths {
         static let weights = "weights/model.safetensors"
         static let replicated = "replicated.safetensors"
+        /// The outer optimizer's velocity m at a snapshot (`lte.outer nesterov`), beside the weights.
+        static let velocity = "outer/velocity.safetensors"
         static func head(_ id: Int) -> String { "heads/\(id).safetensors" }
         /// The head id of a `heads/<id>.safetensors` path, or nil.
         static func headID(_ path: String) -> Int? {
@@ -161,8 +165,35 @@ public final class MergeHistory {
         guard let lora = manifest.lora else {
             return .init(rule: .average, scale: 0, scaleBits: 0, totalHeads: manifest.totalHeads, rank: 0)
         }
-        return .init(rule: lora.merge == .resetless ? .resetless : .resetB, scale: lora.scale, scaleBits: lora.scale.bitPattern,
-                     totalHeads: manifest.totalHeads, rank: lora.rank)
+        var merge = RoundRecord.Merge(rule: lora.merge == .resetless ? .resetless : .resetB, scale: lora.scale, scaleBits: lora.scale.bitPattern,
+                                      totalHeads: manifest.totalHeads, rank: lora.rank)
+        if lora.outer != .none {
+            merge.outer = lora.outer
+            merge.outerLearningRate = lora.outerLearningRate
+            merge.outerLearningRateBits = lora.outerLearningRate.bitPattern
+            merge.outerMomentum = lora.outerMomentum
+            merge.outerMomentumBits = lora.outerMomentum.bitPattern
+        }
+        return merge
+    }
+
+    /// The outer optimizer replay runs for this history (nil under the plain merge), with η and μ
+    /// from their recorded bits; its velocity starts at zero, the root's.
+    func makeOuterOptimizer() -> OuterOptimizer? {
+        let merge = mergeParameters()
+        guard merge.outer == .nesterov, let layout = loraLayout, let eta = merge.outerLearningRateBits, let mu = merge.outerMomentumBits else { return nil }
+        return OuterOptimizer(learningRate: Float(bitPattern: eta), momentum: Float(bitPattern: mu), parameterCount: parameterLayout.count, layout: layout)
+    }
+
+    /// The wrapped tensors, where the outer optimizer's velocity lives (`outer/velocity.safetensors`).
+    var velocitySlots: [TensorSlot] {
+        let wrapped = loraLayout?.wrappedTensorNames ?? []
+        return TensorSlot.weights(parameterLayout).filter { wrapped.contains($0.name) }
+    }
+
+    /// SHA-256 of a velocity m (laid out like the weights) over the wrapped tensors, in layout order.
+    func velocityHash(_ velocity: UnsafePointer<Float>) -> WeightsDigest {
+        WeightsHash.sha256(params: velocity, tensors: velocitySlots.map { ($0.offset, $0.count) })
     }
 
     /// What round.json records of the frozen weights: nil unless the run holds them quantized

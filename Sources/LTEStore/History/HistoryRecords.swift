@@ -80,7 +80,18 @@ public struct RoundRecord: Codable, Equatable, Sendable {
         public var scaleBits: UInt32
         public var totalHeads: Int
         public var rank: Int
-        enum CodingKeys: String, CodingKey { case rule, scale, scaleBits = "scale_bits", totalHeads = "total_heads", rank }
+        /// `lte.outer` when it is not `none` (`OuterOptimizer`), with η and μ and their exact bits;
+        /// all nil for the plain merge, so its rounds read and write as they always did.
+        public var outer: LoRAConfig.OuterRule? = nil
+        public var outerLearningRate: Float? = nil
+        public var outerLearningRateBits: UInt32? = nil
+        public var outerMomentum: Float? = nil
+        public var outerMomentumBits: UInt32? = nil
+        enum CodingKeys: String, CodingKey {
+            case rule, scale, scaleBits = "scale_bits", totalHeads = "total_heads", rank
+            case outer, outerLearningRate = "outer_learning_rate", outerLearningRateBits = "outer_learning_rate_bits"
+            case outerMomentum = "outer_momentum", outerMomentumBits = "outer_momentum_bits"
+        }
     }
 
     /// A head that was pushed for the round but left out of its merge (DESIGN.md §8: "the history
@@ -131,6 +142,9 @@ public struct RoundRecord: Codable, Equatable, Sendable {
     /// The second hash, over the quantized frozen weights; absent (nil) in runs whose frozen weights
     /// are float32 and in histories written before it, which read as they did.
     public var frozenWeights: FrozenWeights? = nil
+    /// With `lte.outer nesterov`: SHA-256 of the outer optimizer's velocity m after this round
+    /// (`MergeHistory.velocityHash`), which replay rebuilds along with the weights; nil otherwise.
+    public var velocitySHA256: WeightsDigest? = nil
 
     public var meanLoss: Float? {
         losses.isEmpty ? nil : losses.reduce(0) { $0 + $1.loss } / Float(losses.count)
@@ -139,6 +153,7 @@ public struct RoundRecord: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case format, round, heads, pushes, merge, losses, tokens, learningRate = "learning_rate", bytes, timing, notes
         case weightsSHA256 = "weights_sha256", snapshot, excluded, frozenWeights = "frozen_weights"
+        case velocitySHA256 = "outer_velocity_sha256"
     }
 }
 

@@ -67,9 +67,15 @@ extension MergeHistory {
     /// heads in the pushes; `metadata.headOrder` (default ascending) is the order `LTEMerge.apply`
     /// summed them in, and each head's "previous" factors must have been its factors at its last
     /// merge on this line (nil before its first, and always under reset-B) — exactly what replay uses.
+    /// Under `lte.outer nesterov`, `velocity` is the outer optimizer's m after the merge (laid out
+    /// like the weights): its hash is recorded, and a snapshot stores it beside the weights.
     @discardableResult
     public func commitMerge(round: Int, workerCommits: [String], metadata: RoundMetadata,
-                            weights: UnsafePointer<Float>, snapshot: Bool) throws -> CommittedRound {
+                            weights: UnsafePointer<Float>, velocity: UnsafePointer<Float>? = nil, snapshot: Bool) throws -> CommittedRound {
+        let outer = mergeParameters().outer != nil
+        guard outer == (velocity != nil) else {
+            throw LTEError("history \(url.path): round \(round): " + (outer ? "this run's outer optimizer needs its velocity recorded" : "a velocity given for a run without an outer optimizer"))
+        }
         let previousID = try tip()
         let previous = try repository.readCommit(previousID)
         guard let last = try roundRecord(previous) else {
@@ -113,8 +119,10 @@ extension MergeHistory {
         let record = RoundRecord(round: round, heads: order, pushes: pushes, merge: mergeParameters(), losses: metadata.losses,
                                  tokens: metadata.tokens, learningRate: metadata.learningRate, bytes: metadata.bytes,
                                  timing: metadata.timing, notes: metadata.notes, weightsSHA256: hash, snapshot: snapshot,
-                                 excluded: metadata.excluded?.isEmpty == false ? metadata.excluded : nil, frozenWeights: frozen)
+                                 excluded: metadata.excluded?.isEmpty == false ? metadata.excluded : nil, frozenWeights: frozen,
+                                 velocitySHA256: velocity.map(velocityHash))
         files["round.json"] = try repository.writeBlob(try HistoryJSON.encode(record))
+        if snapshot, let velocity { files[Paths.velocity] = try repository.writeBlob(try TensorSlot.encode(velocitySlots, from: velocity)) }
         files[Paths.replicated] = try repository.writeBlob(try TensorSlot.encode(replicatedSlots, from: weights))
         if snapshot { files[Paths.weights] = try repository.writeBlob(try encodeWeights(weights)) }
         var message = "round \(round): heads \(list(order))"

@@ -2,6 +2,7 @@ import Foundation
 import LTEBase
 import LTEModel
 import LTENumerics
+import LTETraining
 
 /// What a replay rebuilt.
 public struct ReplayResult: Sendable, Equatable {
@@ -26,6 +27,12 @@ extension MergeHistory {
     /// weights, their quantized form against the round's frozen-weights hash.
     @discardableResult
     public func replay(to revision: String, into weights: FloatBuffer) throws -> ReplayResult {
+        try replayState(to: revision, into: weights).result
+    }
+
+    /// `replay(to:into:)`, also returning the outer optimizer's velocity after the round (laid out
+    /// like the weights; nil under the plain merge): what a server resuming the line needs besides.
+    func replayState(to revision: String, into weights: FloatBuffer) throws -> (result: ReplayResult, velocity: FloatBuffer?) {
         guard weights.count == parameterLayout.count else {
             throw LTEError("replay: buffer holds \(weights.count) floats, the model has \(parameterLayout.count)")
         }
@@ -35,8 +42,9 @@ extension MergeHistory {
         }
         var replayer = Replayer(history: self, weights: weights)
         let start = try replayer.run(chain.reversed(), checkEveryRound: false, checkSnapshots: false)
-        return ReplayResult(round: target.record.round, commit: target.commit.id.hex, weightsHash: target.record.weightsSHA256,
-                            frozenWeights: target.record.frozenWeights, startRound: start, roundsApplied: chain.count - 1)
+        return (ReplayResult(round: target.record.round, commit: target.commit.id.hex, weightsHash: target.record.weightsSHA256,
+                             frozenWeights: target.record.frozenWeights, startRound: start, roundsApplied: chain.count - 1),
+                replayer.outer?.velocity)
     }
 
     /// The weights after the round `revision` names, in a new buffer.
@@ -53,6 +61,10 @@ struct Replayer {
     let history: MergeHistory
     /// Owned here, so the raw pointers the decoders and the hash take from it stay valid.
     let weights: FloatBuffer
+    /// `lte.outer nesterov`: the outer step every round goes through, and its velocity m, carried
+    /// along the line like the weights (from a snapshot's `outer/velocity.safetensors`, or zero at
+    /// the root) and checked against each round's recorded hash as the weights are.
+    let outer: OuterOptimizer?
     private var cache: [GitOID: FloatBuffer] = [:]
     private(set) var roundsChecked = 0
     /// Rounds whose frozen-weights hash was checked (those that record one).
@@ -61,6 +73,7 @@ struct Replayer {
     init(history: MergeHistory, weights: FloatBuffer) {
         self.history = history
         self.weights = weights
+        outer = history.makeOuterOptimizer()
     }
 
     private var repo: GitRepository { history.repository }
@@ -78,6 +91,7 @@ struct Replayer {
         }
         try loadSnapshot(snapshot, into: weights.pointer, record: firstRecord, commit: first)
         try checkFrozen(firstRecord, commit: first)
+        if let outer { try loadVelocity(into: outer.velocity, record: firstRecord, commit: first) }
         roundsChecked += 1
         var previous = (files: try repo.files(inTree: first.tree), record: firstRecord)
         for (i, commit) in chain.enumerated().dropFirst() {
@@ -93,6 +107,7 @@ struct Replayer {
             if checkSnapshots, let s = files[MergeHistory.Paths.weights] {
                 let stored = FloatBuffer(count: history.parameterLayout.count)
                 try loadSnapshot(s, into: stored.pointer, record: record, commit: commit)
+                if outer != nil { try loadVelocity(into: FloatBuffer(count: history.parameterLayout.count), record: record, commit: commit) }
             }
             previous = (files, record)
         }
@@ -119,8 +134,14 @@ struct Replayer {
                 }
                 contributions.append(.init(factors: f, previous: p))
             }
-            LTEMerge.apply(to: weights, layout: layout, heads: contributions, scale: Float(bitPattern: merge.scaleBits),
-                           totalHeads: merge.totalHeads)
+            let scale = Float(bitPattern: merge.scaleBits)
+            if let outer {
+                outer.merge(into: weights) { delta in
+                    LTEMerge.apply(to: delta, layout: layout, heads: contributions, scale: scale, totalHeads: merge.totalHeads)
+                }
+            } else {
+                LTEMerge.apply(to: weights, layout: layout, heads: contributions, scale: scale, totalHeads: merge.totalHeads)
+            }
         }
         guard let replicated = files[MergeHistory.Paths.replicated] else {
             throw LTEError("\(where_): round \(r) (\(commit.id.short)) has no replicated.safetensors")
@@ -148,12 +169,39 @@ struct Replayer {
         }
     }
 
+    /// The outer optimizer's velocity at a snapshot commit, into `buffer` (laid out like the
+    /// weights), checked against the round's recorded hash. The root's is zero and not stored.
+    private func loadVelocity(into buffer: FloatBuffer, record: RoundRecord, commit: GitCommitInfo) throws {
+        if let blob = try repo.blobID(at: MergeHistory.Paths.velocity, inTree: commit.tree) {
+            try TensorSlot.decode(try repo.readBlob(blob), slots: history.velocitySlots, into: buffer.pointer,
+                                  source: "\(where_): round \(record.round) \(MergeHistory.Paths.velocity)")
+        } else if record.round == 0 {
+            for slot in history.velocitySlots { (buffer.pointer + slot.offset).update(repeating: 0, count: slot.count) }
+        } else {
+            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)) is a snapshot without \(MergeHistory.Paths.velocity), "
+                           + "which its outer optimizer needs")
+        }
+        try checkVelocity(buffer, record: record, commit: commit, what: "stored velocity")
+    }
+
+    private func checkVelocity(_ velocity: FloatBuffer, record: RoundRecord, commit: GitCommitInfo, what: String) throws {
+        guard let recorded = record.velocitySHA256 else {
+            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)) records no outer_velocity_sha256, which its outer optimizer needs")
+        }
+        let hash = history.velocityHash(velocity.pointer)
+        guard hash == recorded else {
+            throw LTEError("\(where_): round \(record.round) (\(commit.id.short)): \(what) of the outer optimizer has hash \(hash.hex.prefix(12))…, "
+                           + "but the round recorded \(recorded.hex.prefix(12))…")
+        }
+    }
+
     private mutating func checkHash(_ record: RoundRecord, commit: GitCommitInfo) throws {
         let hash = WeightsHash.sha256(params: weights.pointer, layout: history.parameterLayout)
         guard hash == record.weightsSHA256 else {
             throw LTEError("\(where_): replay of round \(record.round) (\(commit.id.short)) gives weights hash \(hash.hex.prefix(12))…, "
                            + "but the round recorded \(record.weightsSHA256.hex.prefix(12))…")
         }
+        if let outer { try checkVelocity(outer.velocity, record: record, commit: commit, what: "the replayed velocity") }
         try checkFrozen(record, commit: commit)
     }
 

@@ -36,9 +36,14 @@ public final class ResumeState {
     /// with (with B zeroed under reset-B, as the head itself zeroes it after a merge).
     public let latest: [Int: FloatBuffer]
     public let pending: [PendingPush]
+    /// `lte.outer nesterov`: the outer optimizer's velocity m after `head.round`, laid out like the
+    /// weights, replayed and checked against the recorded hash; nil under the plain merge.
+    public let velocity: FloatBuffer?
 
-    init(head: HistoryHead, weights: FloatBuffer, merged: [Int: FloatBuffer], latest: [Int: FloatBuffer], pending: [PendingPush]) {
+    init(head: HistoryHead, weights: FloatBuffer, merged: [Int: FloatBuffer], latest: [Int: FloatBuffer], pending: [PendingPush],
+         velocity: FloatBuffer?) {
         self.head = head; self.weights = weights; self.merged = merged; self.latest = latest; self.pending = pending
+        self.velocity = velocity
     }
 
     /// The round the server opens next.
@@ -58,7 +63,8 @@ extension MergeHistory {
     /// factors, and the pushes trained from this line that it has not merged yet.
     public func resume() throws -> ResumeState {
         let head = try self.head()
-        let (weights, _) = try replay(to: head.commit)
+        let weights = FloatBuffer(count: parameterLayout.count)
+        let velocity = try replayState(to: head.commit, into: weights).velocity
         let tipID = try tip()
         let tree = try repository.readCommit(tipID).tree
         var merged: [Int: FloatBuffer] = [:]
@@ -94,6 +100,6 @@ extension MergeHistory {
                 }
             }
         }
-        return ResumeState(head: head, weights: weights, merged: merged, latest: latest, pending: pending)
+        return ResumeState(head: head, weights: weights, merged: merged, latest: latest, pending: pending, velocity: velocity)
     }
 }

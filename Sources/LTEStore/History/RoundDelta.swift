@@ -49,6 +49,9 @@ extension MergeHistory {
         guard let parentRecord = try roundRecord(parent) else {
             throw LTEError("\(here): its first parent \(parentID.short) is not a round")
         }
+        guard record.merge.outer == nil else {
+            throw LTEError("\(here): under lte.outer \(record.merge.outer!.rawValue) a round moves W by its outer step, which is not low-rank; export the round's full weights instead")
+        }
         let files = try repository.files(inTree: commit.tree)
         let previous = try repository.files(inTree: parent.tree)
         func decode(_ blob: GitOID, _ source: String) throws -> FloatBuffer {

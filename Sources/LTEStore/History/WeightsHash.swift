@@ -9,8 +9,13 @@ import LTENumerics
 /// this one value, so it is computed in exactly one place; the history records its `hex`.
 public enum WeightsHash {
     public static func sha256(params: UnsafePointer<Float>, layout: ParameterLayout) -> WeightsDigest {
+        sha256(params: params, tensors: layout.tensors.map { ($0.offset, $0.count) })
+    }
+
+    /// The same hash over the given (offset, count) pieces of `params`, in the order given.
+    public static func sha256(params: UnsafePointer<Float>, tensors: [(offset: Int, count: Int)]) -> WeightsDigest {
         var hasher = SHA256()
-        for t in layout.tensors {
+        for t in tensors {
             #if _endian(little)
             hasher.update(bufferPointer: UnsafeRawBufferPointer(start: params + t.offset, count: t.count * 4))
             #else
