@@ -18,7 +18,9 @@ public struct FrameHeader: Equatable, Sendable {
     /// worker's train and wait times.
     /// 5: open membership — hello carries `maxHeads` and a signature, welcome the heads handed out
     /// and their optimizer steps, push a signature, and a new `leave` message (type 8).
-    public static let currentVersion: UInt16 = 5
+    /// 6: a round result answers each pusher without its own heads' factors (it merges the bytes it
+    /// pushed), so a version-5 worker would miss them.
+    public static let currentVersion: UInt16 = 6
     public static let byteCount = 20
 
     public var version: UInt16
