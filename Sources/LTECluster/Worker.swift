@@ -35,7 +35,9 @@ public final class WorkerRuntime {
 
     let options: Options
     let codec: WireCodec
-    let socket: NNGRequestSocket
+    /// The REQ socket to the server; replaced by a fresh one when requests keep failing (`redial`).
+    private var socket: NNGRequestSocket
+    private let socketLock = NSLock()
     public let core: WorkerCore
     private let clock = ContinuousClock()
     /// One line per failed attempt at most every few seconds, however fast the attempts come.
@@ -49,17 +51,35 @@ public final class WorkerRuntime {
         core.waitForHeads = options.connectTimeout
         let log = core.log
         retryLog = RateLimitedLog(interval: .seconds(5), burst: 1, write: { log($0) })
+        socket = try Self.dial(options, codec)
+    }
+
+    /// A REQ socket dialling the server. A send waits for a connection; bounding it makes an absent
+    /// server an error in seconds, retried by `exchange`. A sent request waits for its answer up to
+    /// `reconnectTimeout`: a push is answered when its round closes, which takes as long as the
+    /// slowest worker, but a link that went silent (cut without a reset) must not hold it for ever.
+    private static func dial(_ options: Options, _ codec: WireCodec) throws -> NNGRequestSocket {
         do {
-            // A send waits for a connection; bounding it makes an absent server an error in seconds,
-            // retried by `exchange`. A sent request waits for its answer up to `reconnectTimeout`: a
-            // push is answered when its round closes, which takes as long as the slowest worker, but a
-            // link that went silent (cut without a reset) must not hold the worker for ever.
-            socket = try NNGRequestSocket(dial: options.server, maxMessageBytes: codec.maxMessageBytes,
-                                          sendTimeout: min(options.connectTimeout, .seconds(10)),
-                                          receiveTimeout: max(options.reconnectTimeout, options.connectTimeout), tls: options.tls)
+            return try NNGRequestSocket(dial: options.server, maxMessageBytes: codec.maxMessageBytes,
+                                        sendTimeout: min(options.connectTimeout, .seconds(10)),
+                                        receiveTimeout: max(options.reconnectTimeout, options.connectTimeout), tls: options.tls)
         } catch let e as NNGError {
             throw LTEError("cannot dial \(options.server): \(e.reason)")
         }
+    }
+
+    private var currentSocket: NNGRequestSocket { socketLock.lock(); defer { socketLock.unlock() }; return socket }
+
+    /// Replaces `failed` by a fresh socket (unless another request did already). nng's dialer redials
+    /// by itself when an established connection breaks, but not when a new one is reset during its
+    /// handshake (nanomsg/nng#970: a proxy or NAT in front of a server that is down), so a worker whose
+    /// requests keep failing dials anew. Requests still in flight on `failed` fail and are retried.
+    private func redial(replacing failed: NNGRequestSocket) {
+        socketLock.lock()
+        guard socket === failed, let fresh = try? Self.dial(options, codec) else { socketLock.unlock(); return }
+        socket = fresh
+        socketLock.unlock()
+        failed.close()
     }
 
     deinit { socket.close() }
@@ -95,7 +115,12 @@ public final class WorkerRuntime {
             attempts += 1
             do {
                 let frame = try codec.encode(message())
-                let answer = try codec.decode(try socket.request(frame))
+                let answer: WireMessage
+                let via = currentSocket
+                do { answer = try codec.decode(try via.request(frame)) } catch let e as NNGError {
+                    if !e.isClosed { redial(replacing: via) }
+                    throw e
+                }
                 // nng's REQ sends a request again, byte for byte, when its connection breaks before the
                 // answer came; if the first copy had arrived, the server refuses the second as a replay.
                 // Once, the request goes again with a fresh nonce (a push is idempotent); a refusal that

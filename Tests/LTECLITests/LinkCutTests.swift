@@ -10,6 +10,24 @@ final class LinkCutTests: LaunchedRunTestCase {
 
     func testWorkerSurvivesLinkThatGoesSilent() throws { try survivesCut(.silence, seconds: 15) }
 
+    /// A worker dials a relay before the server is up: the relay takes the connection and resets it
+    /// (nothing to forward to), which stops nng's own redialling (nanomsg/nng#970); the worker dials
+    /// anew and joins once the server is there.
+    func testWorkerJoinsThroughARelayThatResetItWhileTheServerWasDown() throws {
+        let port = freeLoopbackPort()
+        let relay = try CuttableRelay(to: port)
+        defer { relay.stop() }
+        let worker = try BackgroundLTE("worker", ["worker", "--server", "tcp://127.0.0.1:\(relay.port)", "--heads", "0", "--data", data,
+                                                  "--id", "w0", "--connect-timeout", "60"])
+        Thread.sleep(forTimeInterval: 1)
+        let run = scratch.appendingPathComponent("run")
+        let server = try BackgroundLTE("server", ["server", "--listen", "tcp://127.0.0.1:\(port)", "--run", run.path, "--config", "configs/tiny.json",
+                                                  "--data", data, "--rounds", "2", "--heads", "1"] + lteSettings)
+        XCTAssertEqual(worker.wait(seconds: 90), 0, worker.output)
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+        XCTAssertEqual(worker.finalHash, server.output.contains("done after 2 rounds") ? worker.finalHash : "server did not finish")
+    }
+
     private func survivesCut(_ kind: CuttableRelay.Cut, seconds: Double) throws {
         let run = scratch.appendingPathComponent("run")
         let port = freeLoopbackPort()
@@ -21,9 +39,12 @@ final class LinkCutTests: LaunchedRunTestCase {
         let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json",
                                                   "--data", data, "--rounds", "20", "--heads", "2", "--quorum", "1",
                                                   "--round-timeout", "2", "--final-wait", "60"] + lteSettings)
-        let near = try BackgroundLTE("worker w0", ["worker", "--server", address, "--heads", "0", "--data", data, "--id", "w0"])
+        // The far worker joins first, so the rounds before the cut wait for both.
         let far = try BackgroundLTE("worker w1", ["worker", "--server", "tcp://127.0.0.1:\(relay.port)", "--heads", "1", "--data", data,
                                                   "--id", "w1", "--reconnect-timeout", "90"])
+        let joined = Date().addingTimeInterval(60)
+        while Date() < joined && !far.output.contains("joined") { Thread.sleep(forTimeInterval: 0.02) }
+        let near = try BackgroundLTE("worker w0", ["worker", "--server", address, "--heads", "0", "--data", data, "--id", "w0"])
         func roundsLogged() -> Int {
             ((try? String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)) ?? "").split(separator: "\n").count
         }
