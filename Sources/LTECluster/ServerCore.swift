@@ -362,11 +362,15 @@ public final class ServerCore: @unchecked Sendable {
         }
         commitOfRound[r] = commit
         for observer in observers { observer.roundClosed(closed, commit: commit) }
-        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), pushed: $0.quantized) } }
+        // Workers with the float32 frozen weights get the merged heads' factors (the low-rank delta);
+        // workers that hold them quantized only cannot apply a delta, and get the requantized layers.
+        var tensors: [WireTensor] = !descriptor.workersHoldFrozenMaster ? [] :
+            heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), pushed: $0.quantized) } }
         tensors.append(meanChange.map { WireTensor(name: WireNames.replicatedMean, pushed: $0.quantized) }
                        ?? WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
-        // Workers holding the frozen weights quantized take them from here, requantized after this merge.
-        for e in main.quantizedFrozen?.entries ?? [] { tensors.append(WireTensor(name: WireNames.frozen(e.name), pushed: e.tensor)) }
+        if !descriptor.workersHoldFrozenMaster {
+            for e in main.quantizedFrozen?.entries ?? [] { tensors.append(WireTensor(name: WireNames.frozen(e.name), pushed: e.tensor)) }
+        }
         let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
         outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil     // answers are kept for the last 8 rounds

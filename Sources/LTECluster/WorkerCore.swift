@@ -333,7 +333,7 @@ public final class WorkerCore {
         // With quantized frozen weights a worker holds them quantized only: the server merges W and
         // sends them requantized with every answer.
         let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed,
-                                              holdsFrozenMaster: d.lte.frozenWeights == .f32)
+                                              holdsFrozenMaster: d.workersHoldFrozenMaster)
         let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
         let joinedHash = main.weightsHash
@@ -370,15 +370,18 @@ public final class WorkerCore {
         let main = s.main
         let count = main.layout?.count ?? 0
         let format = s.descriptor.lte.pushFormat
-        // This worker's own heads come without their factors: it merges the bytes it pushed.
+        // This worker's own heads come without their factors: it merges the bytes it pushed. Without
+        // the float32 frozen weights there is no W to apply the others' delta to: the answer carries
+        // the requantized layers instead, and only this worker's own heads' factors are needed.
         let own = pushed.flatMap { $0.round == result.round ? $0.factors : nil } ?? [:]
-        let factors = try result.headsMerged.map { h in
-            if let mine = own[h], !result.tensors.has(WireNames.factors(h)) { return mine.values }
-            return try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values
+        var factors: [Int: FloatBuffer] = [:]
+        for h in result.headsMerged where main.holdsFrozenMaster || own[h] != nil {
+            if let mine = own[h], !result.tensors.has(WireNames.factors(h)) { factors[h] = mine.values; continue }
+            factors[h] = try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values
         }
         let mean = try result.tensors.replicated(WireNames.replicatedMean, count: main.replicatedCount, format: format,
                                                  base: main.packReplicated(main.model.params.pointer))
-        main.apply(factors: zip(result.headsMerged, factors).map { ($0, $1) }, replicatedMean: mean)
+        main.apply(factors: factors.map { ($0.key, $0.value) }, replicatedMean: mean)
         if main.holdsFrozenMaster {
             let hash = main.weightsHash
             guard hash == result.weightsHash else {
@@ -394,8 +397,8 @@ public final class WorkerCore {
         let rule = s.descriptor.lte.merge
         for (k, r) in s.replicas.enumerated() {
             let merged = result.headsMerged.contains(r.id)
-            if merged, let i = result.headsMerged.firstIndex(of: r.id), let h = r.head {
-                if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
+            if merged, let f = factors[r.id], let h = r.head {
+                if rule == .resetless { h.setMerged(from: f.pointer) } else { h.didMerge(rule: .resetB) }
             }
             if merged, let replicated { r.adopt(main.model.params, keepingProgressSince: replicated[k]) } else { r.adopt(main.model.params) }
         }
