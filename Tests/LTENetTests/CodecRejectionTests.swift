@@ -63,7 +63,7 @@ final class CodecRejectionTests: XCTestCase {
         assertRefused(codec, frame(0xFFFF, []), .unknownType)
         assertRefused(codec, frame(5, [], flags: 2), .unknownFlags)
         let e = assertRefused(codec, frame(5, [], version: 9))
-        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 5")
+        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 6")
     }
 
     func testOversize() throws {
