@@ -375,7 +375,7 @@ public final class WorkerCore {
         // the requantized layers instead, and only this worker's own heads' factors are needed.
         let own = pushed.flatMap { $0.round == result.round ? $0.factors : nil } ?? [:]
         var factors: [Int: FloatBuffer] = [:]
-        for h in result.headsMerged where main.holdsFrozenMaster || own[h] != nil {
+        for h in result.headsMerged where main.holdsFrozenMaster || heads.contains(h) {
             if let mine = own[h], !result.tensors.has(WireNames.factors(h)) { factors[h] = mine.values; continue }
             factors[h] = try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values
         }
