@@ -313,16 +313,6 @@ public final class ServerCore: @unchecked Sendable {
         return answer(o.message, to: p)
     }
 
-    /// A round's result as one pusher is answered: without its own heads' factors. It holds the very
-    /// bytes it pushed, which are what was merged (the MAC vouches they arrived as sent), so sending
-    /// them back would only cost the link (a worker with 2 of 6 heads receives a third less).
-    private func answer(_ result: RoundResultMessage, to p: PushMessage) -> WireMessage {
-        var result = result
-        let own = Set(p.headIds.map(WireNames.factors))
-        result.tensors.removeAll { own.contains($0.name) }
-        return .roundResult(result)
-    }
-
     /// Merges the open round (lock held): the server's bits move only here.
     private func close() {
         let t0 = clock.now
@@ -362,15 +352,7 @@ public final class ServerCore: @unchecked Sendable {
         }
         commitOfRound[r] = commit
         for observer in observers { observer.roundClosed(closed, commit: commit) }
-        // Workers with the float32 frozen weights get the merged heads' factors (the low-rank delta);
-        // workers that hold them quantized only cannot apply a delta, and get the requantized layers.
-        var tensors: [WireTensor] = !descriptor.workersHoldFrozenMaster ? [] :
-            heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), pushed: $0.quantized) } }
-        tensors.append(meanChange.map { WireTensor(name: WireNames.replicatedMean, pushed: $0.quantized) }
-                       ?? WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
-        if !descriptor.workersHoldFrozenMaster {
-            for e in main.quantizedFrozen?.entries ?? [] { tensors.append(WireTensor(name: WireNames.frozen(e.name), pushed: e.tensor)) }
-        }
+        let tensors = resultTensors(heads: heads, mean: mean, meanChange: meanChange)
         let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors)
         outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
         outcomes[r - 8] = nil     // answers are kept for the last 8 rounds

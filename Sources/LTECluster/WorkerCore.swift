@@ -248,26 +248,6 @@ public final class WorkerCore {
     /// Whether a push is awaiting its merge.
     public var hasPushInFlight: Bool { inFlight != nil }
 
-    /// Each head's factors in the run's push format (adapter modes), by head.
-    private func pushedFactors(_ s: Session) -> [Int: PushedFactors] {
-        var out: [Int: PushedFactors] = [:]
-        for r in s.replicas { if let h = r.head { out[r.id] = PushedFactors(quantizing: h.factors, format: s.descriptor.lte.pushFormat) } }
-        return out
-    }
-
-    /// Each head's factors as pushed (`own`) and its replicated tensors.
-    private func pushTensors(_ s: Session, _ own: [Int: PushedFactors]) -> [WireTensor] {
-        var tensors: [WireTensor] = []
-        let format = s.descriptor.lte.pushFormat
-        let base = s.main.packReplicated(s.main.model.params.pointer)
-        for r in s.replicas {
-            if let f = own[r.id] { tensors.append(WireTensor(name: WireNames.factors(r.id), pushed: f.quantized)) }
-            tensors.append(WireTensor(name: WireNames.replicated(r.id), replicated: s.main.packReplicated(r.model.params.pointer),
-                                      base: base, format: format))
-        }
-        return tensors
-    }
-
     /// What the server's answer to the push for `round` makes of this worker.
     private func settle(_ reply: WireMessage, round: Int, trained: TrainedRound?, replicated: [FloatBuffer]?,
                         over exchange: Exchange) throws -> PushOutcome {
