@@ -18,6 +18,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        // The registry and text rendering behind `lte server --metrics` (small: swift-atomics, swift-metrics' core).
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // C shims: module maps over the system libraries (DESIGN.md §3, lowest layer).
@@ -38,7 +40,8 @@ let package = Package(
         .target(name: "LTENet", dependencies: ["LTEBase", "CNNG", .product(name: "Crypto", package: "swift-crypto")],
                 swiftSettings: fastMath),
         .target(name: "LTECluster", dependencies: ["LTEBase", "LTEData", "LTENet", "LTEStore", "LTETraining", "LTEModel", "LTENumerics",
-                                                 .product(name: "Crypto", package: "swift-crypto")], swiftSettings: fastMath),
+                                                 .product(name: "Crypto", package: "swift-crypto"),
+                                                 .product(name: "Prometheus", package: "swift-prometheus")], swiftSettings: fastMath),
         .executableTarget(
             name: "LTECLI",
             dependencies: [

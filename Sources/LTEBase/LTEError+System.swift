@@ -13,8 +13,16 @@ extension LTEError {
         var ns: NSError? = error as NSError
         while let e = ns {
             if e.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(e.code))) }
+            // Foundation reports some POSIX failures as its own codes, without the POSIX error under them.
+            if e.domain == NSCocoaErrorDomain, let os = cocoaToPOSIX[e.code] { return String(cString: strerror(os)) }
             ns = e.userInfo[NSUnderlyingErrorKey] as? NSError
         }
         return error.localizedDescription
     }
+
+    private static let cocoaToPOSIX: [Int: Int32] = [
+        CocoaError.fileWriteOutOfSpace.rawValue: ENOSPC, CocoaError.fileWriteVolumeReadOnly.rawValue: EROFS,
+        CocoaError.fileWriteNoPermission.rawValue: EACCES, CocoaError.fileReadNoPermission.rawValue: EACCES,
+        CocoaError.fileNoSuchFile.rawValue: ENOENT, CocoaError.fileReadNoSuchFile.rawValue: ENOENT,
+    ]
 }

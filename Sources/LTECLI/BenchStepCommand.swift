@@ -56,14 +56,22 @@ struct BenchStep: ParsableCommand {
         // What the process holds before any model: the runtime, OpenBLAS, the sgemm operands.
         let baselineRSS = Double(ProcessMemory.residentBytes() ?? 0) / 1_048_576
         let t = cfg.training
+        // Everything the timed candidates hold at once, refused before any is made.
+        var lora = cfg.lte
+        lora.heads = mode == .lora ? 1 : (heads ?? lora.heads)
+        var needed = mode == .full || baseline ? MemoryBudget.full(model, batch: t.batchSize, recompute: t.recompute) : .zero
+        switch mode {
+        case .lte, .lora: needed = needed + .worker(model, lora: lora, heads: lora.heads, totalHeads: lora.heads, batch: t.batchSize, recompute: t.recompute)
+        case .forward: needed = needed + .forward(model, batch: t.batchSize)
+        case .full: break
+        }
+        try needed.requireAvailable(for: "benchmarking this model (\(formatCount(ParameterLayout(model).count)) parameters)")
         var candidates = [StepBenchmark.Candidate]()
         if mode == .full || baseline { candidates.append(try fullRank(model, t)) }
         var budget = MemoryBudget.full(model, batch: t.batchSize, recompute: t.recompute)
         var extra: [String: Any] = [:]
         switch mode {
         case .lte, .lora:
-            var lora = cfg.lte
-            lora.heads = mode == .lora ? 1 : (heads ?? lora.heads)
             let (candidate, needed) = try adapters(model, t, lora)
             candidates.append(candidate)
             budget = needed

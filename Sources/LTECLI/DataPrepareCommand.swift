@@ -14,7 +14,7 @@ extension DataCommand {
                 Directories are walked in sorted order; hidden, empty and binary files in them are skipped. \
                 Every kind writes a Hugging Face tokenizer.json that Python's tokenizers and transformers load (bpe: byte-level BPE). \
                 --tokenizer FILE encodes with a given tokenizer.json to the ids Python's tokenizers gives; what the file asks for \
-                that lte does not implement (normalizers, other pre-tokenizers or models, added tokens) is refused.
+                that lte does not implement (normalizers, other pre-tokenizers or models, single_word added tokens) is refused; added tokens such as GPT-2's <|endoftext|> are cut out of the text first, as tokenizers does.
 
                 Examples:
                   lte data prepare --input data/tinyshakespeare.txt --tokenizer char --out data/shakespeare
@@ -26,7 +26,7 @@ extension DataCommand {
         @Option(name: .customLong("input"), help: ArgumentHelp("A UTF-8 text file or a directory of them; repeat to concatenate several in order.", valueName: "path"))
         var inputs: [String]
 
-        @Option(help: ArgumentHelp("Tokenizer: char (one id per character in the corpus), byte (256 ids, raw UTF-8 bytes), bpe (byte-level BPE learned from the corpus), or FILE, an existing Hugging Face tokenizer.json with a byte-level BPE model (GPT-2 style: ByteLevel pre-tokenizer, vocab and merges; no normalizer or added tokens), used as it is.", valueName: "char|byte|bpe|file"))
+        @Option(help: ArgumentHelp("Tokenizer: char (one id per character in the corpus), byte (256 ids, raw UTF-8 bytes), bpe (byte-level BPE learned from the corpus), or FILE, an existing Hugging Face tokenizer.json with a byte-level BPE model (GPT-2 style: ByteLevel pre-tokenizer, vocab and merges, added tokens like <|endoftext|>; no normalizer), used as it is.", valueName: "char|byte|bpe|file"))
         var tokenizer: String
 
         @Option(help: ArgumentHelp("bpe only: vocabulary size to learn, 256 single bytes plus merges (default \(Tokenizers.defaultBPEVocabSize)).", valueName: "n"))

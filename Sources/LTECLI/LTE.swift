@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LTEBase
+import LTENet
 import LTENumerics
 
 @main
@@ -23,8 +24,9 @@ struct LTE: ParsableCommand {
     ///
     /// Errors end here, once for every command: an `LTEError` (bad input anywhere in the framework)
     /// becomes what users expect from a Unix tool, one line `error: <message>` on stderr and exit
-    /// status 1, no stack trace, no Swift type names; anything else (argument parsing, `ExitCode`)
-    /// goes to ArgumentParser, which reports it its own way.
+    /// status 1, no stack trace, no Swift type names — as do an `NNGError` or `WireError` that no
+    /// command turned into one; anything else (argument parsing, `ExitCode`) goes to ArgumentParser,
+    /// which reports it its own way.
     static func main() {
         let missing = BLASEnvironment.missing()
         if !missing.isEmpty {
@@ -37,10 +39,18 @@ struct LTE: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as LTEError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
-            exit(withError: ExitCode.failure)
+            fail(error)
+        } catch let error as NNGError {
+            fail(error.lteError)   // a transport failure no command explained: still one line, naming the nng call
+        } catch let error as WireError {
+            fail(error.lteError)
         } catch {
             exit(withError: error)
         }
+    }
+
+    private static func fail(_ error: LTEError) -> Never {
+        FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        exit(withError: ExitCode.failure)
     }
 }

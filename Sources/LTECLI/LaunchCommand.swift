@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LTEBase
+import LTEModel
 import LTENet
 import LTETraining
 
@@ -17,6 +18,7 @@ struct LaunchCommand: ParsableCommand {
             Examples:
               lte launch --workers 2 --heads-per-worker 2 --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/launch --rounds 6
               lte launch --workers 1 --heads-per-worker 4 --config configs/bench-256.json --data data/synthetic --run runs/bench --rounds 12 --set lte.rank=8
+              lte launch --workers 2 --heads-per-worker 2 --config configs/tiny.json --data data/synthetic --run runs/watched --rounds 50 --metrics 127.0.0.1:9464
             """)
 
     @Option(help: "Worker processes.") var workers: Int = 2
@@ -27,13 +29,23 @@ struct LaunchCommand: ParsableCommand {
     @Option(help: "Rounds to run.") var rounds: Int = 6
     @Option(help: ArgumentHelp("Server address (default: an ipc:// socket private to this launch).", valueName: "addr")) var listen: String?
     @Option(help: "Seconds a round waits for missing heads once it has a quorum.") var roundTimeout: Double = 60
+    @Option(help: ArgumentHelp("Have the server serve Prometheus metrics at http://HOST:PORT/metrics (see `lte server --help`).", valueName: "host:port"))
+    var metrics: String?
     @OptionGroup var threads: ThreadOptions
 
     func run() throws {
         guard workers >= 1, headsPerWorker >= 1 else { throw LTEError("--workers and --heads-per-worker must be at least 1") }
         guard rounds >= 1 else { throw LTEError("--rounds must be at least 1") }
-        _ = try config.load()              // fail here, not in a child, on a bad config
-        _ = try data.load()
+        var cfg = try config.load()              // fail here, not in a child, on a bad config
+        let dataset = try data.load()
+        if cfg.vocabFromData { cfg.model.vocabSize = dataset.vocabSize }
+        // Every process of the launch lives on this machine: the server and each worker.
+        cfg.lte.heads = workers * headsPerWorker
+        let worker = MemoryBudget.worker(cfg.model, lora: cfg.lte, heads: headsPerWorker, totalHeads: cfg.lte.heads, batch: cfg.training.batchSize,
+                                         recompute: cfg.training.recompute, holdsFrozenMaster: cfg.lte.frozenWeights == .f32)
+        try (0..<workers).reduce(MemoryBudget.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)) { sum, _ in sum + worker }
+            .requireAvailable(for: "this launch (a server and \(workers) worker\(workers == 1 ? "" : "s") of a model of \(formatCount(ParameterLayout(cfg.model).count)) parameters)")
+        if let metrics { _ = try MetricsListener.parse(metrics) }   // its form here; the server binds it
         let runURL = URL(fileURLWithPath: runDirectory)
         try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true)
         let secretURL = runURL.appendingPathComponent("secret")
@@ -48,7 +60,7 @@ struct LaunchCommand: ParsableCommand {
         let server = try Child(name: "server", executable: exe, arguments: [
             "server", "--listen", address, "--run", runDirectory, "--config", config.file, "--rounds", String(rounds),
             "--heads", String(total), "--data", data.data, "--round-timeout", String(roundTimeout), "--secret-file", secretURL.path,
-        ] + config.set.flatMap { ["--set", $0] })
+        ] + config.set.flatMap { ["--set", $0] } + (metrics.map { ["--metrics", $0] } ?? []))
         children.append(server)
         for w in 0..<workers {
             let ids = (0..<headsPerWorker).map { String(w * headsPerWorker + $0) }.joined(separator: ",")

@@ -21,9 +21,14 @@ struct ServerCommand: ParsableCommand {
             signing its messages with its own key; each head is bound to the worker it was given to, and \
             `lte keys revoke --run RUN NAME` takes effect from that worker's next message.
 
+            Metrics: with --metrics HOST:PORT the server answers GET /metrics (Prometheus text format) with the rounds \
+            committed, heads merged and left out, bytes in and out, worker train and wait times, merge, sync and round \
+            times, the last training loss, the workers connected and the free heads.
+
             Examples:
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --heads 4 --rounds 100 --secret-file secret
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --from 3 --branch alt  # a new line of training from round 3
+              lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --metrics 127.0.0.1:9464  # Prometheus scrapes /metrics
             """)
 
     @Option(help: ArgumentHelp("Address to listen on: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path.", valueName: "addr"))
@@ -49,6 +54,8 @@ struct ServerCommand: ParsableCommand {
     var finalWait: Double?
     @Option(help: "Seconds a worker may go unheard (not waiting on a round) before its heads are handed on to other workers.")
     var leaseTimeout: Double = 120
+    @Option(help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (port 0: any free port).", valueName: "host:port"))
+    var metrics: String?
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
@@ -81,7 +88,11 @@ struct ServerCommand: ParsableCommand {
         let codec = try security.codec(verifier: identities)
         let tls = try security.tls(for: listen)
         let runURL = URL(fileURLWithPath: runDirectory)
+        // Bound now, before anything is written: a taken or malformed --metrics address refuses the start.
+        let metricsListener = try metrics.map { try MetricsListener(address: $0) }
         if let dataset { try Self.checkTokenizer(of: dataset, data: data!, againstHistoryIn: runURL, model: cfg.model) }
+        try MemoryBudget.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)
+            .requireAvailable(for: "the server of this model (\(formatCount(ParameterLayout(cfg.model).count)) parameters, \(cfg.lte.heads) heads)")
         BLASThreads.set(1)
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
         let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
@@ -94,8 +105,10 @@ struct ServerCommand: ParsableCommand {
         let recorder = try HistoryRecorder.open(run: runURL, main: main, descriptor: cfg, configJSON: try cfg.encoded(),
                                                 tokenizer: tokenizer, snapshotEvery: snapshotEvery, branch: branch, from: from, say: say)
         let roundsLog = try RoundsLog(url: runURL.appendingPathComponent(branch == "main" ? "rounds.jsonl" : "rounds-\(branch).jsonl"))
+        // After the rounds log: a scrape that shows round k finds rounds.jsonl's line for k already written.
+        let serverMetrics = metricsListener.map { _ in ServerMetrics(round: recorder.committedHead.round, tokens: recorder.committedHead.tokens) }
         let core = ServerCore(descriptor: cfg, options: options, main: main, runId: runURL.lastPathComponent,
-                              committer: recorder, observers: [roundsLog])
+                              committer: recorder, observers: [roundsLog] + (serverMetrics.map { [$0] } ?? []))
         // A history already past the run's last round has nothing to train: say so rather than stop
         // at once in silence. (At exactly its last round a restarted server still serves the end.)
         if let rounds = cfg.rounds, core.round > rounds {
@@ -108,11 +121,16 @@ struct ServerCommand: ParsableCommand {
         }
         say("server: listening on \(listen) | \(cfg.lte.heads) heads, rank \(cfg.lte.rank), merge every \(cfg.lte.mergeEvery) steps | \(cfg.rounds.map { "\($0) rounds" } ?? "until stopped") | run \(runDirectory)\(identities.map { " | identities: \((try? $0.names().count) ?? 0) keys in \($0.directory.path)" } ?? "")")
         server.start()
+        if let metricsListener, let serverMetrics {
+            metricsListener.start { [core] in serverMetrics.render(reading: core) }
+            say("server: metrics at http://\(metricsListener.boundAddress)/metrics")
+        }
         let stop = StopSignal()
         while !core.waitUntilFinished(timeout: .milliseconds(500)) {
             if stop.received { say("server: stopping on signal"); break }
         }
         server.stop(linger: .milliseconds(Int(max(0, linger) * 1000)))
+        metricsListener?.stop()
         if let failure = core.failure { throw LTEError("server stopped: \(failure)") }
         say("server: done after \(core.round) rounds | \(peakMemoryReport(.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)))")
     }

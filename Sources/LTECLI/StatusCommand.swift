@@ -22,14 +22,19 @@ struct StatusCommand: ParsableCommand {
 
     func run() throws {
         let codec = try security.codec()
+        let tls = try security.tls(for: address)
         let socket: NNGRequestSocket
         do {
             socket = try NNGRequestSocket(dial: address, maxMessageBytes: 1 << 20, sendTimeout: .milliseconds(Int(timeout * 1000)),
-                                          receiveTimeout: .milliseconds(Int(timeout * 1000)), tls: try security.tls(for: address))
+                                          receiveTimeout: .milliseconds(Int(timeout * 1000)), tls: tls)
         } catch let e as NNGError { throw LTEError("cannot dial \(address): \(e.reason)") }
         defer { socket.close() }
         let reply: WireMessage
         do { reply = try codec.decode(try socket.request(try codec.encode(.statusRequest))) } catch let e as NNGError {
+            // The request only timed out; a few one-off dials tell why (a refused certificate, nothing listening …).
+            if let finding = ConnectionDiagnosis.diagnose(address, tls: tls, timeout: .milliseconds(Int(max(1, timeout) * 1000))) {
+                throw LTEError("cannot reach the server at \(address): \(finding.reason)")
+            }
             throw LTEError("no answer from \(address) within \(timeout) s (\(e.reason)); is `lte server` running there?")
         } catch let e as WireError {
             // Most often a secret on one side only, or two different ones: the answer's MAC cannot be checked.

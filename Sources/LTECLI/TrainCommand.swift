@@ -18,8 +18,10 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model on a prepared data directory, logging metrics and saving checkpoints to a run directory.",
         discussion: """
             Options given as flags (--iterations, --lr, …) override the config file, and --set overrides \
-            anything in it; RUN/config.json records the config the run actually used. A run that stops can \
-            continue with --resume, which sees exactly the batches the uninterrupted run would have seen.
+            anything in it; RUN/config.json records the config the run actually used. A run of any mode that stops \
+            can continue with --resume, which sees exactly the batches the uninterrupted run would have seen and \
+            ends on the same bits. It keeps the config the run recorded: only flags and --set change it (said in \
+            a line, and RUN/config.json updated), and a larger --iterations keeps the recorded learning-rate schedule.
 
             Examples:
               lte train --config configs/shakespeare-char-baby.json --data data/shakespeare --run runs/baby
@@ -53,7 +55,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Threads for OpenBLAS and the model's own loops (overrides training.threads).")
     var threads: Int?
 
-    @Flag(help: "Continue the run in --run from its checkpoint, appending to its metrics.jsonl.")
+    @Flag(help: "Continue the run in --run from its checkpoint with the config it recorded, appending to its metrics.jsonl.")
     var resume = false
 
     @Flag(help: "Start the run in --run again from scratch, replacing its metrics.jsonl, checkpoint and config.json (a diverged run, or one stopped before its first checkpoint).")
@@ -79,7 +81,12 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         let began = ContinuousClock.now
-        var cfg = try config.load(flags: flagOverrides)
+        let runURL = URL(fileURLWithPath: runDirectory)
+        let checkpointURL = runURL.appendingPathComponent("checkpoint")
+        // The config the run recorded: in its checkpoint, or (a checkpoint written before it held one) RUN/config.json.
+        let recorded = resume ? (try? Checkpoint(at: checkpointURL).trainerState().runConfig)
+            ?? (try? RunConfig.load(contentsOf: runURL.appendingPathComponent("config.json").path)) : nil
+        var cfg = try recorded.map { try resumedConfig(recorded: $0) } ?? config.load(flags: flagOverrides)
         let dataset = try data.load()
         if cfg.vocabFromData {
             cfg.model.vocabSize = dataset.vocabSize
@@ -88,9 +95,7 @@ struct TrainCommand: ParsableCommand {
         }
         let t = cfg.training
 
-        let runURL = URL(fileURLWithPath: runDirectory)
         let metricsURL = runURL.appendingPathComponent("metrics.jsonl")
-        let checkpointURL = runURL.appendingPathComponent("checkpoint")
         let fm = FileManager.default
         let hasCheckpoint = fm.fileExists(atPath: checkpointURL.path)
         if resume && overwrite { throw LTEError("--resume continues the run and --overwrite starts it again: pass one of them") }
@@ -107,6 +112,7 @@ struct TrainCommand: ParsableCommand {
             throw LTEError("--resume: run directory \(runDirectory) has no checkpoint to resume from (\(checkpointURL.path))\(again)")
         }
 
+        try MemoryBudget.training(mode, cfg).requireAvailable(for: "training this model (--mode \(mode.rawValue), \(formatCount(ParameterLayout(cfg.model).count)) parameters)")
         BLASThreads.set(t.threads)
         Parallel.threads = t.threads
         let session = try makeSession(mode: mode, setup: TrainingSetup(config: cfg, dataset: dataset, runDirectory: runURL))
@@ -128,8 +134,15 @@ struct TrainCommand: ParsableCommand {
         do { try fm.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
             throw LTEError("cannot create run directory \(runDirectory): \(error.localizedDescription)")
         }
-        do { try cfg.encoded().write(to: runURL.appendingPathComponent("config.json"), options: .atomic) } catch {
-            throw LTEError("cannot write \(runURL.appendingPathComponent("config.json").path): \(error.localizedDescription)")
+        let configURL = runURL.appendingPathComponent("config.json")
+        let encoded = try cfg.encoded()
+        if let recorded, let changes = try? cfg.differences(from: recorded), !changes.isEmpty {
+            say("\(configURL.path) now records " + changes.map { "\($0.key) \($0.value) (was \($0.other))" }.joined(separator: ", "))
+        }
+        if FileManager.default.contents(atPath: configURL.path) != encoded {
+            do { try encoded.write(to: configURL, options: .atomic) } catch {
+                throw LTEError.posix("cannot write \(configURL.path)", fallback: error)
+            }
         }
         if overwrite {
             for name in ["metrics.jsonl", "checkpoint"] { try? fm.removeItem(at: runURL.appendingPathComponent(name)) }
@@ -147,8 +160,15 @@ struct TrainCommand: ParsableCommand {
         var loop = TrainingLoop(config: t, metrics: metrics)
         loop.progress = say
         let loopBegan = ContinuousClock.now
-        let valLoss = try loop.run(run, from: start) { step in
-            try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: cfg))
+        let stop = StopSignal()
+        let valLoss: Float?
+        do {
+            valLoss = try loop.run(run, from: start, shouldStop: { stop.received }) { step in
+                try session.save(to: checkpointURL, state: TrainerState(step: step, tokens: run.tokensSeen, seed: t.seed, runConfig: cfg))
+            }
+        } catch let stopped as TrainingStopped {
+            say("stopped by signal at step \(stopped.step) of \(t.iterations); checkpoint \(checkpointURL.path) holds it: continue with lte train --mode \(mode.rawValue) --config \(config.file) --data \(data.data) --run \(runDirectory) --resume")
+            throw ExitCode(130)
         }
         let loopSeconds = (ContinuousClock.now - loopBegan).seconds
         let tokensPerSecond = Double(run.tokensSeen - tokensAtStart) / max(loopSeconds, 1e-9)
@@ -158,6 +178,29 @@ struct TrainCommand: ParsableCommand {
                        formatDuration((ContinuousClock.now - began).seconds), checkpointURL.path)
         done += " | weights " + WeightsHash.sha256(params: session.finalModel.params.pointer, layout: session.finalModel.layout).hex
         say(done)
+    }
+
+    /// A resumed run continues with the config it recorded; only what the user asks for explicitly
+    /// (flags and --set) changes it. The config file's values do not: a file that differs is named
+    /// in a note. Extending `iterations` keeps the recorded schedule's decay end (the learning rate
+    /// must not climb back up) unless `training.decay_iterations` is set too.
+    private func resumedConfig(recorded: RunConfig) throws -> RunConfig {
+        let source = "the config run \(runDirectory) recorded"
+        var cfg = try RunConfig.decode(recorded.encoded(), source: source, overrides: config.set + flagOverrides)
+        let overridden = (config.set + flagOverrides).map { String($0.prefix { $0 != "=" }) }
+        let file = try config.load(flags: flagOverrides)
+        let ignored = try file.differences(from: cfg).filter { d in !(d.key == "model.vocab_size" && file.vocabFromData) }
+        if !ignored.isEmpty {
+            say("note: resuming with the config the run recorded; --config \(config.file) differs in "
+                + ignored.map { "\($0.key) (\($0.value), the run has \($0.other))" }.joined(separator: ", ")
+                + ", which the run keeps: pass a flag or --set to change them")
+        }
+        if cfg.training.iterations != recorded.training.iterations, !overridden.contains("training.decay_iterations"),
+           recorded.training.decayIterations == nil {
+            cfg.training.decayIterations = recorded.training.iterations
+            say("note: the learning rate keeps its recorded schedule, which decays until step \(recorded.training.iterations); pass --set training.decay_iterations=N to change it")
+        }
+        return cfg
     }
 
     /// A resumed run must replay the same data order: same seed and batch size as the saved run.

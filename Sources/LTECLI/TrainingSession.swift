@@ -81,9 +81,10 @@ final class FullRankSession: TrainingSession {
 }
 
 /// The replicated modes (lte, lora, lora-merge, fedavg), all heads in this process. The checkpoint
-/// holds the merged model; resuming these modes would need every head's factors and optimizer
-/// state, which the merge history (not a checkpoint) is the place for.
+/// holds the model the run produces and, for resuming, the whole run: every head's factors,
+/// correction and AdamWs, every replica, the main weights and a round in flight (`ReplicaRunState`).
 final class ReplicaSession: TrainingSession {
+    let mode: TrainingMode
     let trainer: ReplicaTrainer<BatchSampler>
     let tokenizer: any Tokenizer
 
@@ -93,6 +94,7 @@ final class ReplicaSession: TrainingSession {
         let train = setup.dataset.train
         let validation = try EvaluationBatches(tokens: setup.dataset.val, batches: max(1, t.evalIterations), batchSize: t.batchSize,
                                                contextLength: m.contextLength, seed: t.seed)
+        self.mode = mode
         trainer = try ReplicaTrainer(mode: mode, model: m, config: t, lora: lora,
                                      makeSource: { try BatchSampler.forHead($0, of: heads, train: train, batchSize: t.batchSize, contextLength: m.contextLength, seed: t.seed) },
                                      validation: { validation.source() })
@@ -105,10 +107,17 @@ final class ReplicaSession: TrainingSession {
     var tokensPerStep: Int { trainer.replicas.reduce(0) { $0 + $1.tokensPerStep } }
 
     func resume(from checkpoint: Checkpoint) throws -> TrainerState {
-        throw LTEError("--resume supports --mode full; an LTE run resumes from its merge history (lte server on an existing run)")
+        guard checkpoint.holdsReplicas else {
+            throw LTEError("checkpoint \(checkpoint.url.path) holds the trained model only (no \(Checkpoint.replicasFile): written by an lte older than resumable --mode \(mode.rawValue) runs), so this run cannot continue; pass --overwrite to start it again")
+        }
+        let state = try checkpoint.trainerState()
+        try trainer.restore(try checkpoint.replicaState(), source: "checkpoint \(checkpoint.url.path) (\(Checkpoint.replicasFile))")
+        // Each replica draws one batch per step from its own shard.
+        for r in trainer.replicas { r.source.skip(batches: state.step) }
+        return state
     }
 
     func save(to url: URL, state: TrainerState) throws {
-        try Checkpoint.save(model: finalModel, state: state, tokenizer: tokenizer, to: url)
+        try Checkpoint.save(model: finalModel, state: state, tokenizer: tokenizer, replicas: trainer.runState(), to: url)
     }
 }

@@ -68,6 +68,15 @@ struct HeadUpdateScreen {
                        excluded: excluded.sorted { $0.head < $1.head })
     }
 
+    /// The kind of an exclusion `screen` gave, as a short fixed name (the metrics count exclusions by
+    /// kind: the reasons themselves carry numbers, too many distinct values for a label).
+    static func kind(ofReason reason: String) -> String {
+        if reason.hasPrefix("update ") { return "update_ratio" }
+        if reason.hasPrefix("replicated change ") { return "replicated_ratio" }
+        if reason.hasPrefix("merging it could make the weights non-finite") { return "non_finite" }
+        return "other"
+    }
+
     /// The factors the head's contribution is measured against: its last merged (reset-less), none
     /// (reset-B, where V = 0).
     private func previous(_ head: Int) -> FloatBuffer? {

@@ -7,7 +7,8 @@ import LTETraining
 ///
 /// - A hello binds heads to the worker's name (its identity, when the run has keys): the heads it
 ///   names, or with `--heads auto` up to K free ones, lowest ids first. A head bound to another live
-///   worker is refused.
+///   worker is refused, and so is a hello naming other heads than its name already holds (a second
+///   process with the same name).
 /// - A push must be for heads bound to its sender. With identities that is strict; without them a
 ///   push for a free head is still taken (runs that push without a hello keep working).
 /// - A clean leave deposits each head's whole training state; the next worker given the head gets
@@ -79,6 +80,13 @@ final class Membership {
                 throw .init(code: .noFreeHead, message: "hello from \(worker): every one of the run's \(totalHeads) heads is held by a worker; try again when one leaves")
             }
         } else {
+            // One name, one process: a second process started with the same --id and other heads
+            // would otherwise be merged into this worker's identity. (A restarted worker asks for
+            // the heads it held; its heads are free again once its lease runs out.)
+            let mine = owner.filter { $0.value == worker }.keys.sorted()
+            if !mine.isEmpty, Set(asked) != Set(mine) {
+                throw .init(code: .unauthorized, message: "hello from \(worker): worker \(worker) already holds heads \(mine) and this hello asks for \(asked.sorted()) — another process with the same --id? Give each worker its own --id (a worker that stopped is freed after --lease-timeout)")
+            }
             if let taken = asked.first(where: { owner[$0].map { $0 != worker } ?? false }) {
                 throw .init(code: .unknownHead, message: "hello from \(worker): head \(taken) is held by worker \(owner[taken]!) (ask for free heads with --heads auto)")
             }

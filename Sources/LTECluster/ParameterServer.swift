@@ -13,6 +13,7 @@ public final class ParameterServer: @unchecked Sendable {
     private var threads: [Thread] = []
     private let stopping = ManagedAtomicFlag()
     private let undecodableLog: RateLimitedLog
+    private var refusedConnections: RefusedConnectionLog!
 
     /// `concurrency` bounds the requests in flight: it must exceed the number of workers, since
     /// every worker's push holds a context until its round closes.
@@ -32,6 +33,7 @@ public final class ParameterServer: @unchecked Sendable {
         } catch let e as NNGError {
             throw LTEError("cannot listen on \(url): \(e.reason)")
         }
+        refusedConnections = RefusedConnectionLog(socket: socket) { [core] in core.log($0) }
         for i in 0..<concurrency {
             let ctx = try socket.makeContext()
             let t = Thread { [weak self] in self?.serve(ctx) }
@@ -41,11 +43,15 @@ public final class ParameterServer: @unchecked Sendable {
         }
     }
 
-    public func start() { threads.forEach { $0.start() } }
+    public func start() {
+        threads.forEach { $0.start() }
+        refusedConnections.start()
+    }
 
     /// Stops accepting work; pending replies get `linger` to leave before the socket closes.
     public func stop(linger: Duration = .milliseconds(300)) {
         stopping.set()
+        refusedConnections.stop()
         socket.close(lingering: linger)
     }
 

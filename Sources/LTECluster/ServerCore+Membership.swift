@@ -17,7 +17,10 @@ extension ServerCore {
         do throws(MessageValidation.Refusal) { try membership.leave(worker: l.workerId, states: states, round: l.round) } catch {
             return refuse(error.code, error.message)
         }
-        log("worker \(l.workerId) left at round \(l.round), handing over heads \(l.headIds)")
+        // Under overlap the state comes after the merge the worker had in flight, which its successor
+        // then trains from a round early: the leave keeps the moments but not the bits.
+        log("worker \(l.workerId) left at round \(l.round), handing over heads \(l.headIds)"
+            + (descriptor.lte.overlap ? " (lte.overlap: their next worker starts a round ahead of the merge, so the run is not bit-identical to one without this leave)" : ""))
         lock.broadcast()
         return status()
     }

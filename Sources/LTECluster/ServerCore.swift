@@ -206,11 +206,14 @@ public final class ServerCore: @unchecked Sendable {
                 tensors += HeadStateNames.tensors(head: g.head, g.deposit!.state)
                 steps.append(g.deposit!.state.optimizerStep)
             case .lastMerge:
-                if let m = main.lastMerged[g.head] { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: m)) }
-                latestFactors[g.head] = main.lastMerged[g.head]
+                let m = factorsOfLastMerge(head: g.head)
+                if let m { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: m)) }
+                latestFactors[g.head] = m
                 steps.append(0)
             case .asBefore:
-                if let f = latestFactors[g.head] { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: f)) }
+                // Reset-B: the head as its merge left it (B = 0), not as pushed, or its B would be merged twice.
+                let f = descriptor.lte.merge == .resetB ? factorsOfLastMerge(head: g.head) : latestFactors[g.head]
+                if let f { tensors.append(WireTensor(name: WireNames.factors(g.head), buffer: f)) }
                 steps.append(0)
             }
         }
@@ -373,7 +376,9 @@ public final class ServerCore: @unchecked Sendable {
         o.bytesOut += bytes
         outcomes[r] = o
         if o.answered == o.waiters {
-            for observer in observers { observer.roundAnswered(r, bytesOut: o.bytesOut, syncSeconds: (clock.now - o.closedAt).seconds) }
+            // Measured once: every observer (rounds.jsonl, the metrics) reports the same sync time.
+            let sync = (clock.now - o.closedAt).seconds
+            for observer in observers { observer.roundAnswered(r, bytesOut: o.bytesOut, syncSeconds: sync) }
         }
         lock.broadcast()
     }

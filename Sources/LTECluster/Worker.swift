@@ -103,6 +103,11 @@ public final class WorkerRuntime {
     /// the worker has joined, `reconnectTimeout` after, counted from the first failed attempt.
     /// `message` is made anew for every attempt, with a fresh nonce: the server refuses a frame it
     /// has seen before as a replay, and the first attempt may have reached it before the connection broke.
+    ///
+    /// The socket's requests only time out, whatever keeps them from the server; so each failure is
+    /// diagnosed (`ConnectionDiagnosis`), and a cause that retrying cannot cure — a certificate either
+    /// side refuses, a server not speaking TLS — ends the worker, saying which, once two failures in
+    /// a row found it: a server killed or restarting mid-handshake can look like one once.
     private func exchange(_ message: () -> WireMessage) throws -> WireMessage {
         // Before joining, trouble is most likely a wrong address or secret: wait less and say it once, at the end.
         let joined = core.weightsHash != nil
@@ -111,6 +116,7 @@ public final class WorkerRuntime {
         var lastError = ""
         var attempts = 0
         var resentAfterRefusal = false
+        var finding: ConnectionDiagnosis.Finding?
         while failingSince.map({ clock.now - $0 < patience }) ?? true {
             attempts += 1
             do {
@@ -136,16 +142,20 @@ public final class WorkerRuntime {
                 lastError = e.reason
                 let since = failingSince ?? clock.now
                 failingSince = since
+                let previous = finding
+                finding = ConnectionDiagnosis.diagnose(options.server, tls: options.tls)
+                if let finding, finding.isPermanent, finding == previous {
+                    throw LTEError("cannot reach the server at \(options.server): \(finding.reason)")
+                }
                 let left = max(0, (patience - (clock.now - since)).seconds)
                 if joined { retryLog.note(String(format: "worker %@: the server at %@ is unreachable (%@), attempt %d; retrying for %.0f s more",
-                                     options.id, options.server, e.reason, attempts, left)) }
+                                     options.id, options.server, finding?.reason ?? e.reason, attempts, left)) }
                 Thread.sleep(forTimeInterval: 0.2)
             } catch let e as WireError {
                 throw LTEError("the server at \(options.server) sent a message this worker refuses: \(e.message)")
             }
         }
-        let tlsHint = options.server.hasPrefix("tls+tcp://")
-            ? "; over TLS a failed handshake looks the same: check --tls-ca/--tls-cert/--tls-key and the name in the server's certificate" : ""
-        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?\(tlsHint)")
+        if let finding { throw LTEError("cannot reach the server at \(options.server): \(finding.reason) (tried for \(patience))") }
+        throw LTEError("cannot reach the server at \(options.server) (\(lastError)); is `lte server` running there?")
     }
 }

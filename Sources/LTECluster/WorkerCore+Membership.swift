@@ -42,7 +42,8 @@ extension WorkerCore {
         }
         switch reply {
         case .status:
-            log("worker \(id): left at round \(s.main.round), heads \(heads) handed over with their optimizer state")
+            log("worker \(id): left at round \(s.main.round), heads \(heads) handed over with their optimizer state"
+                + (s.descriptor.lte.overlap ? " (lte.overlap: not bit-identical to a run without this leave)" : ""))
         case .error(let e):
             throw LTEError("the server refused the leave of worker \(id): \(e.message)")
         default:

@@ -312,6 +312,11 @@ public final class WorkerCore {
         }
         // With quantized frozen weights a worker holds them quantized only: the server merges W and
         // sends them requantized with every answer.
+        if keeping == nil {
+            try MemoryBudget.worker(d.model, lora: d.lte, heads: max(1, w.headIds.isEmpty ? heads.count : w.headIds.count), totalHeads: d.totalHeads,
+                                    batch: d.training.batchSize, recompute: d.training.recompute, holdsFrozenMaster: d.lte.frozenWeights == .f32)
+                .requireAvailable(for: "worker \(id) (a model of \(ParameterLayout(d.model).count) parameters)")
+        }
         let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed,
                                               holdsFrozenMaster: d.workersHoldFrozenMaster)
         let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)

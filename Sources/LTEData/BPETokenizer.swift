@@ -11,7 +11,9 @@ import LTEBase
 /// trained with `tokenizers`) numbers them its own way, which `idOfByte` follows. Encoding cuts the text into words (`WordSplitter`) and, within each word,
 /// repeatedly merges the adjacent pair whose merge rule came first in training (lowest rank; all its
 /// non-overlapping occurrences, left to right) until no pair has a rule — the algorithm of GPT-2's
-/// `encoder.py` and of `tokenizers`' BPE model. Words seen before are served from a cache.
+/// `encoder.py` and of `tokenizers`' BPE model. Words seen before are served from a cache. A tokenizer
+/// brought from elsewhere may hold added tokens (GPT-2's `<|endoftext|>`), cut out of the text before
+/// the words (`AddedTokenSplitter`).
 public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     /// One learned rule: tokens `left` and `right`, adjacent in a word, become `result`.
     public struct Merge: Equatable, Sendable {
@@ -22,6 +24,11 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     public let tokenBytes: [[UInt8]]
     /// The merge rules in rank order (rank = index).
     public let merges: [Merge]
+    /// Tokens matched in the raw text before the words are cut; their bytes are their content's.
+    public let addedTokens: [AddedToken]
+    /// Ids below this are the BPE model's vocabulary; the rest are added tokens only.
+    public let modelVocabularyCount: Int
+    let addedTokenSplitter: AddedTokenSplitter
     /// The id of each single byte's token.
     private let idOfByte: [Int32]
     private let rankOfPair: [UInt64: Int32]   // pair key → rank
@@ -35,10 +42,26 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     public var vocabSize: Int { tokenBytes.count }
 
     /// A tokenizer from its merges; each of the 256 single bytes must be a token, and every merge's
-    /// result the concatenation of its two tokens.
-    public init(tokenBytes: [[UInt8]], merges: [Merge]) throws {
+    /// result the concatenation of its two tokens. `tokenBytes` numbers every id, the added tokens'
+    /// too: those past `modelVocabularyCount` (default: all of them in the model) are added tokens only.
+    public init(tokenBytes: [[UInt8]], merges: [Merge], addedTokens: [AddedToken] = [], modelVocabularyCount: Int? = nil) throws {
+        let modelCount = modelVocabularyCount ?? tokenBytes.count
+        var seen = Set<Int32>()
+        for token in addedTokens {
+            guard !token.content.isEmpty, token.id >= 0, Int(token.id) < tokenBytes.count, seen.insert(token.id).inserted,
+                  tokenBytes[Int(token.id)] == Array(token.content.utf8) else {
+                throw LTEError("added token \(token.content.debugDescription) (id \(token.id)) must be non-empty, have an id of its own and those bytes")
+            }
+        }
+        let added = Set(addedTokens.map(\.id))
+        if let missing = (modelCount..<tokenBytes.count).first(where: { !added.contains(Int32($0)) }) {
+            throw LTEError("id \(missing) is past the BPE vocabulary (\(modelCount) ids) and is no added token")
+        }
+        // The model's own byte tokens: an added token of one byte (a trainer's special "\n") is not one.
         var byteIDs = [Int32](repeating: -1, count: 256)
-        for (id, bytes) in tokenBytes.enumerated() where bytes.count == 1 && byteIDs[Int(bytes[0])] < 0 { byteIDs[Int(bytes[0])] = Int32(id) }
+        for (id, bytes) in tokenBytes.enumerated() where bytes.count == 1 && byteIDs[Int(bytes[0])] < 0 && !added.contains(Int32(id)) {
+            byteIDs[Int(bytes[0])] = Int32(id)
+        }
         if let missing = byteIDs.firstIndex(of: -1) {
             throw LTEError("a byte-level BPE vocabulary must hold all 256 single bytes (byte \(missing) has no token)")
         }
@@ -56,6 +79,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         self.tokenBytes = tokenBytes
         self.merges = merges
         self.rankOfPair = ranks
+        self.addedTokens = addedTokens.sorted { $0.id < $1.id }
+        self.modelVocabularyCount = modelCount
+        self.addedTokenSplitter = AddedTokenSplitter(addedTokens)
     }
 
     public func encode(_ text: String) -> [Int32] {
@@ -65,8 +91,13 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     public func encode(bytes: [UInt8]) -> [Int32] {
         var ids: [Int32] = []
         ids.reserveCapacity(bytes.count / 3)
-        _ = bytes.withUnsafeBufferPointer { buffer in
-            forEachWord(in: buffer, 0..<buffer.count) { word in appendWord(buffer, word, to: &ids) }
+        bytes.withUnsafeBufferPointer { buffer in
+            for piece in addedTokenSplitter.split(buffer, 0..<buffer.count, atEnd: true).pieces {
+                switch piece {
+                case .token(let id): ids.append(id)
+                case .text(let text): forEachWord(in: buffer, text) { word in appendWord(buffer, word, to: &ids) }
+                }
+            }
         }
         return ids
     }

@@ -11,10 +11,11 @@ import LTEBase
 ///     char  model BPE over the characters with no merges and no pre-tokenizer (each character is
 ///           its own token), decoder Fuse (decoding concatenates, with no spaces between tokens)
 ///
-/// No normalizer, no added or special tokens, no post-processor. Keys are sorted: the same
-/// tokenizer always writes the same bytes. Reading takes these three shapes back, and any other
-/// byte-level BPE file of GPT-2's shape (`lte data prepare --tokenizer FILE`); everything such a
-/// file could ask for that this code does not do is refused with the key named.
+/// No normalizer, no post-processor; added tokens only where a BPE file brought from elsewhere had
+/// them (`HuggingFaceAddedTokens`). Keys are sorted: the same tokenizer always writes the same bytes.
+/// Reading takes these three shapes back, and any other byte-level BPE file of GPT-2's shape
+/// (`lte data prepare --tokenizer FILE`); everything such a file could ask for that this code does
+/// not do is refused with the key named.
 enum HuggingFaceTokenizerFile {
     static func data(of tokenizer: any Tokenizer) throws -> Data {
         let byteLevel = { (regex: Bool) -> [String: Any] in
@@ -22,9 +23,11 @@ enum HuggingFaceTokenizerFile {
         }
         switch tokenizer {
         case let bpe as BPETokenizer:
-            let spelled = bpe.tokenBytes.map(ByteLevelAlphabet.string(of:))
+            var spelled = bpe.tokenBytes.map(ByteLevelAlphabet.string(of:))
             let merges = bpe.merges.map { spelled[Int($0.left)] + " " + spelled[Int($0.right)] }
-            return try file(vocab: spelled, merges: merges, preTokenizer: byteLevel(true), decoder: byteLevel(true))
+            for token in bpe.addedTokens { spelled[Int(token.id)] = token.content }
+            return try file(vocab: Array(spelled[0..<bpe.modelVocabularyCount]), merges: merges, added: bpe.addedTokens,
+                            preTokenizer: byteLevel(true), decoder: byteLevel(true))
         case let char as CharTokenizer:
             return try file(vocab: char.vocabulary.map { String($0) }, merges: [], preTokenizer: NSNull(), decoder: ["type": "Fuse"])
         default:
@@ -39,7 +42,7 @@ enum HuggingFaceTokenizerFile {
         }
     }
 
-    private static func file(vocab: [String], merges: [String], preTokenizer: Any, decoder: Any) throws -> Data {
+    private static func file(vocab: [String], merges: [String], added: [AddedToken] = [], preTokenizer: Any, decoder: Any) throws -> Data {
         var ids: [String: Int] = [:]
         for (id, token) in vocab.enumerated() { ids[token] = id }
         let model: [String: Any] = [
@@ -48,7 +51,7 @@ enum HuggingFaceTokenizerFile {
             "vocab": ids, "merges": merges,
         ]
         let file: [String: Any] = [
-            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": [Any](),
+            "version": "1.0", "truncation": NSNull(), "padding": NSNull(), "added_tokens": added.map(HuggingFaceAddedTokens.json),
             "normalizer": NSNull(), "pre_tokenizer": preTokenizer, "post_processor": NSNull(),
             "decoder": decoder, "model": model,
         ]
@@ -66,9 +69,6 @@ enum HuggingFaceTokenizerFile {
             throw fail("model.type is \((json["model"] as? [String: Any])?["type"] ?? "missing"); only BPE models (byte-level, GPT-2 style) are supported")
         }
         if let normalizer = present(json["normalizer"]) { throw fail("normalizer \(describe(normalizer)) is not supported (only null)") }
-        if let added = json["added_tokens"] as? [Any], !added.isEmpty {
-            throw fail("added_tokens (\(added.count)) are not supported: they split the text before BPE, which this tokenizer does not do")
-        }
         if let post = present(json["post_processor"]), (post as? [String: Any])?["type"] as? String != "ByteLevel" {
             throw fail("post_processor \(describe(post)) is not supported (only null or ByteLevel): it would add ids")
         }
@@ -90,8 +90,10 @@ enum HuggingFaceTokenizerFile {
             tokens[id] = string
         }
         let spelled = tokens.map { $0! }
+        let added = try HuggingFaceAddedTokens.read(json["added_tokens"], vocab: vocab, fail: fail)
         let pre = present(json["pre_tokenizer"])
         if pre == nil, mergeList.isEmpty, (json["decoder"] as? [String: Any])?["type"] as? String == "Fuse" {
+            guard added.isEmpty else { throw fail("added_tokens are supported with byte-level BPE only, not with a char tokenizer") }
             return try readChar(spelled, fail: fail)
         }
         guard let byteLevel = pre as? [String: Any], byteLevel["type"] as? String == "ByteLevel",
@@ -101,22 +103,29 @@ enum HuggingFaceTokenizerFile {
         if let decoder = present(json["decoder"]), (decoder as? [String: Any])?["type"] as? String != "ByteLevel" {
             throw fail("decoder \(describe(decoder)) is not supported (only ByteLevel)")
         }
+        // An added token's vocab entry is its content as it is (trainers put special tokens in so).
+        let contentOfID = Dictionary(added.map { (Int($0.id), $0.content) }, uniquingKeysWith: { a, _ in a })
         var tokenBytes: [[UInt8]] = []
-        tokenBytes.reserveCapacity(spelled.count)
-        for string in spelled {
+        tokenBytes.reserveCapacity(spelled.count + added.count)
+        for (id, string) in spelled.enumerated() {
+            if let content = contentOfID[id] { tokenBytes.append(Array(content.utf8)); continue }
             guard let bytes = ByteLevelAlphabet.bytes(of: string), !bytes.isEmpty else {
                 throw fail("vocab entry \(string.debugDescription) is not spelled in the byte-level alphabet")
             }
             tokenBytes.append(bytes)
         }
+        for token in added where Int(token.id) >= spelled.count { tokenBytes.append(Array(token.content.utf8)) }
         if byteLevel["use_regex"] as? Bool == false {
+            guard added.isEmpty else { throw fail("added_tokens are supported with byte-level BPE only, not with the byte tokenizer") }
             guard mergeList.isEmpty, tokenBytes == (0..<256).map({ [UInt8($0)] }) else {
                 throw fail("a ByteLevel pre_tokenizer with use_regex false is read only as the byte tokenizer (the 256 bytes in order, no merges)")
             }
             return ByteTokenizer()
         }
         let merges = try readMerges(mergeList, spelled, fail: fail)
-        do { return try BPETokenizer(tokenBytes: tokenBytes, merges: merges) } catch let e as LTEError { throw fail(e.message) }
+        do {
+            return try BPETokenizer(tokenBytes: tokenBytes, merges: merges, addedTokens: added, modelVocabularyCount: spelled.count)
+        } catch let e as LTEError { throw fail(e.message) }
     }
 
     private static func readChar(_ spelled: [String], fail: (String) -> LTEError) throws -> CharTokenizer {

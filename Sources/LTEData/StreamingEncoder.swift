@@ -38,10 +38,28 @@ struct BPEStreamEncoder: StreamingEncoder {
     var splitsAnywhere: Bool { false }
 
     func encode(_ bytes: UnsafeBufferPointer<UInt8>, atEnd: Bool, ids: inout [Int32], wordStarts: inout [Int]) -> Int {
-        tokenizer.forEachWord(in: bytes, 0..<bytes.count, atEnd: atEnd) { word in
+        let appendWord = { (word: Range<Int>) in
             wordStarts.append(ids.count)
             tokenizer.appendWord(bytes, word, to: &ids)
         }
+        guard !tokenizer.addedTokens.isEmpty else {
+            return tokenizer.forEachWord(in: bytes, 0..<bytes.count, atEnd: atEnd, appendWord)
+        }
+        // Added tokens first; only what text to come cannot change is encoded. The last piece of text
+        // may stop short of `settled`: its last words wait, as without added tokens.
+        let (pieces, settled) = tokenizer.addedTokenSplitter.split(bytes, 0..<bytes.count, atEnd: atEnd)
+        for piece in pieces {
+            switch piece {
+            case .token(let id):
+                wordStarts.append(ids.count)
+                ids.append(id)
+            case .text(let text):
+                let final = atEnd || text.upperBound < settled
+                let done = tokenizer.forEachWord(in: bytes, text, atEnd: final, appendWord)
+                if !final { return done }
+            }
+        }
+        return settled
     }
 }
 

@@ -158,7 +158,7 @@ public final class LoRAHead: LinearAdapters {
             merged.copy(from: factors)
             hasCorrection = true
         case .resetB:
-            for s in layout.sites { (factors.pointer + s.b).update(repeating: 0, count: s.outFeatures * layout.rank) }
+            layout.zeroB(in: factors.pointer)
             hasCorrection = false
         }
     }

@@ -49,6 +49,11 @@ public struct LoRALayout: Sendable {
     @inline(__always)
     public func site(_ s: LinearSite) -> Site { sites[position(s)] }
 
+    /// Sets every B in a head's flat factors to zero (reset-B: what a merge leaves of a head).
+    public func zeroB(in factors: UnsafeMutablePointer<Float>) {
+        for s in sites { (factors + s.b).update(repeating: 0, count: s.outFeatures * rank) }
+    }
+
     /// Names of the model tensors the adapters wrap (frozen under LTE).
     public var wrappedTensorNames: Set<String> {
         Set(sites.map { $0.site.projection.modulePath(layer: $0.site.layer) + ".weight" })

@@ -65,6 +65,10 @@ public final class NNGReplySocket: @unchecked Sendable {
 
     deinit { close() }
 
+    /// Connections dropped before they were accepted (failed TLS handshakes, junk), counted since the
+    /// listener started; nil when libnng keeps no statistics.
+    public var acceptFailures: AcceptFailures? { AcceptFailures.read(listener) }
+
     /// The TCP port actually bound (useful after listening on port 0); nil for ipc://.
     public var boundPort: Int? {
         var port: Int32 = 0

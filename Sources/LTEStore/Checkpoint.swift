@@ -27,6 +27,7 @@ public struct TrainerState: Equatable, Sendable {
 ///     tokenizer_config.json  and generation_config.json, so `AutoTokenizer` and `generate` load it
 ///     optimizer.safetensors  for resuming: AdamW moments as m.<name>, v.<name>; metadata step
 ///     trainer_state.json     for resuming: step, tokens, seed, run config
+///     replicas.safetensors   for resuming a replicated mode: every head and replica (Checkpoint+Replicas)
 ///
 /// `save` writes into a temporary sibling directory and swaps it in with one rename, so a crash
 /// leaves either the previous checkpoint or the new one, never a mixture. `load` checks every tensor's
@@ -194,7 +195,7 @@ public struct Checkpoint {
     /// `tokenizer`) to `url`, replacing any checkpoint there in one atomic step.
     @discardableResult
     public static func save(model: Transformer, optimizer: AdamW? = nil, state: TrainerState? = nil,
-                            tokenizer: (any Tokenizer)? = nil, to url: URL) throws -> Checkpoint {
+                            tokenizer: (any Tokenizer)? = nil, replicas: ReplicaRunState? = nil, to url: URL) throws -> Checkpoint {
         let fm = FileManager.default
         let parent = url.deletingLastPathComponent()
         let partialPrefix = "." + url.lastPathComponent + ".partial-"
@@ -211,6 +212,7 @@ public struct Checkpoint {
         }
         do {
             try writeFiles(model: model, optimizer: optimizer, state: state, tokenizer: tokenizer, into: temporary)
+            if let replicas { try writeReplicas(replicas, into: temporary) }
             try DirectorySwap.replace(url, with: temporary)
         } catch {
             try? fm.removeItem(at: temporary)
@@ -261,11 +263,22 @@ public struct Checkpoint {
 
 /// Files written and flushed to disk before the directory holding them is renamed into place.
 enum DurableFile {
+    /// Written with write(2) and fsync(2) themselves, so a failure carries the system's reason
+    /// ("No space left on device", "File too large"), which Foundation's writers do not always keep.
     static func write(_ data: Data, to url: URL) throws {
-        do { try data.write(to: url) } catch {
-            throw LTEError.posix("cannot write \(url.path)", fallback: error)
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw LTEError.posix("cannot write \(url.path)") }
+        defer { close(fd) }
+        try data.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var done = 0
+            while done < bytes.count {
+                let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw LTEError.posix("cannot write \(url.path)") }
+                done += n
+            }
         }
-        try sync(url)
+        guard fsync(fd) == 0 else { throw LTEError.posix("cannot flush \(url.path) to disk") }
     }
 
     static func sync(_ url: URL) throws {

@@ -136,13 +136,19 @@ public enum GGUFFile {
         guard tokenizer.vocabSize == vocabSize else {
             throw LTEError("GGUF export: the tokenizer has \(tokenizer.vocabSize) ids, the model \(vocabSize)")
         }
-        let tokens: [String]
+        var tokens: [String]
         var merges: [String] = []
+        var types = [Int32](repeating: 1, count: vocabSize)   // NORMAL
         switch tokenizer {
         case let bpe as BPETokenizer:
             let spelled = bpe.tokenBytes.map(ByteLevelAlphabet.string(of:))
             tokens = spelled
             merges = bpe.merges.map { spelled[Int($0.left)] + " " + spelled[Int($0.right)] }
+            // Added tokens as llama.cpp's converter writes them: their content, CONTROL if special, else USER_DEFINED.
+            for token in bpe.addedTokens {
+                tokens[Int(token.id)] = token.content
+                types[Int(token.id)] = token.special ? 3 : 4
+            }
         case let char as CharTokenizer:
             guard let wide = char.vocabulary.first(where: { !$0.isASCII }) else {
                 tokens = char.vocabulary.map { ByteLevelAlphabet.string(of: [UInt8($0.value)]) }
@@ -155,7 +161,7 @@ public enum GGUFFile {
         meta.string("tokenizer.ggml.model", "gpt2")
         meta.string("tokenizer.ggml.pre", "gpt-2")
         meta.strings("tokenizer.ggml.tokens", tokens)
-        meta.int32s("tokenizer.ggml.token_type", [Int32](repeating: 1, count: tokens.count))   // all NORMAL
+        meta.int32s("tokenizer.ggml.token_type", types)
         meta.strings("tokenizer.ggml.merges", merges)
     }
 }

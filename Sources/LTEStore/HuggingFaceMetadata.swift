@@ -6,18 +6,26 @@ import LTEModel
 /// guessing: `tokenizer_config.json` (which class reads tokenizer.json, which tokens are special),
 /// `generation_config.json` (the ids `generate` starts and stops on), and a model card README.md.
 ///
-/// Our tokenizers have no special tokens, so bos/eos/pad are null everywhere: transformers 5 would
-/// otherwise assume ids 1 and 2 and `generate` would stop whenever the model emits one of them.
+/// lte does not know what a tokenizer's special tokens mean (a file brought from elsewhere may have
+/// some), so bos/eos/pad are null everywhere: transformers 5 would otherwise assume ids 1 and 2 and
+/// `generate` would stop whenever the model emits one of them.
 enum HuggingFaceMetadata {
     static let tokenizerConfigFile = "tokenizer_config.json"
     static let generationConfigFile = "generation_config.json"
     static let modelCardFile = "README.md"
 
-    /// For a tokenizer of ours (no added or special tokens).
-    static func tokenizerConfig(contextLength: Int) -> Data {
-        json([
+    /// For a tokenizer of ours; a BPE file brought from elsewhere may have added tokens, which
+    /// transformers takes as special where they are (so `decode(skip_special_tokens=True)` drops them).
+    static func tokenizerConfig(contextLength: Int, addedTokens: [AddedToken] = []) -> Data {
+        var decoder: [String: Any] = [:]
+        for token in addedTokens {
+            var entry = HuggingFaceAddedTokens.json(token)
+            entry["id"] = nil
+            decoder[String(token.id)] = entry
+        }
+        return json([
             "tokenizer_class": "PreTrainedTokenizerFast",
-            "added_tokens_decoder": [String: Any](),
+            "added_tokens_decoder": decoder,
             "bos_token": NSNull(), "eos_token": NSNull(), "unk_token": NSNull(), "pad_token": NSNull(),
             "clean_up_tokenization_spaces": false,
             "model_max_length": contextLength,

@@ -34,6 +34,8 @@ public enum HuggingFaceModel {
         public let tokenizer: Data?
         /// tokenizer_config.json's bytes, when the source has one.
         public let tokenizerConfig: Data?
+        /// The source tied lm_head to the embedding; `weights` holds it untied, as a copy.
+        public var untiedLMHead = false
     }
 
     /// Writes `weights` (laid out by `ParameterLayout(config)`) to `url`, replacing any directory
@@ -58,8 +60,10 @@ public enum HuggingFaceModel {
             let placeholder = url.appendingPathComponent(tokenizerFile)
             if let ours = try? Tokenizers.decode(tokenizer, source: placeholder) {
                 files[tokenizerFile] = try Tokenizers.huggingFaceData(tokenizer, source: placeholder)
-                files[HuggingFaceMetadata.tokenizerConfigFile] = HuggingFaceMetadata.tokenizerConfig(contextLength: config.contextLength)
-                kind = "\(ours.kind), \(ours.vocabSize) ids, no special tokens (tokenizer.json, PreTrainedTokenizerFast)"
+                let added = (ours as? BPETokenizer)?.addedTokens ?? []
+                files[HuggingFaceMetadata.tokenizerConfigFile] = HuggingFaceMetadata.tokenizerConfig(contextLength: config.contextLength, addedTokens: added)
+                let extra = added.isEmpty ? "no added tokens" : "added tokens " + added.map { "\($0.content) = \($0.id)" }.joined(separator: ", ")
+                kind = "\(ours.kind), \(ours.vocabSize) ids, \(extra) (tokenizer.json, PreTrainedTokenizerFast)"
             } else {
                 files[tokenizerFile] = tokenizer
                 if let tokenizerConfig { files[HuggingFaceMetadata.tokenizerConfigFile] = tokenizerConfig }
@@ -93,7 +97,7 @@ public enum HuggingFaceModel {
             throw LTEError("\(dir) has no \(modelFile)")
         }
         guard has(configFile) else { throw LTEError("\(dir) has no \(configFile)") }
-        let (config, special) = try LlamaConfigFile.readWithSpecialTokens(from: url.appendingPathComponent(configFile))
+        let (config, special, tied) = try LlamaConfigFile.readWithSpecialTokens(from: url.appendingPathComponent(configFile))
         let layout = ParameterLayout(config)
         let modelURL = url.appendingPathComponent(modelFile)
         let data: Data
@@ -102,7 +106,7 @@ public enum HuggingFaceModel {
         }
         let weights = FloatBuffer(count: layout.count)
         do {
-            try TensorSlot.decode(data, slots: TensorSlot.weights(layout), into: weights.pointer, source: modelURL.path)
+            try decodeWeights(data, layout: layout, tied: tied, into: weights, source: modelURL.path)
         } catch let e as LTEError where e.message.contains("only F32 is supported") {
             throw LTEError(e.message + " (convert the model first: model.to(torch.float32).save_pretrained(dir))")
         }
@@ -116,7 +120,26 @@ public enum HuggingFaceModel {
             }
         }
         func contents(_ name: String) -> Data? { has(name) ? fm.contents(atPath: url.appendingPathComponent(name).path) : nil }
-        return Contents(config: config, special: special, weights: weights, tokenizer: contents(tokenizerFile),
-                        tokenizerConfig: contents(HuggingFaceMetadata.tokenizerConfigFile))
+        var result = Contents(config: config, special: special, weights: weights, tokenizer: contents(tokenizerFile),
+                              tokenizerConfig: contents(HuggingFaceMetadata.tokenizerConfigFile))
+        result.untiedLMHead = tied
+        return result
+    }
+
+    /// Every tensor of `layout` from a safetensors file. A tied model's file has no lm_head
+    /// (save_pretrained stores a shared tensor once), or one equal to the embedding: either way
+    /// lm_head becomes a copy of the embedding, which gives the tied model's logits exactly.
+    static func decodeWeights(_ data: Data, layout: ParameterLayout, tied: Bool, into weights: FloatBuffer, source: String) throws {
+        let all = TensorSlot.weights(layout)
+        guard tied else { return try TensorSlot.decode(data, slots: all, into: weights.pointer, source: source) }
+        let head = all.first { $0.offset == layout.lmHead }!, embedding = all.first { $0.offset == layout.embed }!
+        let hasHead = try SafeTensorsFile(bytes: data, source: source)[head.name] != nil
+        try TensorSlot.decode(data, slots: hasHead ? all : all.filter { $0.name != head.name }, into: weights.pointer, source: source)
+        let stored = UnsafeBufferPointer(start: weights.pointer + head.offset, count: head.count)
+        let embedded = UnsafeBufferPointer(start: weights.pointer + embedding.offset, count: embedding.count)
+        if hasHead && !stored.elementsEqual(embedded, by: { $0.bitPattern == $1.bitPattern }) {
+            throw LTEError("\(source): tie_word_embeddings is true but \(head.name) differs from \(embedding.name)")
+        }
+        (weights.pointer + head.offset).update(from: weights.pointer + embedding.offset, count: head.count)
     }
 }

@@ -69,8 +69,9 @@ public enum LlamaConfigFile {
         try readWithSpecialTokens(from: url).config
     }
 
-    /// The model and the bos/eos ids the file names (null, absent or a list of several: nil).
-    public static func readWithSpecialTokens(from url: URL) throws -> (config: ModelConfig, special: SpecialTokens) {
+    /// The model, the bos/eos ids the file names (null, absent or a list of several: nil), and
+    /// whether lm_head shares the embedding's tensor (`tie_word_embeddings`).
+    public static func readWithSpecialTokens(from url: URL) throws -> (config: ModelConfig, special: SpecialTokens, tiedEmbeddings: Bool) {
         guard let data = FileManager.default.contents(atPath: url.path) else {
             throw LTEError("model config \(url.path) does not exist or cannot be read")
         }
@@ -82,7 +83,7 @@ public enum LlamaConfigFile {
         try decodeWithSpecialTokens(data, source: source).config
     }
 
-    public static func decodeWithSpecialTokens(_ data: Data, source: String) throws -> (config: ModelConfig, special: SpecialTokens) {
+    public static func decodeWithSpecialTokens(_ data: Data, source: String) throws -> (config: ModelConfig, special: SpecialTokens, tiedEmbeddings: Bool) {
         func fail(_ why: String) -> LTEError { LTEError("model config \(source): \(why)") }
         guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw fail("not a JSON object")
@@ -91,7 +92,8 @@ public enum LlamaConfigFile {
 
         try json.string("model_type", expected: "llama")
         try json.string("hidden_act", expected: "silu")
-        try json.off("tie_word_embeddings", what: "this decoder has an untied lm_head (set it to false)")
+        // A tied lm_head is read as an untied one holding the embedding's values: the same logits.
+        let tied = try json.bool("tie_word_embeddings", default: false)
         try json.off("attention_bias", what: "this decoder has no biases")
         try json.off("mlp_bias", what: "this decoder has no biases")
         if let q = json.present("quantization_config") {
@@ -113,7 +115,7 @@ public enum LlamaConfigFile {
             }
         }
         let special = SpecialTokens(bos: json.tokenID("bos_token_id"), eos: json.tokenID("eos_token_id"))
-        return (config, special)
+        return (config, special, tied)
     }
 }
 
@@ -153,6 +155,12 @@ struct ConfigJSON {
         guard let s = value as? String, s == expected else {
             throw fail("\"\(key)\" is \(Self.describe(value)); this decoder supports only \"\(expected)\"")
         }
+    }
+
+    func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        guard let value = present(key) else { return fallback }
+        guard let n = value as? NSNumber, Self.isBool(n) else { throw fail("\"\(key)\" must be true or false") }
+        return n.boolValue
     }
 
     func off(_ key: String, what: String) throws {

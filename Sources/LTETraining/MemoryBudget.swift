@@ -67,6 +67,36 @@ public struct MemoryBudget: Sendable {
     }
 
     public var megabytes: Double { Double(bytes) / 1_048_576 }
+
+    /// An in-process `lte train --mode` run: the dense model (full); N dense replicas besides the
+    /// main weights (fedavg); else one worker holding every head, each lane with its activations.
+    public static func training(_ mode: TrainingMode, _ cfg: RunConfig) -> MemoryBudget {
+        let c = cfg.model, t = cfg.training
+        let n = mode.replicaCount(heads: cfg.lte.heads), lanes = max(1, min(t.threads, n))
+        switch mode {
+        case .full: return .full(c, batch: t.batchSize, recompute: t.recompute)
+        case .fedavg:
+            let one = MemoryBudget.full(c, batch: t.batchSize, recompute: t.recompute)
+            return MemoryBudget(weights: (n + 1) * one.weights, optimizer: n * one.optimizer, adapters: 0, activations: lanes * one.activations)
+        case .lte, .lora, .loraMerge:
+            return .worker(c, lora: cfg.lte, heads: n, totalHeads: n, batch: t.batchSize, lanes: lanes, recompute: t.recompute)
+        }
+    }
+
+    public static let zero = MemoryBudget(weights: 0, optimizer: 0, adapters: 0, activations: 0)
+
+    /// Two budgets held at once: processes on one machine (`lte launch`), a bench's candidates.
+    public static func + (a: MemoryBudget, b: MemoryBudget) -> MemoryBudget {
+        MemoryBudget(weights: a.weights + b.weights, optimizer: a.optimizer + b.optimizer, adapters: a.adapters + b.adapters,
+                     activations: a.activations + b.activations)
+    }
+
+    /// Refuses, in one line and before anything is allocated, what the machine's available memory
+    /// cannot hold: "`what` needs about N GB of memory, the machine has M GB available" (a model too
+    /// big would otherwise end in a failed allocation part way through, a crash).
+    public func requireAvailable(for what: String) throws {
+        try SystemResources.requireMemory(bytes, for: what)
+    }
 }
 
 /// "peak RSS 123.4 MB (theoretical 100.0 MB)": what a process prints when it finishes.

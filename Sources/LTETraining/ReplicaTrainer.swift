@@ -21,13 +21,13 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     private var stepLosses: [Double]
     let evalActs: Activations
     let evalInputs: UnsafeMutablePointer<Int32>, evalTargets: UnsafeMutablePointer<Int32>
-    public private(set) var tokensSeen = 0
-    public private(set) var bytesCommunicated = 0
+    public internal(set) var tokensSeen = 0
+    public internal(set) var bytesCommunicated = 0
     public private(set) var learningRate: Float = 0
     public var merges: Int { main.round }
     /// With `lte.overlap`: the round pushed at the end of the last round's steps, merged at the end
     /// of this round's (as a worker applies merge k before its push k + 1).
-    private var inFlight: PushedRound?
+    var inFlight: PushedRound?
 
     /// `makeSource(i)` gives replica i its batches (its own shard); `validation()` a fresh,
     /// identically seeded source of validation batches.

@@ -15,9 +15,12 @@ public struct TrainingLoop {
     }
 
     /// Runs iterations `start..<config.iterations`; `checkpoint(nextIteration)` is called every
-    /// `checkpointInterval` steps and at the end. Returns the last validation loss.
+    /// `checkpointInterval` steps and at the end. Returns the last validation loss. When
+    /// `shouldStop()` turns true (Ctrl-C), the step under way ends, a checkpoint is saved, and
+    /// `TrainingStopped` is thrown: the run can resume from exactly there.
     @discardableResult
-    public func run(_ run: TrainingRun, from start: Int = 0, checkpoint: (Int) throws -> Void = { _ in }) throws -> Float? {
+    public func run(_ run: TrainingRun, from start: Int = 0, shouldStop: () -> Bool = { false },
+                    checkpoint: (Int) throws -> Void = { _ in }) throws -> Float? {
         let total = config.iterations
         let clock = ContinuousClock()
         let began = clock.now
@@ -52,12 +55,19 @@ public struct TrainingLoop {
                 windowStart = clock.now; windowTokens = run.tokensSeen
                 lossSum = 0; lossCount = 0
             }
-            if step == total || (config.checkpointInterval > 0 && step % config.checkpointInterval == 0) {
+            let stopping = step < total && shouldStop()
+            if stopping || step == total || (config.checkpointInterval > 0 && step % config.checkpointInterval == 0) {
                 try checkpoint(step)
             }
+            if stopping { throw TrainingStopped(step: step) }
         }
         return lastVal
     }
+}
+
+/// A run stopped on request (`TrainingLoop.run`'s `shouldStop`) after `step` steps, checkpointed there.
+public struct TrainingStopped: Error {
+    public let step: Int
 }
 
 extension Duration {

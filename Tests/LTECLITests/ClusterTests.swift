@@ -34,10 +34,7 @@ final class ClusterTests: LaunchedRunTestCase {
         XCTAssertEqual(workers[0].finalHash, serverHash)
         XCTAssertEqual(workers[1].finalHash, serverHash)
 
-        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
-                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", "15",
-                                           "--set", "lte.heads=4"] + lteSettings)
-        let localHash = local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+        let localHash = try inProcessHash(heads: 4, iterations: 15)
         XCTAssertEqual(localHash, serverHash, "distributed and in-process LTE differ")
     }
 

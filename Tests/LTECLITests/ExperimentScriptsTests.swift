@@ -13,7 +13,7 @@ final class ExperimentScriptsTests: XCTestCase {
             var isDir: ObjCBool = false
             return !name.hasPrefix(".") && !name.contains(".") && fm.fileExists(atPath: dir.appendingPathComponent(name).path, isDirectory: &isDir) && !isDir.boolValue
         }
-        for required in ["bench", "compare", "quickstart", "profile", "chaos", "hf-parity", "bpe-parity", "big-corpus", "wan"] {
+        for required in ["bench", "compare", "quickstart", "profile", "chaos", "hf-parity", "bpe-parity", "big-corpus", "wan", "elastic", "slurm"] {
             XCTAssertTrue(scripts.contains(required), "experiments/\(required) is missing")
         }
         for name in scripts {

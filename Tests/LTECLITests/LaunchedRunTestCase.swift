@@ -16,4 +16,13 @@ class LaunchedRunTestCase: XCTestCase {
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: scratch) }
+
+    /// The final weights hash of `lte train --mode lte` on the tiny config with these settings and
+    /// `heads` heads: what a distributed run of `iterations` / merge_every rounds must end on.
+    func inProcessHash(heads: Int, iterations: Int) throws -> String? {
+        let local = try LTEBinary.succeed(["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data,
+                                           "--run", scratch.appendingPathComponent("local").path, "--iterations", String(iterations),
+                                           "--set", "lte.heads=\(heads)"] + lteSettings)
+        return local.stdout.range(of: "weights ", options: .backwards).map { String(local.stdout[$0.upperBound...].prefix(64)) }
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LTEBase
 @testable import LTECluster
 import LTEData
+import LTEModel
 import LTENet
 import LTENumerics
 import LTETestSupport
@@ -142,6 +143,89 @@ final class MembershipTests: XCTestCase {
         XCTAssertEqual(try bPush.value(), .merged(round: 2))
         let notes = try XCTUnwrap(h.history.show("2").round?.notes)
         XCTAssertTrue(notes["membership.head.0"]?.contains("fresh optimizer moments") ?? false, "\(notes)")
+    }
+
+    // MARK: - Clean leaves under every merge mode
+
+    /// Under reset-B (Algorithm 1: B ← 0 at each merge) a clean leave hands over the head's A, its
+    /// zeroed-and-retrained B and both AdamW moments: the run ends bit-identical to one without it.
+    func testCleanLeaveUnderResetBEndsBitIdentical() throws {
+        try assertCleanLeaveKeepsTheBits { $0.merge = .resetB }
+    }
+
+    /// With factors pushed as int8 the leave hands over the worker's own float32 factors (what it
+    /// trains on), not the dequantized push: the bits are kept as well.
+    func testCleanLeaveWithQuantizedPushesEndsBitIdentical() throws {
+        try assertCleanLeaveKeepsTheBits { $0.pushFormat = .int8 }
+    }
+
+    /// With `lte.overlap` the worker leaving collects the merge in flight first, so the state it hands
+    /// over is the merged one, and the worker taking the head applies that merge a round early
+    /// (`WorkerCore.run`): no bit-identity is claimed. The leave is still clean: the run ends, every
+    /// node on the server's weights.
+    func testCleanLeaveWithOverlapEndsTheRunOnTheServersWeights() throws {
+        let h = try cleanLeaveRun(rounds: 4) { $0.overlap = true }
+        XCTAssertTrue(h.log.contains { $0.contains("left at round") && $0.contains("lte.overlap") && $0.contains("not bit-identical") }, "\(h.log)")
+    }
+
+    /// Under reset-B every node zeroes a merged head's B. A worker process started again after the
+    /// merge, and a worker taking a vanished worker's head, must get the head that way too (its A as
+    /// merged, B = 0): with the B it pushed, its next push would merge the same B·A a second time.
+    func testResetBHeadTakenAfterItsMergeStartsWithBZeroed() throws {
+        let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), leaseTimeout: .milliseconds(1500), lte: { $0.merge = .resetB })
+        let a = try worker("a", heads: [0]), b = try worker("b", heads: [1])
+        for w in [a, b] { try w.join(over: link(h)) }
+        XCTAssertEqual(try pushTogether([(a, h, nil), (b, h, nil)]), [.merged(round: 1), .merged(round: 1)])
+        let held = try XCTUnwrap(a.headStates.first?.factors)
+        let layout = try XCTUnwrap(h.core.main.layout)
+        XCTAssertTrue(layout.sites.allSatisfy { s in held[s.b..<(s.b + s.outFeatures * layout.rank)].allSatisfy { $0 == 0 } }, "B is not zero after a reset-B merge")
+        XCTAssertTrue(held.contains { $0 != 0 })
+
+        let restarted = try worker("a", heads: [0])
+        try restarted.join(over: link(h))
+        XCTAssertTrue(restarted.headStates.first?.factors == held, "a restarted worker's head is not the merged one")
+
+        // a and its restart vanish; b waits on round 2; c takes head 0 after the lease.
+        let bPush = Background { try b.push(b.trainRound(), over: self.link(h)) }
+        Thread.sleep(forTimeInterval: 2.5)
+        let c = try worker("c", heads: [], maxHeads: 1)
+        try c.join(over: link(h))
+        XCTAssertEqual(c.heads, [0])
+        XCTAssertTrue(c.headStates.first?.factors == held, "the head handed on is not its last merge (A as merged, B = 0)")
+        XCTAssertEqual(try c.push(c.trainRound(), over: link(h)), .merged(round: 2))
+        XCTAssertEqual(try bPush.value(), .merged(round: 2))
+    }
+
+    /// Runs the same 4 rounds twice with the LTE settings `adjust` makes — two workers throughout,
+    /// and a worker leaving cleanly after its first round whose head a third worker takes — and
+    /// checks both end on the same weights, bit for bit.
+    private func assertCleanLeaveKeepsTheBits(file: StaticString = #filePath, line: UInt = #line,
+                                              _ adjust: @escaping (inout LoRAConfig) -> Void) throws {
+        let steady = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), rounds: 4, lte: adjust)
+        let a0 = try worker("a", heads: [0]), b0 = try worker("b", heads: [1])
+        let runs = [a0, b0].map { w in Background { try w.run(over: self.link(steady)) } }
+        let steadyHashes = try runs.map { try $0.value(seconds: 120) }
+        XCTAssertEqual(Set(steadyHashes), [steady.core.main.weightsHash], file: file, line: line)
+
+        let h = try cleanLeaveRun(rounds: 4, adjust)
+        XCTAssertEqual(h.core.main.weightsHash, steady.core.main.weightsHash, "a clean leave changed the run's weights", file: file, line: line)
+    }
+
+    /// A run of `rounds` rounds on a new server: a leaves cleanly after one merge of its own, b stays,
+    /// c takes a's head once it is free. Returns the server once every worker ended on its weights.
+    private func cleanLeaveRun(rounds: Int, _ adjust: @escaping (inout LoRAConfig) -> Void) throws -> ServerHarness {
+        let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60), rounds: rounds, lte: adjust)
+        let a = try worker("a", heads: [], maxHeads: 1), b = try worker("b", heads: [], maxHeads: 1), c = try worker("c", heads: [], maxHeads: 1)
+        let leaving = Background { try a.run(over: self.link(h), rounds: 1) }
+        let staying = Background { try b.run(over: self.link(h)) }
+        _ = try leaving.value(seconds: 120)
+        XCTAssertEqual(h.core.membership.freeHeads, a.heads, "the leaving worker's head is not free")
+        let taking = Background { try c.run(over: self.link(h)) }
+        let hashes = [try staying.value(seconds: 120), try taking.value(seconds: 120)]
+        XCTAssertEqual(c.heads, a.heads, "the free head was not handed out")
+        XCTAssertEqual(Set(hashes), [h.core.main.weightsHash], "a worker ended on other weights than the server's")
+        XCTAssertEqual(h.core.round, rounds)
+        return h
     }
 
     // MARK: - Helpers

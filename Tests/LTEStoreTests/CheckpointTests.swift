@@ -237,7 +237,7 @@ final class CheckpointTests: XCTestCase {
             _ = try LlamaConfigFile.decode(try JSONSerialization.data(withJSONObject: merged), source: "c.json")
         }
         XCTAssertNoThrow(try decode(", \"num_key_value_heads\": 2"))
-        assertLTEError(try decode(#", "tie_word_embeddings": true"#), contains: "model config c.json", "tie_word_embeddings", "untied")
+        assertLTEError(try decode(#", "tie_word_embeddings": "yes""#), contains: "model config c.json", "tie_word_embeddings", "true or false")
         assertLTEError(try decode(#", "attention_bias": true"#), contains: "attention_bias")
         assertLTEError(try decode(#", "hidden_act": "gelu""#), contains: "hidden_act", "silu")
         assertLTEError(try decode(#", "model_type": "mistral""#), contains: "model_type")

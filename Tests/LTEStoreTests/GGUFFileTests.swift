@@ -47,4 +47,38 @@ final class GGUFFileTests: XCTestCase {
         small.vocabSize = wide.vocabSize
         assertLTEError(try GGUFFile.encode(weights: FloatBuffer(count: ParameterLayout(small).count), config: small, tokenizer: wide), contains: "☃")
     }
+
+    /// Added tokens go out as llama.cpp's converter writes them: their content as it is (not spelled
+    /// byte-level), CONTROL (3) when special, USER_DEFINED (4) when not; the rest NORMAL (1).
+    func testAddedTokensKeepTheirContentAndTypes() throws {
+        let file = packageRoot.appendingPathComponent("Tests/Fixtures/tokenizers/added-tokens.json")
+        let tokenizer = try XCTUnwrap(try Tokenizers.load(from: file) as? BPETokenizer)
+        let c = ModelConfig(vocabSize: tokenizer.vocabSize, dim: 16, layers: 1, heads: 2, kvHeads: 1, ffnDim: 32, contextLength: 8)
+        let bytes = [UInt8](try GGUFFile.encode(weights: FloatBuffer(count: ParameterLayout(c).count), config: c, tokenizer: tokenizer))
+        func u64(_ at: Int) -> Int { Int(bytes[at..<at + 8].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }) }
+        /// The start of an array value's elements after `key` (key, value type 9, element type, count).
+        func array(_ key: String) throws -> (count: Int, at: Int) {
+            let needle = Array(key.utf8)
+            let start = try XCTUnwrap((0...(bytes.count - needle.count)).first { bytes[$0..<$0 + needle.count].elementsEqual(needle) })
+            let after = start + needle.count
+            return (u64(after + 8), after + 16)
+        }
+        var (count, at) = try array("tokenizer.ggml.tokens")
+        var tokens: [String] = []
+        for _ in 0..<count {
+            let length = u64(at)
+            tokens.append(String(decoding: bytes[at + 8..<at + 8 + length], as: UTF8.self))
+            at += 8 + length
+        }
+        (count, at) = try array("tokenizer.ggml.token_type")
+        let types = (0..<count).map { i in Int32(bitPattern: bytes[at + 4 * i..<at + 4 * i + 4].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) }
+        XCTAssertEqual(tokens.count, 306)
+        XCTAssertEqual(types.count, 306)
+        for token in tokenizer.addedTokens {
+            XCTAssertEqual(tokens[Int(token.id)], token.content)
+            XCTAssertEqual(types[Int(token.id)], token.special ? 3 : 4, token.content)
+        }
+        XCTAssertEqual(tokens[302], " wisdom")
+        XCTAssertEqual(types.filter { $0 == 1 }.count, 306 - 7)
+    }
 }

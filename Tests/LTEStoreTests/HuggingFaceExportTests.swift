@@ -50,6 +50,49 @@ final class HuggingFaceExportTests: XCTestCase {
         XCTAssertEqual(config["architectures"] as? [String], ["LlamaForCausalLM"])
     }
 
+    /// Sets `tie_word_embeddings` true in a model directory's config.json.
+    static func tie(_ url: URL) throws {
+        let config = url.appendingPathComponent("config.json")
+        let text = try String(contentsOf: config, encoding: .utf8)
+        XCTAssertTrue(text.contains("\"tie_word_embeddings\": false"))
+        try text.replacingOccurrences(of: "\"tie_word_embeddings\": false", with: "\"tie_word_embeddings\": true")
+            .write(to: config, atomically: true, encoding: .utf8)
+    }
+
+    /// A tied model as save_pretrained writes it (no lm_head tensor) is read untied, lm_head a copy
+    /// of the embedding — so its logits are the tied model's — and every other tensor as stored.
+    func testTiedEmbeddingsImportAsACopyOfTheEmbedding() throws {
+        let dir = try makeTemporaryDirectory()
+        let c = SimulatedServer.model
+        let layout = ParameterLayout(c)
+        let weights = FloatBuffer(count: layout.count)
+        var rng = SeededGenerator(seed: 7)
+        for i in 0..<layout.count { weights.pointer[i] = Float(Double(rng.next() % 2001) / 1000 - 1) }
+        let tied = dir.appendingPathComponent("tied")
+        try HuggingFaceModel.write(weights: weights, config: c, tokenizer: nil, to: tied)
+        try Self.tie(tied)
+        let kept = TensorSlot.weights(layout).filter { $0.name != "lm_head.weight" }
+        try TensorSlot.encode(kept, from: weights.pointer).write(to: tied.appendingPathComponent("model.safetensors"))
+
+        let back = try HuggingFaceModel.read(from: tied)
+        XCTAssertTrue(back.untiedLMHead)
+        let embed = UnsafeBufferPointer(start: back.weights.pointer + layout.embed, count: c.vocabSize * c.dim)
+        let head = UnsafeBufferPointer(start: back.weights.pointer + layout.lmHead, count: c.vocabSize * c.dim)
+        XCTAssertTrue(head.elementsEqual(embed, by: { $0.bitPattern == $1.bitPattern }))
+        XCTAssertFalse(head.elementsEqual(UnsafeBufferPointer(start: weights.pointer + layout.lmHead, count: head.count)))
+        for slot in kept {
+            XCTAssertTrue(UnsafeBufferPointer(start: back.weights.pointer + slot.offset, count: slot.count)
+                .elementsEqual(UnsafeBufferPointer(start: weights.pointer + slot.offset, count: slot.count)), slot.name)
+        }
+        // A tied file that also stores lm_head (equal to the embedding) reads the same.
+        try TensorSlot.encode(TensorSlot.weights(layout), from: back.weights.pointer).write(to: tied.appendingPathComponent("model.safetensors"))
+        let again = try HuggingFaceModel.read(from: tied)
+        withExtendedLifetime(again) {
+            XCTAssertTrue(UnsafeBufferPointer(start: again.weights.pointer, count: layout.count)
+                .elementsEqual(UnsafeBufferPointer(start: back.weights.pointer, count: layout.count)))
+        }
+    }
+
     func testImportRejectsWhatThisDecoderCannotRun() throws {
         let dir = try makeTemporaryDirectory()
         let c = SimulatedServer.model
@@ -71,12 +114,14 @@ final class HuggingFaceExportTests: XCTestCase {
             try Data(text.utf8).write(to: url.appendingPathComponent("model.safetensors"))
         }
         assertLTEError(try HuggingFaceModel.read(from: f16), contains: "F16", "torch.float32")
-        let tied = try variant("tied") { url in
-            let config = url.appendingPathComponent("config.json")
-            let text = try String(contentsOf: config, encoding: .utf8).replacingOccurrences(of: "\"tie_word_embeddings\": false", with: "\"tie_word_embeddings\": true")
-            try text.write(to: config, atomically: true, encoding: .utf8)
+        let tied = try variant("tied-but-different") { url in
+            try Self.tie(url)
+            let layout = ParameterLayout(c)
+            let distinct = FloatBuffer(count: layout.count)
+            distinct.pointer[layout.lmHead] = 1   // lm_head no longer equals the (zero) embedding
+            try TensorSlot.encode(TensorSlot.weights(layout), from: distinct.pointer).write(to: url.appendingPathComponent("model.safetensors"))
         }
-        assertLTEError(try HuggingFaceModel.read(from: tied), contains: "tie_word_embeddings")
+        assertLTEError(try HuggingFaceModel.read(from: tied), contains: "tie_word_embeddings", "differs")
         let sharded = try variant("sharded") { url in
             try FileManager.default.moveItem(at: url.appendingPathComponent("model.safetensors"), to: url.appendingPathComponent("model-00001-of-00002.safetensors"))
             try Data("{}".utf8).write(to: url.appendingPathComponent("model.safetensors.index.json"))

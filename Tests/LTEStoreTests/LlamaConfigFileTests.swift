@@ -52,7 +52,7 @@ final class LlamaConfigFileTests: XCTestCase {
             (["mlp_bias": true], "mlp_bias"),
             (["hidden_act": "gelu"], "hidden_act"),
             (["head_dim": 16], "head_dim"),
-            (["tie_word_embeddings": true], "tie_word_embeddings"),
+            (["tie_word_embeddings": 1], "tie_word_embeddings"),
             (["quantization_config": ["quant_method": "bitsandbytes"]], "quantization_config"),
             (["model_type": "mistral"], "model_type"),
         ]

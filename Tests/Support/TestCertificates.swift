@@ -24,14 +24,17 @@ public struct TestCA {
                       "-keyout", keyFile, "-out", certFile, "-days", "1", "-subj", "/CN=LTE test \(name)"])
     }
 
-    /// A leaf certificate and its key, signed by this CA.
-    public func issue(_ leaf: String) throws -> (cert: String, key: String) {
+    /// The names the leaves carry unless told otherwise. A DNS entry of 127.0.0.1 too, for tests
+    /// that dial it by a name check (`--tls-server-name 127.0.0.1`): nng's mbedTLS 2.28 matches DNS entries only.
+    public static let loopbackNames = "DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1"
+
+    /// A leaf certificate and its key, signed by this CA, carrying `subjectAltName`.
+    public func issue(_ leaf: String, subjectAltName: String = loopbackNames) throws -> (cert: String, key: String) {
         let key = dir.appendingPathComponent("\(leaf).key").path
         let csr = dir.appendingPathComponent("\(leaf).csr").path
         let cert = dir.appendingPathComponent("\(leaf).pem").path
         let ext = dir.appendingPathComponent("\(leaf).ext")
-        // nng's mbedTLS 2.28 checks the server name against DNS entries only, so 127.0.0.1 is one too.
-        try "subjectAltName=DNS:localhost,DNS:127.0.0.1,IP:127.0.0.1\n".write(to: ext, atomically: true, encoding: .utf8)
+        try "subjectAltName=\(subjectAltName)\n".write(to: ext, atomically: true, encoding: .utf8)
         try Self.run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
                       "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
         try Self.run(["x509", "-req", "-in", csr, "-CA", certFile, "-CAkey", keyFile, "-CAcreateserial",

@@ -32,10 +32,10 @@ extension GitRepository {
         }
         let signature = try Signature()
         var oid = git_oid()
-        let code = parentObjects.withUnsafeMutableBufferPointer { buffer in
+        let code = GitLibrary.writing { parentObjects.withUnsafeMutableBufferPointer { buffer in
             git_commit_create(&oid, handle, nil, signature.pointer, signature.pointer, "UTF-8", message, treeObject,
                               parents.count, buffer.baseAddress)
-        }
+        } }
         try check(code, "cannot write a commit")
         let id = GitOID(oid)
         let summary = message.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""

@@ -1,4 +1,5 @@
 import CGit2
+import Foundation
 import LTEBase
 
 /// libgit2 set up once per process: initialised, with fsync of loose objects, refs and their
@@ -20,11 +21,29 @@ enum GitLibrary {
         return String(cString: m).split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
-    /// Throws `LTEError("<what>: <libgit2's message>")` when `code` is an error.
+    /// Throws `LTEError("<what>: <reason>")` when `code` is an error. The reason is the system's when
+    /// the failure was the machine's (a full disk, a read-only file system, a file size limit): libgit2
+    /// does not always say so itself, and its last message may be left over from an earlier step
+    /// ("unknown libgit2 error", "failed to find pack entry" where the disk was full).
     @discardableResult
     static func check(_ code: Int32, _ what: @autoclosure () -> String) throws -> Int32 {
         guard code < 0 else { return code }
-        throw LTEError("\(what()): \(lastErrorMessage())")
+        let os = errno
+        let message = lastErrorMessage()
+        guard systemFailures.contains(os) else { throw LTEError("\(what()): \(message)") }
+        let reason = String(cString: strerror(os))
+        throw LTEError("\(what()): \(message.contains(reason) ? message : reason)")
+    }
+
+    /// errno values that say the machine refused, whatever libgit2's message.
+    private static let systemFailures: Set<Int32> = [ENOSPC, EDQUOT, EFBIG, EROFS, EIO, EACCES, EPERM, ENOMEM, EMFILE, ENFILE]
+
+    /// Runs a libgit2 call that writes, with errno cleared first, so that `check` sees only the
+    /// errno this call left.
+    static func writing(_ call: () -> Int32) -> Int32 {
+        errno = 0
+        git_error_clear()
+        return call()
     }
 }
 

@@ -30,7 +30,7 @@ public final class GitRepository {
         var handle: OpaquePointer?
         let code = initialBranch.withCString { head -> Int32 in
             options.initial_head = head
-            return git_repository_init_ext(&handle, url.path, &options)
+            return GitLibrary.writing { git_repository_init_ext(&handle, url.path, &options) }
         }
         try GitLibrary.check(code, "cannot create git repository at \(url.path)")
         return GitRepository(handle: handle!, path: url.path)
@@ -54,7 +54,7 @@ public final class GitRepository {
     /// Stores `data` as a blob. Identical bytes give the identical id, stored once.
     public func writeBlob(_ data: Data) throws -> GitOID {
         var oid = git_oid()
-        let code = data.withUnsafeBytes { git_blob_create_from_buffer(&oid, handle, $0.baseAddress, $0.count) }
+        let code = GitLibrary.writing { data.withUnsafeBytes { git_blob_create_from_buffer(&oid, handle, $0.baseAddress, $0.count) } }
         try check(code, "cannot write a \(data.count)-byte blob")
         return GitOID(oid)
     }
@@ -89,9 +89,9 @@ public final class GitRepository {
         let code: Int32
         if let expected {
             var old = expected.raw
-            code = git_reference_create_matching(&ref, handle, name, &oid, 1, &old, message)
+            code = GitLibrary.writing { git_reference_create_matching(&ref, handle, name, &oid, 1, &old, message) }
         } else {
-            code = git_reference_create_matching(&ref, handle, name, &oid, 0, nil, message)
+            code = GitLibrary.writing { git_reference_create_matching(&ref, handle, name, &oid, 0, nil, message) }
         }
         let expectation = expected.map { "expected at \($0.short)" } ?? "expected not to exist"
         try check(code, "cannot move \(name) to \(target.short) (\(expectation))")

@@ -30,7 +30,7 @@ extension GitRepository {
         for (name, id) in blobs { try insert(name, id, GIT_FILEMODE_BLOB) }
         for (name, sub) in directories { try insert(name, try writeTree(sub), GIT_FILEMODE_TREE) }
         var oid = git_oid()
-        try check(git_treebuilder_write(&oid, builder), "cannot write a tree")
+        try check(GitLibrary.writing { git_treebuilder_write(&oid, builder) }, "cannot write a tree")
         return GitOID(oid)
     }
 
