@@ -50,6 +50,8 @@ struct ServerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("History branch this server appends to (needed with --from).", valueName: "name")) var branch: String = "main"
     @Option(help: "Seconds the last answers get to leave before the socket closes (raise it on slow links: an answer still in flight is lost).")
     var linger: Double = 0.3
+    @Option(help: "Seconds a finished run waits for workers that missed its last round (a cut link) to fetch the final weights (default: --round-timeout).")
+    var finalWait: Double?
     @Option(help: "Seconds a worker may go unheard (not waiting on a round) before its heads are handed on to other workers.")
     var leaseTimeout: Double = 120
     @Option(help: ArgumentHelp("Serve Prometheus metrics at http://HOST:PORT/metrics, e.g. 127.0.0.1:9464 (port 0: any free port).", valueName: "host:port"))
@@ -64,6 +66,7 @@ struct ServerCommand: ParsableCommand {
         guard maxUpdateRatio >= 1 else { throw LTEError("--max-update-ratio must be at least 1 (got \(maxUpdateRatio))") }
         guard concurrency >= 2 else { throw LTEError("--concurrency must be at least 2 and exceed the number of workers (got \(concurrency))") }
         guard roundTimeout > 0, roundTimeout.isFinite else { throw LTEError("--round-timeout must be a positive number of seconds") }
+        if let finalWait, !(finalWait >= 0 && finalWait.isFinite) { throw LTEError("--final-wait must be a number of seconds, 0 or more (got \(finalWait))") }
         if branch.contains("/") || branch.isEmpty { throw LTEError("--branch must be a plain name (got \"\(branch)\")") }
         try NetworkAddress.check(listen, flag: "--listen", listening: true)
         var cfg = try config.load()
@@ -95,7 +98,7 @@ struct ServerCommand: ParsableCommand {
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
         let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
                                          maxUpdateRatio: maxUpdateRatio, leaseTimeout: .milliseconds(Int(leaseTimeout * 1000)),
-                                         identities: identities)
+                                         identities: identities, finalWait: finalWait.map { .milliseconds(Int($0 * 1000)) })
         let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
         do { try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
             throw LTEError.posix("cannot create run directory \(runDirectory)", fallback: error)

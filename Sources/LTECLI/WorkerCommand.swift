@@ -14,12 +14,15 @@ struct WorkerCommand: ParsableCommand {
         abstract: "Run an LTE worker: train its heads T steps per round on their own shards, push, apply the merge.",
         discussion: """
             The worker takes the run's settings from the server; pass --config to have it refuse a server whose settings differ. \
-            A worker that dies rejoins by itself when restarted, and reconnects when the server comes back.
+            A worker that dies rejoins by itself when restarted, and reconnects when the server comes back. \
+            Once it has joined, it waits out an unreachable server (a cut link, a restart) for --reconnect-timeout \
+            seconds, with a log line every few seconds.
 
             Examples:
               lte worker --server tcp://server:5555 --heads 0,1 --data data/shakespeare --secret-file secret
               lte worker --server tcp://server:5555 --heads 2,3 --data data/shakespeare --secret-file secret --config configs/shakespeare-char-baby.json --threads 2
               lte worker --server tcp://server:5555 --heads auto --max-heads 2 --data data/shakespeare --key runs/dist/keys/alice.key
+              lte worker --server tcp://server:5555 --heads 0 --data data/shakespeare --secret-file secret --reconnect-timeout 900
 
             With --heads auto the server hands the worker free heads. SIGTERM, Ctrl-C or --rounds make it leave \
             cleanly at the next round boundary: its heads' factors and optimizer moments go to the server, and the \
@@ -39,7 +42,9 @@ struct WorkerCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The run config this worker expects; a server with different settings is refused.", valueName: "file"))
     var config: String?
     @OptionGroup var threads: ThreadOptions
-    @Option(help: "Seconds to keep trying to reach the server.") var connectTimeout: Double = 60
+    @Option(help: "Seconds to keep trying to reach the server before joining the run.") var connectTimeout: Double = 60
+    @Option(help: "Once joined: seconds the server may stay unreachable, or a request unanswered, before the worker gives up (outlasts a link cut or a server restart).")
+    var reconnectTimeout: Double = 300
     @OptionGroup var security: SecurityOptions
 
     func run() throws {
@@ -51,6 +56,9 @@ struct WorkerCommand: ParsableCommand {
         }
         guard maxHeads >= 1 else { throw LTEError("--max-heads must be at least 1") }
         if let rounds, rounds < 1 { throw LTEError("--rounds must be at least 1") }
+        for (flag, seconds) in [("--connect-timeout", connectTimeout), ("--reconnect-timeout", reconnectTimeout)] {
+            guard seconds > 0, seconds.isFinite else { throw LTEError("\(flag) must be a positive number of seconds (got \(seconds))") }
+        }
         let signer = try key.map { try IdentityKey.load(contentsOf: $0) }
         // A key's file name is its identity: runs/x/keys/alice.key speaks for alice.
         let keyName = key.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
@@ -73,6 +81,7 @@ struct WorkerCommand: ParsableCommand {
         options.maxHeads = auto ? maxHeads : 0
         options.rounds = rounds
         options.connectTimeout = .milliseconds(Int(connectTimeout * 1000))
+        options.reconnectTimeout = .milliseconds(Int(reconnectTimeout * 1000))
         options.tls = try security.tls(for: server)
         let worker = try WorkerRuntime(options: options, codec: try security.codec(signer: signer))
         let stop = StopSignal()

@@ -23,8 +23,15 @@ struct MessageValidation {
         let head: Int
         /// Its factors as pushed (bytes and dequantized values), adapter modes only.
         let factors: PushedFactors?
-        let replicated: FloatBuffer
+        /// Its replicated tensors: their values (f32), or their change since the last merge as pushed
+        /// (a quantized push format), which the server adds to its own under its lock.
+        let replicated: Replicated
         let loss: Float
+    }
+
+    enum Replicated {
+        case values(FloatBuffer)
+        case change(ReplicatedDelta)
     }
 
     let descriptor: RunConfig
@@ -97,9 +104,16 @@ struct MessageValidation {
             throw Refusal(code: .nonFinite, message: "\(from): \(error)")
         }
         var heads: [Head] = []
+        let format = descriptor.lte.pushFormat
         for (i, h) in p.headIds.enumerated() {
-            guard p.tensors[named: WireNames.replicated(h)]!.encoding == .float32 else {
-                throw Refusal(code: .wrongShape, message: "\(from): tensor \(WireNames.replicated(h)) must be float32")
+            // The values in f32, else their change in the push format (`ReplicatedDelta`).
+            let replicatedBytes: QuantizedTensor
+            do { replicatedBytes = try p.tensors.quantized(WireNames.replicated(h), count: replicatedCount, format: format) } catch {
+                throw Refusal(code: .wrongShape, message: "\(from): \(error)")
+            }
+            let replicated = replicatedBytes.values
+            if let bad = replicated.firstIndex(where: { !$0.isFinite }) {
+                throw Refusal(code: .nonFinite, message: "\(from): tensor \(WireNames.replicated(h)) element \(bad) is not finite once dequantized; its heads sit this round out")
             }
             var factors: PushedFactors?
             if let factorCount {
@@ -111,13 +125,14 @@ struct MessageValidation {
                 }
             }
             // Finite is not enough: one huge head would overflow the merge (the values as merged, dequantized).
-            let replicated = p.tensors[named: WireNames.replicated(h)]!.values
             for (name, values) in [(WireNames.factors(h), factors?.values.array ?? []), (WireNames.replicated(h), replicated)] {
                 if let k = values.firstIndex(where: { abs($0) > maxAbsValue }) {
                     throw Refusal(code: .outOfBounds, message: "\(from): tensor \(name) element \(k) is \(values[k]), beyond the run's bound ±\(maxAbsValue); its heads sit this round out")
                 }
             }
-            heads.append(Head(head: h, factors: factors, replicated: FloatBuffer(replicated), loss: p.headLosses[i]))
+            heads.append(Head(head: h, factors: factors,
+                              replicated: format == .f32 ? .values(FloatBuffer(replicated)) : .change(ReplicatedDelta(received: replicatedBytes)),
+                              loss: p.headLosses[i]))
         }
         return heads
     }

@@ -14,6 +14,11 @@ extension RunConfig {
     public var totalHeads: Int { lte.heads }
     public var mergeEvery: Int { lte.mergeEvery }
 
+    /// Whether workers hold the float32 frozen weights and merge them (f32), or hold them quantized
+    /// only (`lte.frozen_weights`) and take the server's requantized layers instead of a delta they
+    /// could not apply.
+    var workersHoldFrozenMaster: Bool { lte.frozenWeights == .f32 }
+
     /// The config a server's welcome carries.
     static func fromServer(_ data: Data) throws -> RunConfig {
         try decode(data, source: "the run config the server sent")

@@ -31,11 +31,15 @@ public final class ServerCore: @unchecked Sendable {
         /// heads are handed on, and the run's identities (nil: any worker name is accepted).
         public var leaseTimeout: Duration
         public var identities: (any IdentityVerifier)?
+        /// Once the last round is merged: how long to stay up for heads that missed it (a worker whose
+        /// link was cut) to fetch the final weights; nil: `roundTimeout`.
+        public var finalWait: Duration?
         public init(quorum: Int, roundTimeout: Duration, maxUpdateRatio: Double = 100, maxAbsValue: Float? = nil,
-                    helloWindow: Duration = .seconds(300), leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil) {
+                    helloWindow: Duration = .seconds(300), leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil,
+                    finalWait: Duration? = nil) {
             self.quorum = quorum; self.roundTimeout = roundTimeout; self.maxUpdateRatio = maxUpdateRatio
             self.maxAbsValue = maxAbsValue; self.helloWindow = helloWindow
-            self.leaseTimeout = leaseTimeout; self.identities = identities
+            self.leaseTimeout = leaseTimeout; self.identities = identities; self.finalWait = finalWait
         }
     }
 
@@ -85,7 +89,7 @@ public final class ServerCore: @unchecked Sendable {
     let screen: HeadUpdateScreen
     /// Once the run is finished: the heads known to hold the final weights (merged in the last round
     /// and answered, or welcomed since), and when it finished. The server stays up until every head
-    /// is in that set, or `roundTimeout` has passed, so a worker that missed the end can catch up.
+    /// is in that set, or `finalWait` has passed, so a worker that missed the end can catch up.
     private var finalHeads: Set<Int> = []
     private var finishedAt: ContinuousClock.Instant?
     let validation: MessageValidation
@@ -256,7 +260,7 @@ public final class ServerCore: @unchecked Sendable {
             // A push for round k was trained from the weights after merge k − 1: that is its base.
             if let o = outcomes[p.round], Set(p.headIds).isSubset(of: o.heads), p.baseCommit == commitOfRound[p.round - 1] {
                 if let refused = admit(what, worker: p.workerId, round: p.round, nonce: p.nonce) { return refused }
-                return .roundResult(o.message)
+                return answer(o.message, to: p)
             }
             return refuse(.staleRound, "push from \(p.workerId) for round \(p.round), which is merged; the server is at round \(main.round): resynchronise")
         }
@@ -275,8 +279,15 @@ public final class ServerCore: @unchecked Sendable {
         // adds no factors, tokens or bytes, so a resend can never be counted twice.
         let fresh = parsed.filter { open[$0.head] == nil }
         if openedAt == nil { openedAt = clock.now }
+        // A push's replicated changes are against the weights of its base, the ones held now.
+        let replicatedBase = fresh.isEmpty ? nil : main.packReplicated(main.model.params.pointer)
         for h in fresh {
-            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: h.replicated, loss: h.loss,
+            let replicated: FloatBuffer
+            switch h.replicated {
+            case .values(let v): replicated = v
+            case .change(let c): replicated = withExtendedLifetime(replicatedBase!) { c.values(over: replicatedBase!.pointer) }
+            }
+            open[h.head] = Pending(worker: p.workerId, factors: h.factors, replicated: replicated, loss: h.loss,
                                    trainSeconds: Double(p.trainMicroseconds) / 1e6, waitSeconds: Double(p.previousWaitMicroseconds) / 1e6,
                                    replacedLatest: latestFactors[h.head])
             if let f = h.factors { latestFactors[h.head] = f.values }
@@ -303,7 +314,7 @@ public final class ServerCore: @unchecked Sendable {
             return refused
         }
         membership.answered(worker: p.workerId, tokens: validation.tokensPerRound(heads: p.headIds.count))
-        return .roundResult(o.message)
+        return answer(o.message, to: p)
     }
 
     /// Merges the open round (lock held): the server's bits move only here.
@@ -313,7 +324,10 @@ public final class ServerCore: @unchecked Sendable {
         // Every head left out: nothing to merge; the round stays open for the heads still to come.
         guard !open.isEmpty else { lock.broadcast(); return }
         let heads = open.keys.sorted()
+        let base = main.packReplicated(main.model.params.pointer)
         let mean = main.merge(heads.map { h in MainWeights.Push(head: h, factors: open[h]!.factors?.values, replicated: open[h]!.replicated) })
+        // With a quantized push format the mean goes out as its change, and this server takes what the workers will.
+        let meanChange = main.settleReplicatedMean(mean, base: base, format: descriptor.lte.pushFormat)
         let r = main.round
         let mergeSeconds = (clock.now - t0).seconds
         let hash = main.weightsHash
@@ -342,10 +356,7 @@ public final class ServerCore: @unchecked Sendable {
         }
         commitOfRound[r] = commit
         for observer in observers { observer.roundClosed(closed, commit: commit) }
-        var tensors: [WireTensor] = heads.compactMap { h in open[h]!.factors.map { WireTensor(name: WireNames.factors(h), pushed: $0.quantized) } }
-        tensors.append(WireTensor(name: WireNames.replicatedMean, shape: [mean.count], values: mean))
-        // Workers holding the frozen weights quantized take them from here, requantized after this merge.
-        for e in main.quantizedFrozen?.entries ?? [] { tensors.append(WireTensor(name: WireNames.frozen(e.name), pushed: e.tensor)) }
+        let tensors = resultTensors(heads: heads, mean: mean, meanChange: meanChange)
         let message = RoundResultMessage(round: r, commitId: commit, weightsHash: hash, headsMerged: heads, tensors: tensors,
                                          frozenHash: main.frozenHash)
         outcomes[r] = Outcome(message: message, heads: Set(heads), excluded: openExclusions, waiters: openWaiters, closedAt: clock.now)
@@ -383,7 +394,7 @@ public final class ServerCore: @unchecked Sendable {
             if finished, let finishedAt {
                 // A server restarted on a finished history has no outcome to answer.
                 let answered = outcomes[main.round].map { $0.answered >= $0.waiters } ?? true
-                if answered && (finalHeads.count == descriptor.totalHeads || clock.now - finishedAt >= options.roundTimeout) { return true }
+                if answered && (finalHeads.count == descriptor.totalHeads || clock.now - finishedAt >= (options.finalWait ?? options.roundTimeout)) { return true }
             }
             if let end, clock.now >= end { return false }
             _ = lock.wait(until: Date(timeIntervalSinceNow: 0.2))

@@ -11,8 +11,9 @@ import LTETraining
 ///   factors.<head>        a head's current A|B factors, flat in `LoRALayout` order; in a push and a
 ///                         round result in the run's `lte.push_format` (float32 values, or its bytes)
 ///   merged.<head>         a head's factors as of its last merge (welcome only)
-///   replicated.<head>     a head's replicated tensors, packed (push)
-///   replicated            the round's mean of the replicated tensors (round result)
+///   replicated.<head>     a head's replicated tensors, packed (push): float32 values in f32, else
+///                         their change since the last merge in the push format (`ReplicatedDelta`)
+///   replicated            the round's mean of the replicated tensors (round result), the same way
 ///   outer.velocity        the outer optimizer's velocity m over the wrapped weights, packed
 ///                         (`OuterOptimizer.packedVelocity`; welcome only, `lte.outer nesterov`)
 enum WireNames {
@@ -57,7 +58,27 @@ extension WireTensor {
     }
 }
 
+extension WireTensor {
+    /// Packed replicated tensors as a push in `format` carries them: their values in f32, else their
+    /// change from `base` (the last merged values) in that format (`ReplicatedDelta`).
+    init(name: String, replicated: FloatBuffer, base: FloatBuffer, format: QuantizedFormat) {
+        if format == .f32 { self.init(name: name, buffer: replicated); return }
+        let change = withExtendedLifetime((replicated, base)) {
+            ReplicatedDelta(values: replicated.pointer, base: base.pointer, count: replicated.count, format: format)
+        }
+        self.init(name: name, pushed: change.quantized)
+    }
+}
+
 extension Array where Element == WireTensor {
+    /// Packed replicated tensors named `name`, `count` values as `format` carries them, as values:
+    /// read (f32) or `base` plus the change (`ReplicatedDelta`).
+    func replicated(_ name: String, count: Int, format: QuantizedFormat, base: FloatBuffer) throws -> [Float] {
+        if format == .f32 { return try flat(name, count: count) }
+        let change = ReplicatedDelta(received: try quantized(name, count: count, format: format))
+        return withExtendedLifetime(base) { change.values(over: base.pointer).array }
+    }
+
     /// The factors named `name`, `count` values in `format`: their bytes and the values they stand for.
     func pushedFactors(_ name: String, count: Int, format: QuantizedFormat) throws -> PushedFactors {
         PushedFactors(received: try quantized(name, count: count, format: format))

@@ -75,6 +75,9 @@ public final class WorkerCore {
     private(set) var session: Session?
     /// The push whose merge is still to come (`lte.overlap`).
     private var inFlight: PushInFlight?
+    /// This worker's heads' factors as it last pushed them, and the round they were for: the answer
+    /// leaves them out (the server merged exactly these bytes), so the merge is applied from here.
+    private var pushed: (round: Int, factors: [Int: PushedFactors])?
     /// How long the last merge kept this worker from training (push sent, or training done if
     /// later, to answer applied): reported with the next push.
     private var lastMergeWait: Duration = .zero
@@ -212,16 +215,19 @@ public final class WorkerCore {
         }
         // With overlap, what each replica pushed is kept: it keeps its progress since (HeadReplica.adopt).
         let replicated = d.lte.overlap ? s.replicas.map { s.main.packReplicated($0.model.params.pointer) } : nil
+        // Quantized once, now: every attempt sends these bytes, and the merge is applied from them.
+        let own = pushedFactors(s)
+        pushed = (round, own)
         if d.lte.overlap, d.rounds.map({ round < $0 }) ?? true, let replicated {
             // Captured now, on this thread: the training that follows moves the factors.
-            let tensors = pushTensors(s)
+            let tensors = pushTensors(s, own)
             inFlight = PushInFlight(round: round, replicated: replicated) { try exchange { message(tensors) } }
             return .sent(round: round)
         }
         let pushedAt = clock.now
         // The push's tensors are made inside the closure, so they are gone once it is encoded:
         // the round's peak holds the frame and nng's copy of it, not a third copy besides.
-        let reply = try exchange { message(self.pushTensors(s)) }
+        let reply = try exchange { message(self.pushTensors(s, own)) }
         let outcome = try settle(reply, round: round, trained: trained, replicated: replicated, over: exchange)
         lastMergeWait = clock.now - pushedAt
         return outcome
@@ -241,19 +247,6 @@ public final class WorkerCore {
 
     /// Whether a push is awaiting its merge.
     public var hasPushInFlight: Bool { inFlight != nil }
-
-    /// Each head's factors in the run's push format and its replicated tensors, as pushed.
-    private func pushTensors(_ s: Session) -> [WireTensor] {
-        var tensors: [WireTensor] = []
-        for r in s.replicas {
-            if let h = r.head {
-                let q = QuantizedTensor(quantizing: h.factors.pointer, count: h.factors.count, format: s.descriptor.lte.pushFormat)
-                tensors.append(WireTensor(name: WireNames.factors(r.id), pushed: q))
-            }
-            tensors.append(WireTensor(name: WireNames.replicated(r.id), buffer: s.main.packReplicated(r.model.params.pointer)))
-        }
-        return tensors
-    }
 
     /// What the server's answer to the push for `round` makes of this worker.
     private func settle(_ reply: WireMessage, round: Int, trained: TrainedRound?, replicated: [FloatBuffer]?,
@@ -325,7 +318,7 @@ public final class WorkerCore {
                 .requireAvailable(for: "worker \(id) (a model of \(ParameterLayout(d.model).count) parameters)")
         }
         let main = try keeping ?? MainWeights(model: d.model, lora: d.lte, totalHeads: d.totalHeads, seed: d.training.seed,
-                                              holdsFrozenMaster: d.lte.frozenWeights == .f32)
+                                              holdsFrozenMaster: d.workersHoldFrozenMaster)
         let values = try w.tensors.flat(WireNames.main, count: main.model.params.count)
         values.withUnsafeBufferPointer { main.model.params.pointer.update(from: $0.baseAddress!, count: values.count) }
         let joinedHash = main.weightsHash
@@ -379,9 +372,18 @@ public final class WorkerCore {
         let main = s.main
         let count = main.layout?.count ?? 0
         let format = s.descriptor.lte.pushFormat
-        let factors = try result.headsMerged.map { h in try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values }
-        let mean = try result.tensors.flat(WireNames.replicatedMean, count: main.replicatedCount)
-        main.apply(factors: zip(result.headsMerged, factors).map { ($0, $1) }, replicatedMean: mean)
+        // This worker's own heads come without their factors: it merges the bytes it pushed. Without
+        // the float32 frozen weights there is no W to apply the others' delta to: the answer carries
+        // the requantized layers instead, and only this worker's own heads' factors are needed.
+        let own = pushed.flatMap { $0.round == result.round ? $0.factors : nil } ?? [:]
+        var factors: [Int: FloatBuffer] = [:]
+        for h in result.headsMerged where main.holdsFrozenMaster || heads.contains(h) {
+            if let mine = own[h], !result.tensors.has(WireNames.factors(h)) { factors[h] = mine.values; continue }
+            factors[h] = try result.tensors.pushedFactors(WireNames.factors(h), count: count, format: format).values
+        }
+        let mean = try result.tensors.replicated(WireNames.replicatedMean, count: main.replicatedCount, format: format,
+                                                 base: main.packReplicated(main.model.params.pointer))
+        main.apply(factors: factors.map { ($0.key, $0.value) }, replicatedMean: mean)
         if main.holdsFrozenMaster {
             let hash = main.weightsHash
             guard hash == result.weightsHash else {
@@ -398,8 +400,8 @@ public final class WorkerCore {
         let rule = s.descriptor.lte.merge
         for (k, r) in s.replicas.enumerated() {
             let merged = result.headsMerged.contains(r.id)
-            if merged, let i = result.headsMerged.firstIndex(of: r.id), let h = r.head {
-                if rule == .resetless { h.setMerged(from: factors[i].pointer) } else { h.didMerge(rule: .resetB) }
+            if merged, let f = factors[r.id], let h = r.head {
+                if rule == .resetless { h.setMerged(from: f.pointer) } else { h.didMerge(rule: .resetB) }
             }
             if merged, let replicated { r.adopt(main.model.params, keepingProgressSince: replicated[k]) } else { r.adopt(main.model.params) }
         }

@@ -19,7 +19,8 @@ public struct FrameHeader: Equatable, Sendable {
     /// 5: open membership — hello carries `maxHeads` and a signature, welcome the heads handed out
     /// and their optimizer steps, push a signature, and a new `leave` message (type 8).
     /// 6: welcome and round result carry the hash of the frozen weights quantized
-    /// (`lte.frozen_weights`), which workers check.
+    /// (`lte.frozen_weights`), which workers check; a round result answers each pusher without its
+    /// own heads' factors (it merges the bytes it pushed), so a version-5 worker would miss them.
     public static let currentVersion: UInt16 = 6
     public static let byteCount = 20
 

@@ -161,7 +161,7 @@ public final class MainWeights {
         return out
     }
 
-    private func unpackReplicated(_ values: [Float]) {
+    func unpackReplicated(_ values: [Float]) {
         var i = 0
         for (o, n) in replicatedSpans {
             values.withUnsafeBufferPointer { (model.params.pointer + o).update(from: $0.baseAddress! + i, count: n) }
@@ -170,13 +170,13 @@ public final class MainWeights {
     }
 
     /// Bytes that cross the network for a round with `present` heads, one head per worker: up, each
-    /// head's factors (in `format`) and replicated tensors (float32); down, to each, every merged
-    /// head's factors in the same format and the average.
+    /// head's factors (in `format`) and replicated tensors (float32); down, to each, every other
+    /// merged head's factors in the same format (its own it holds) and the average.
     public func roundBytes(present: Int, format: QuantizedFormat = .f32) -> Int {
         let f = layout.map { format.byteCount(values: $0.count) } ?? 0
         let r = replicatedCount * MemoryLayout<Float>.size
         let up = present * (f + r)
-        let down = present * (present * f + r)
+        let down = present * (max(0, present - 1) * f + r)
         return up + down
     }
 }

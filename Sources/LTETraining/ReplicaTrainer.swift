@@ -117,9 +117,17 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
     /// the dequantized factors they pushed (reset-less), and with `lte.overlap` each replica keeps
     /// the progress it made since its push.
     func merge(_ round: PushedRound) {
-        main.merge(round.heads.indices.map { k in
-            MainWeights.Push(head: round.heads[k], factors: round.factors[k]?.values, replicated: round.replicated[k])
+        // With a quantized push format the replicated tensors travel as their change since the last
+        // merge (`ReplicatedDelta`): merged, and the mean applied, as the server and workers do.
+        let format = mode.usesAdapters ? lora.pushFormat : .f32
+        let base = main.packReplicated(main.model.params.pointer)
+        let asPushed = round.replicated.map { r in
+            format == .f32 ? r : ReplicatedDelta(values: r.pointer, base: base.pointer, count: r.count, format: format).values(over: base.pointer)
+        }
+        let mean = main.merge(round.heads.indices.map { k in
+            MainWeights.Push(head: round.heads[k], factors: round.factors[k]?.values, replicated: asPushed[k])
         })
+        main.settleReplicatedMean(mean, base: base, format: format)
         for (k, i) in round.heads.enumerated() {
             guard let head = replicas[i].head, let pushed = round.factors[k] else { continue }
             if lora.merge == .resetless { head.setMerged(from: pushed.values.pointer) } else { head.didMerge(rule: lora.merge) }

@@ -1,4 +1,5 @@
 import Foundation
+import LTENet
 import LTETestSupport
 import XCTest
 
@@ -47,8 +48,8 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
             let lines = try launchMatchesInProcess(format, ["--set", "lte.push_format=\(format)"])
             bytes[format] = lines.map { ($0["bytes_in"] as? Int ?? 0) + ($0["bytes_out"] as? Int ?? 0) }.reduce(0, +)
         }
-        // Replicated tensors stay float32, and on the tiny model (rank 4) they are a large part of
-        // a round, so the saving is less than the factors' own (½ for bf16, ≈ ⅐ for nf4).
+        // Frames carry names, shapes and headers besides, and on the tiny model (rank 4) those are a
+        // fair part of a round, so the saving is less than the values' own (½ for bf16, ≈ ⅐ for nf4).
         XCTAssertLessThan(bytes["bf16"]!, bytes["f32"]! * 7 / 10, "\(bytes)")
         XCTAssertLessThan(bytes["nf4"]!, bytes["f32"]! * 4 / 10, "\(bytes)")
     }
@@ -80,6 +81,40 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         XCTAssertTrue(fsck.stdout.contains("5 rounds replayed and matched | 5 frozen-weights hashes matched"), fsck.stdout)
         let f32Show = try LTEBinary.succeed(["show", "--run", scratch.appendingPathComponent("frozen-f32").path, "4"]).stdout
         XCTAssertFalse(f32Show.contains("frozen"), f32Show)
+    }
+
+    /// Issue 18, item 2: workers that hold the frozen weights in nf4 only cannot apply a low-rank
+    /// delta to them, so each answer carries the requantized layers and no head's factors; the
+    /// workers still end on the server's bits, and `bytes_out` is exactly the answers' bytes as they
+    /// crossed the wire (counted here by a proxy in front of each worker).
+    func testQuantizedFrozenAnswersCarryTheLayersAndCountTheirBytes() throws {
+        let run = scratch.appendingPathComponent("run")
+        let address = "tcp://127.0.0.1:\(freeLoopbackPort())"
+        let server = try BackgroundLTE("server", ["server", "--listen", address, "--run", run.path, "--config", "configs/tiny.json",
+                                                  "--data", data, "--rounds", "3", "--heads", "2", "--quorum", "2",
+                                                  "--set", "lte.frozen_weights=nf4"] + lteSettings)
+        let proxies = try (0..<2).map { _ in try RecordingProxy(listen: "tcp://127.0.0.1:\(freeLoopbackPort())", server: address) }
+        defer { proxies.forEach { $0.stop() } }
+        let workers = try (0..<2).map { h in
+            try BackgroundLTE("worker \(h)", ["worker", "--server", proxies[h].listen, "--heads", "\(h)", "--data", data, "--id", "w\(h)"])
+        }
+        for w in workers { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
+        XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
+        let lines = try rounds(run)
+        XCTAssertEqual(lines.map { $0["round"] as? Int }, [1, 2, 3])
+        for w in workers { XCTAssertEqual(w.finalHash, lines.last?["weights_hash"] as? String, w.output) }
+
+        var sent: [Int: Int] = [:]
+        for answer in proxies.flatMap(\.answered) {
+            guard case .roundResult(let r) = try WireCodec().decode(answer) else { continue }
+            XCTAssertFalse(r.tensors.contains { $0.name.hasPrefix("factors.") }, "round \(r.round) sent factors to a worker without W")
+            XCTAssertTrue(r.tensors.contains { $0.name.hasPrefix("frozen.") }, "round \(r.round) sent no quantized layers")
+            sent[r.round, default: 0] += answer.count
+        }
+        for l in lines {
+            let round = try XCTUnwrap(l["round"] as? Int)
+            XCTAssertEqual(l["bytes_out"] as? Int, sent[round], "round \(round): bytes_out is not what crossed the wire")
+        }
     }
 
     /// A bad value is one `error:` line listing the choices.

@@ -3,13 +3,14 @@ import LTENet
 
 /// A man in the middle for one worker: listens where the worker dials, forwards each request to the
 /// server unchanged and the answer back, and keeps a copy of every frame the worker sent — what an
-/// eavesdropper on an unencrypted link would capture and later replay.
+/// eavesdropper on an unencrypted link would capture and later replay — and of every answer.
 final class RecordingProxy: @unchecked Sendable {
     let listen: String
     private let front: NNGReplySocket
     private let back: NNGRequestSocket
     private let lock = NSLock()
     private var frames: [Data] = []
+    private var answers: [Data] = []
     private var stopped = false
     private var thread: Thread!
 
@@ -23,6 +24,9 @@ final class RecordingProxy: @unchecked Sendable {
 
     /// The frames captured so far, in order.
     var captured: [Data] { lock.lock(); defer { lock.unlock() }; return frames }
+
+    /// The answers forwarded so far, in order.
+    var answered: [Data] { lock.lock(); defer { lock.unlock() }; return answers }
 
     /// The first captured frame of a message type.
     func first(_ type: MessageType) -> Data? {
@@ -43,6 +47,7 @@ final class RecordingProxy: @unchecked Sendable {
             guard let request = try? front.receive() else { continue }
             lock.lock(); frames.append(request); lock.unlock()
             guard let answer = try? back.request(request) else { continue }
+            lock.lock(); answers.append(answer); lock.unlock()
             try? front.send(answer)
         }
     }

@@ -47,7 +47,8 @@ final class CompressedRoundsWorkerTests: XCTestCase {
         }
     }
 
-    /// The server sends the pushed bytes back as they came: a round result's factors are the push's.
+    /// The server sends the pushed bytes back as they came: a round result's factors are the push's,
+    /// and a pusher's own heads are left out of its answer (it merges the bytes it pushed).
     func testTheAnswerCarriesThePushedBytes() throws {
         let h = try ServerHarness(quorum: 2, roundTimeout: .seconds(60)) { $0.pushFormat = .nf4 }
         var sent: [String: WireTensor] = [:]
@@ -57,7 +58,8 @@ final class CompressedRoundsWorkerTests: XCTestCase {
             let m = make()
             if case .push(let p) = m { lock.lock(); for t in p.tensors where t.name.hasPrefix("factors.") { sent[t.name] = t }; lock.unlock() }
             let reply = h.core.handle(m, frameBytes: 1000)
-            if case .roundResult(let r) = reply {
+            if case .roundResult(let r) = reply, case .push(let p) = m {
+                for own in p.headIds { XCTAssertFalse(r.tensors.has("factors.\(own)"), "head \(own)'s factors sent back to its own worker") }
                 for t in r.tensors where t.name.hasPrefix("factors.") {
                     lock.lock(); let pushed = sent[t.name]; lock.unlock()
                     XCTAssertEqual(t, pushed, "\(t.name) came back as other bytes than were pushed")
