@@ -59,7 +59,7 @@ struct LaunchCommand: ParsableCommand {
         var children: [Child] = []
         let server = try Child(name: "server", executable: exe, arguments: [
             "server", "--listen", address, "--run", runDirectory, "--config", config.file, "--rounds", String(rounds),
-            "--heads", String(total), "--data", data.data, "--round-timeout", String(roundTimeout), "--secret-file", secretURL.path,
+            "--heads", String(total), "--await-heads", String(total), "--data", data.data, "--round-timeout", String(roundTimeout), "--secret-file", secretURL.path,
         ] + config.set.flatMap { ["--set", $0] } + (metrics.map { ["--metrics", $0] } ?? []))
         children.append(server)
         for w in 0..<workers {

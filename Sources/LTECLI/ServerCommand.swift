@@ -41,6 +41,8 @@ struct ServerCommand: ParsableCommand {
     var data: String?
     @Option(help: "Seconds a round waits for missing heads once it has a quorum.") var roundTimeout: Double = 60
     @Option(help: "Heads needed to close a round at the timeout (default: all but one, at least 1).") var quorum: Int?
+    @Option(help: ArgumentHelp("Close no round early before this many heads have been held at once (workers started together: every head from round 1); a round still closes at its quorum after --round-timeout. lte launch sets it to all its heads.", valueName: "n"))
+    var awaitHeads: Int = 0
     @Option(help: "Requests in flight at once (must exceed the number of workers).") var concurrency: Int = 32
     @Option(help: ArgumentHelp("Leave out of a round's merge any head whose update is over R times the round's median update.", valueName: "R"))
     var maxUpdateRatio: Double = 100
@@ -72,6 +74,9 @@ struct ServerCommand: ParsableCommand {
         var cfg = try config.load()
         if let heads { cfg.lte.heads = heads }
         guard cfg.lte.heads >= 1 else { throw LTEError("--heads must be at least 1") }
+        if !(0...cfg.lte.heads).contains(awaitHeads) {
+            throw LTEError("--await-heads \(awaitHeads) must be between 0 and the run's \(cfg.lte.heads) heads")
+        }
         if let quorum, !(1...cfg.lte.heads).contains(quorum) {
             throw LTEError("--quorum \(quorum) must be between 1 and the run's \(cfg.lte.heads) heads")
         }
@@ -98,7 +103,8 @@ struct ServerCommand: ParsableCommand {
         let main = try MainWeights(model: cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads, seed: cfg.training.seed)
         let options = ServerCore.Options(quorum: quorum ?? max(1, cfg.lte.heads - 1), roundTimeout: .milliseconds(Int(roundTimeout * 1000)),
                                          maxUpdateRatio: maxUpdateRatio, leaseTimeout: .milliseconds(Int(leaseTimeout * 1000)),
-                                         identities: identities, finalWait: finalWait.map { .milliseconds(Int($0 * 1000)) })
+                                         identities: identities, finalWait: finalWait.map { .milliseconds(Int($0 * 1000)) },
+                                         awaitHeads: awaitHeads)
         let tokenizer = data.flatMap { FileManager.default.contents(atPath: URL(fileURLWithPath: $0).appendingPathComponent("tokenizer.json").path) }
         do { try FileManager.default.createDirectory(at: runURL, withIntermediateDirectories: true) } catch {
             throw LTEError.posix("cannot create run directory \(runDirectory)", fallback: error)

@@ -62,6 +62,9 @@ final class Membership {
 
     var freeHeads: [Int] { (0..<totalHeads).filter { owner[$0] == nil } }
 
+    /// How many heads some worker holds.
+    var heldCount: Int { owner.count }
+
     /// Whether every head bound by a hello is in `heads` (the round can close without waiting for
     /// heads nobody holds); false while no head is bound.
     func everyBoundHead(isIn heads: Set<Int>) -> Bool { !owner.isEmpty && owner.keys.allSatisfy(heads.contains) }

@@ -32,4 +32,11 @@ extension ServerCore {
         if !freed.isEmpty { log("heads \(freed) freed: their worker vanished or was revoked") }
     }
 
+    /// Whether the heads a run starts with have all been held at once (`Options.awaitHeads`; lock
+    /// held). Until then a round closes only when every head is in, or at its quorum and timeout.
+    func awaitedHeadsJoined() -> Bool {
+        if !awaitedHeadsHeld && membership.heldCount >= options.awaitHeads { awaitedHeadsHeld = true }
+        return awaitedHeadsHeld
+    }
+
 }

@@ -34,12 +34,16 @@ public final class ServerCore: @unchecked Sendable {
         /// Once the last round is merged: how long to stay up for heads that missed it (a worker whose
         /// link was cut) to fetch the final weights; nil: `roundTimeout`.
         public var finalWait: Duration?
+        /// No round closes early (on "every held head is in") before this many heads have been held
+        /// at once: a run whose workers start together (`lte launch`) then merges every head from
+        /// round 1, as the in-process run does, however the processes' start-up times fall.
+        public var awaitHeads: Int
         public init(quorum: Int, roundTimeout: Duration, maxUpdateRatio: Double = 100, maxAbsValue: Float? = nil,
                     helloWindow: Duration = .seconds(300), leaseTimeout: Duration = .seconds(120), identities: (any IdentityVerifier)? = nil,
-                    finalWait: Duration? = nil) {
+                    finalWait: Duration? = nil, awaitHeads: Int = 0) {
             self.quorum = quorum; self.roundTimeout = roundTimeout; self.maxUpdateRatio = maxUpdateRatio
             self.maxAbsValue = maxAbsValue; self.helloWindow = helloWindow
-            self.leaseTimeout = leaseTimeout; self.identities = identities; self.finalWait = finalWait
+            self.leaseTimeout = leaseTimeout; self.identities = identities; self.finalWait = finalWait; self.awaitHeads = awaitHeads
         }
     }
 
@@ -73,6 +77,8 @@ public final class ServerCore: @unchecked Sendable {
     private var bytesIn = 0
     var tokensIn = 0
     var latestFactors: [Int: FloatBuffer]
+    /// Whether `options.awaitHeads` heads have been held at once (it stays true once they have).
+    var awaitedHeadsHeld = false
     /// Recent rounds' answers, by round, for pushes sent again after their round closed.
     private var outcomes: [Int: Outcome] = [:]
     /// The commit of each round this server has seen, by round (the one it resumed at included).
@@ -302,7 +308,7 @@ public final class ServerCore: @unchecked Sendable {
             if open.count == descriptor.totalHeads { close(); continue }
             // Open membership: every head some worker holds is in; heads nobody holds are not waited for.
             sweepMembership()
-            if open.count >= options.quorum && membership.everyBoundHead(isIn: Set(open.keys)) { close(); continue }
+            if open.count >= options.quorum && awaitedHeadsJoined() && membership.everyBoundHead(isIn: Set(open.keys)) { close(); continue }
             let deadline = (openedAt ?? clock.now) + options.roundTimeout
             if clock.now >= deadline && open.count >= options.quorum { close(); continue }
             _ = lock.wait(until: Date(timeIntervalSinceNow: max(0.01, min(1, (deadline - clock.now).seconds))))
