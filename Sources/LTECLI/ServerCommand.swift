@@ -29,6 +29,7 @@ struct ServerCommand: ParsableCommand {
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --heads 4 --rounds 100 --secret-file secret
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --from 3 --branch alt  # a new line of training from round 3
               lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --metrics 127.0.0.1:9464  # Prometheus scrapes /metrics
+              lte server --listen tcp://0.0.0.0:5555 --run runs/dist --config configs/shakespeare-char-baby.json --data data/shakespeare --heads 4 --await-heads 4  # a fixed set of workers started by hand: every head merged from round 1
             """)
 
     @Option(help: ArgumentHelp("Address to listen on: tcp://HOST:PORT, tls+tcp://HOST:PORT or ipc:///path.", valueName: "addr"))
