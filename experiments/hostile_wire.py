@@ -1,9 +1,12 @@
 """The LTE wire format as experiments/hostile speaks it: frames (Sources/LTENet/FrameHeader.swift,
 MessageCodec.swift), the bodies of the messages it forges (MessageBodies.swift), their signatures
 (MessageSignature.swift), and just enough decoding of the server's answers."""
-import hashlib, hmac, json, secrets, struct, time
+import hashlib, hmac, json, os, re, secrets, struct, time
 
-WIRE_VERSION = 5   # FrameHeader.currentVersion
+# FrameHeader.currentVersion, read from the source so this client never speaks an old version (it
+# once sent 3 for two versions and failed at its first hello).
+_HEADER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Sources", "LTENet", "FrameHeader.swift")
+WIRE_VERSION = int(re.search(r"currentVersion: UInt16 = (\d+)", open(_HEADER).read()).group(1))
 HELLO, WELCOME, PUSH, ROUND_RESULT, STATUS_REQUEST, STATUS, ERROR, LEAVE = 1, 2, 3, 4, 5, 6, 7, 8
 CODES = {1: "malformed", 2: "unauthorized", 3: "stale round", 4: "unknown head", 5: "non-finite", 6: "too large",
          8: "wrong shape", 11: "run finished", 12: "out of bounds", 13: "no free head"}
