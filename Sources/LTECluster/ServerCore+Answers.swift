@@ -19,13 +19,17 @@ extension ServerCore {
         return tensors
     }
 
-    /// A round's result as one pusher is answered: without its own heads' factors. It holds the very
-    /// bytes it pushed, which are what was merged (the MAC vouches they arrived as sent), so sending
-    /// them back would only cost the link (a worker with 2 of 6 heads receives a third less).
+    /// A round's result as one pusher is answered: without its own heads' factors where they are the
+    /// very bytes it pushed (the MAC vouches they arrived as sent), so sending them back would only
+    /// cost the link (a worker with 2 of 6 heads receives a third less). Where the round merged other
+    /// bytes for its head — an earlier push of the same worker name and round, from a process that
+    /// was killed and restarted, kept while this one was ignored as a repeat — they go back, and the
+    /// worker merges those, as the server did.
     func answer(_ result: RoundResultMessage, to p: PushMessage) -> WireMessage {
         var result = result
+        let pushed = Dictionary(p.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let own = Set(p.headIds.map(WireNames.factors))
-        result.tensors.removeAll { own.contains($0.name) }
+        result.tensors.removeAll { own.contains($0.name) && pushed[$0.name] == $0 }
         return .roundResult(result)
     }
 }

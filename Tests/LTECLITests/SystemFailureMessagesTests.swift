@@ -38,6 +38,11 @@ final class SystemFailureMessagesTests: LaunchedRunTestCase {
     /// The history's root commit holds the weights (a 455,512-byte blob): libgit2 alone would blame
     /// a leftover message or "unknown libgit2 error".
     func testAHistoryThatCannotBeWrittenSaysWhy() throws {
+        if ProcessInfo.processInfo.environment["TSAN_OPTIONS"] != nil {
+            // Under this limit ThreadSanitizer's own runtime faults (SIGBUS) in the sanitized lte
+            // before lte's code runs; AddressSanitizer and the release build run the test.
+            throw XCTSkip("the file-size limit faults ThreadSanitizer's runtime")
+        }
         let run = scratch.appendingPathComponent("server")
         let r = try runLimited(fileSize: 200_000, ["server", "--listen", "tcp://127.0.0.1:\(freeLoopbackPort())", "--config", "configs/tiny.json",
                                                    "--data", data, "--run", run.path, "--heads", "2", "--rounds", "2"])
