@@ -133,7 +133,8 @@ public enum HuggingFaceModel {
         let all = TensorSlot.weights(layout)
         guard tied else { return try TensorSlot.decode(data, slots: all, into: weights.pointer, source: source) }
         let head = all.first { $0.offset == layout.lmHead }!, embedding = all.first { $0.offset == layout.embed }!
-        let hasHead = try SafeTensorsFile(bytes: data, source: source)[head.name] != nil
+        // The header alone says whether lm_head is stored (SafeTensorsFile would copy every tensor).
+        let hasHead = try SafeTensorsHeader.parse(data, source: source).entries.contains { $0.name == head.name }
         try TensorSlot.decode(data, slots: hasHead ? all : all.filter { $0.name != head.name }, into: weights.pointer, source: source)
         let stored = UnsafeBufferPointer(start: weights.pointer + head.offset, count: head.count)
         let embedded = UnsafeBufferPointer(start: weights.pointer + embedding.offset, count: embedding.count)
