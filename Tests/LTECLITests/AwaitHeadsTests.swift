@@ -25,8 +25,7 @@ final class AwaitHeadsTests: LaunchedRunTestCase {
         for w in [first, second] { XCTAssertEqual(w.wait(seconds: 120), 0, "\(w.name):\n\(w.output)") }
         XCTAssertEqual(server.wait(seconds: 30), 0, server.output)
         let round1 = try LTEBinary.succeed(["show", "--run", run.path, "1"]).stdout
-        let last = try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8).split(separator: "\n").last!
-        let served = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])?["weights_hash"] as? String)
+        let served = try XCTUnwrap(try rounds(run).last?["weights_hash"] as? String)
         return (round1, served, run)
     }
 

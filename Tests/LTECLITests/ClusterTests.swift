@@ -5,11 +5,6 @@ import XCTest
 /// Real processes over real nng sockets on loopback: a server, workers, rounds (DESIGN.md §4).
 final class ClusterTests: LaunchedRunTestCase {
 
-    func rounds(_ run: URL) throws -> [[String: Any]] {
-        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-    }
-
     /// 2 workers × 2 heads, 3 rounds over tcp: every node ends on the same weights, and they are the
     /// weights of the in-process `lte train --mode lte` run with the same seeds.
     func testServerAndTwoWorkersMatchInProcessTraining() throws {

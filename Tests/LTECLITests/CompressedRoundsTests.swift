@@ -7,11 +7,6 @@ import XCTest
 /// end on the weights of the in-process run with the same settings, and on the history's.
 final class CompressedRoundsTests: LaunchedRunTestCase {
 
-    private func rounds(_ run: URL) throws -> [[String: Any]] {
-        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-    }
-
     /// `lte launch` over tcp, 2 workers × 2 heads, 4 rounds, for `settings`: returns rounds.jsonl,
     /// after checking the last round's hash is the in-process run's and the replayed history's.
     private func launchMatchesInProcess(_ name: String, _ settings: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {

@@ -29,6 +29,12 @@ class LaunchedRunTestCase: XCTestCase {
 }
 
 extension XCTestCase {
+    /// RUN/rounds.jsonl, a JSON object per round.
+    func rounds(_ run: URL) throws -> [[String: Any]] {
+        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
+            .split(separator: "\n").map { try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
     /// Starts `lte server` with `serverArgs` (listening on `address`, run directory `run`) and a
     /// worker `w<h>` on `data` for each head h, kill -9s the server once `afterRounds` rounds are in
     /// rounds.jsonl, restarts it with the same arguments, and checks that everyone finishes and the

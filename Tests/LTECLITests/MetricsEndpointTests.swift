@@ -106,11 +106,6 @@ final class MetricsEndpointTests: LaunchedRunTestCase {
         func get() -> T { lock.lock(); defer { lock.unlock() }; return value }
     }
 
-    private func rounds(_ run: URL) throws -> [[String: Any]] {
-        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map { try XCTUnwrap(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
-    }
-
     /// The port the server reports for its metrics ("metrics at http://127.0.0.1:PORT/metrics").
     private func metricsPort(of server: BackgroundLTE) throws -> Int {
         let end = Date().addingTimeInterval(60)

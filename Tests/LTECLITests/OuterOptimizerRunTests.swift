@@ -8,11 +8,6 @@ import XCTest
 final class OuterOptimizerRunTests: LaunchedRunTestCase {
     private let outer = ["--set", "lte.outer=nesterov", "--set", "lte.outer_learning_rate=0.7", "--set", "lte.outer_momentum=0.9"]
 
-    private func rounds(_ run: URL) throws -> [[String: Any]] {
-        try String(contentsOf: run.appendingPathComponent("rounds.jsonl"), encoding: .utf8)
-            .split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-    }
-
     /// `lte launch` (2 workers × 2 heads, 4 rounds, tcp): every worker checks the server's hash each
     /// round; the last is the in-process run's and the replayed history's; fsck is clean; and the
     /// outer step really moved W (the plain merge ends elsewhere).
