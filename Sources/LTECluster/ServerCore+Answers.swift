@@ -27,9 +27,8 @@ extension ServerCore {
     /// worker merges those, as the server did.
     func answer(_ result: RoundResultMessage, to p: PushMessage) -> WireMessage {
         var result = result
-        let pushed = Dictionary(p.tensors.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let own = Set(p.headIds.map(WireNames.factors))
-        result.tensors.removeAll { own.contains($0.name) && pushed[$0.name] == $0 }
+        result.tensors.removeAll { own.contains($0.name) && p.tensors.contains($0) }
         return .roundResult(result)
     }
 }
