@@ -9,11 +9,19 @@
 /// GF/s, against a peak of 125. Here X is read in place, each element broadcast once against a
 /// register of the thin operand, with eight independent accumulators to cover the FMA latency:
 /// 103–109 GF/s on one Zen core (README, Performance).
+///
+/// The wider the thin operand, the more flops each element of X takes part in, and the less
+/// OpenBLAS's packing weighs: from a width of 32 on, sgemm is the faster one (docs/performance.md:
+/// at rank 64 and k = 768 it ran 1.2× the panel and 1.7× the gather kernel, at k = 2048 1.7× and
+/// 4×), so the adapters take these kernels for widths 8 and 16 only (`pays`).
 public enum ThinProducts {
     public typealias Row = SIMD8<Float>
 
-    /// Whether a thin operand of width `w` takes these kernels (else: GEMM).
+    /// Whether these kernels can compute a thin operand of width `w` (a multiple of 8).
     @inline(__always) public static func fits(width w: Int) -> Bool { w > 0 && w % 8 == 0 }
+
+    /// Whether a thin operand of width `w` is faster here than in sgemm (else: GEMM).
+    @inline(__always) public static func pays(width w: Int) -> Bool { fits(width: w) && w <= 16 }
 
     /// out (rows × w, ld w) = X (rows × k, ld ldx) · P (k × w, ld w).
     public static func panel(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inner k: Int,
