@@ -60,12 +60,12 @@ public enum ThinProducts {
         }
     }
 
+    /// Rows of X the gather kernels take at a time (a block of X stays in cache while C's columns sweep it).
+    static let block = 128
+
     /// C (k × w, ld w) += α · Xᵀ Y, X (rows × k, ld ldx), Y (rows × w, ld w): a sum over the rows.
     /// The rows go in blocks, so a block of X stays in cache while every group of eight of its
     /// columns sweeps it; each block's sum is added to C (a fixed order: the same bits every time).
-    /// Rows of X go in blocks of this many: a block stays in cache while the groups of C sweep it.
-    static let block = 128
-
     public static func gather(_ x: UnsafePointer<Float>, ldx: Int, rows: Int, inner k: Int,
                               _ y: UnsafePointer<Float>, width w: Int, alpha: Float, into cOut: UnsafeMutablePointer<Float>) {
         precondition(fits(width: w), "ThinProducts: width \(w) is not a multiple of 8")
