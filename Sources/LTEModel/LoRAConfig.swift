@@ -28,7 +28,9 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     public var aInit = AInit.official
     /// AdamW weight decay on A and B (replicated parameters use the training section's).
     public var weightDecay: Float = 0
-    /// LTE learning rate; nil uses the training section's.
+    /// LTE learning rate (of A and B); nil uses the training section's. A run config that leaves
+    /// it out gets one derived from the training section's and s (`RunConfig+Defaults`), as it does
+    /// the rank and the replicated learning rate; `LoRAConfig()` itself keeps plain defaults.
     public var learningRate: Float?
     /// Learning rate of the tensors every head trains in full and each round averages (embeddings,
     /// norms, an unwrapped lm_head) in the adapter modes; nil uses the training section's. Dense

@@ -169,6 +169,13 @@ public struct RunConfig: Codable, Equatable, Sendable {
         training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? TrainingConfig()
         lte = try c.decodeIfPresent(LoRAConfig.self, forKey: .lte) ?? LoRAConfig()
         rounds = try c.contains(.run) ? c.nestedContainer(keyedBy: RunKeys.self, forKey: .run).decodeIfPresent(Int.self, forKey: .rounds) : nil
+        // The lte keys left out (or null) take values derived from the rest (RunConfig+Defaults).
+        var given: Set<String> = []
+        if c.contains(.lte) {
+            let section = try c.nestedContainer(keyedBy: AnyKey.self, forKey: .lte)
+            given = Set(section.allKeys.filter { !((try? section.decodeNil(forKey: $0)) ?? false) }.map(\.stringValue))
+        }
+        deriveLTESettings(absent: Set(Self.derivedLTEKeys).subtracting(given))
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -21,7 +21,11 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(c.model.normEps, ModelConfig.Defaults.normEps)
         XCTAssertEqual(ModelConfig.Defaults.normEps, 1e-5)
         XCTAssertEqual(c.training, TrainingConfig())
-        XCTAssertEqual(c.lte, LoRAConfig())
+        var derived = LoRAConfig()   // and the keys RunConfig+Defaults derives (RunConfigDefaultsTests)
+        derived.rank = RunConfig.defaultRank(for: c.model, heads: derived.heads)
+        derived.learningRate = RunConfig.headRateTimesScale * c.training.learningRate / derived.scale
+        derived.replicatedLearningRate = RunConfig.replicatedRateFactor * c.training.learningRate
+        XCTAssertEqual(c.lte, derived)
         XCTAssertNil(c.rounds)
         XCTAssertTrue(c.vocabFromData)
     }
