@@ -101,3 +101,16 @@ final class RunConfigDefaultsTests: XCTestCase {
         XCTAssertLessThan(worst, 1e-3 * (unset.map(abs).max() ?? 0), "half the rate, half the step")
     }
 }
+
+extension RunConfigDefaultsTests {
+    /// A config a run recorded before the rule (no lte.learning_rate, rank left out) keeps the
+    /// meaning it was written with when read as recorded: the training rate, rank 16.
+    func testARecordedConfigIsReadAsWritten() throws {
+        let earlier = Data("{\(model), \"lte\": {\"heads\": 2}}".utf8)
+        let recorded = try RunConfig.decode(earlier, source: "config.json", derivingDefaults: false)
+        XCTAssertEqual(recorded.lte.rank, LoRAConfig().rank)
+        XCTAssertNil(recorded.lte.learningRate)
+        XCTAssertNil(recorded.lte.replicatedLearningRate)
+        XCTAssertEqual(try RunConfig.decode(earlier, source: "config.json").lte.rank, 48, "the same JSON as a user's config is derived")
+    }
+}
