@@ -5,15 +5,12 @@ import LTEModel
 import XCTest
 @testable import LTETraining
 
-/// The lte settings a config leaves out (RunConfig+Defaults): derived from the model, lte.heads,
+/// RunConfigTests of the lte settings a config leaves out (RunConfig+Defaults): derived from the model, lte.heads,
 /// lte.alpha and the training rate; given values win; the values used are what the config encodes.
-final class RunConfigDefaultsTests: XCTestCase {
-    private func decode(_ json: String, overrides: [String] = []) throws -> RunConfig {
-        try RunConfig.decode(Data(json.utf8), source: "config file test.json", overrides: overrides)
-    }
-
-    /// Width 64, FFN 96: the widest wrapped layer is 96 wide, the narrowest input 64.
-    private let model = #""model": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 32}"#
+extension RunConfigTests {
+    /// `minimal`'s model section (width 64, FFN 96: the widest wrapped layer is 96 wide, the
+    /// narrowest input 64), to write configs around.
+    private var model: String { String(minimal.dropFirst().dropLast()) }
 
     func testAbsentSettingsAreDerivedFromTheModelHeadsAlphaAndTheTrainingRate() throws {
         let c = try decode("{\(model), \"training\": {\"learning_rate\": 3e-4}, \"lte\": {\"heads\": 2, \"alpha\": 1024}}")
@@ -102,7 +99,7 @@ final class RunConfigDefaultsTests: XCTestCase {
     }
 }
 
-extension RunConfigDefaultsTests {
+extension RunConfigTests {
     /// A config a run recorded before the rule (no lte.learning_rate, rank left out) keeps the
     /// meaning it was written with when read as recorded: the training rate, rank 16.
     func testARecordedConfigIsReadAsWritten() throws {

@@ -7,11 +7,11 @@ import XCTest
 
 /// The run config: one type read from files, overrides, the server's welcome and trainer_state.json.
 final class RunConfigTests: XCTestCase {
-    private func decode(_ json: String, overrides: [String] = []) throws -> RunConfig {
+    func decode(_ json: String, overrides: [String] = []) throws -> RunConfig {
         try RunConfig.decode(Data(json.utf8), source: "config file test.json", overrides: overrides)
     }
 
-    private let minimal = #"{"model": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 32}}"#
+    let minimal = #"{"model": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 32}}"#
 
     func testAbsentKeysTakeTheSectionTypesDefaults() throws {
         let c = try decode(minimal)
