@@ -9,7 +9,11 @@ import LTEModel
 ///                                   multiples of 8, at most the narrowest layer's input width
 ///     lte.learning_rate             headRateTimesScale × training.learning_rate / s, s = α/r: a
 ///                                   merge moves W by s × the factors' steps, so s·lr is what counts
-///     lte.replicated_learning_rate  replicatedRateFactor × training.learning_rate
+///     lte.replicated_learning_rate  √N × training.learning_rate: each head steps them with
+///                                   AdamW on its own small batch and a merge averages N such
+///                                   steps, whose noise cancels and whose signal does not; the
+///                                   full-rank rate left the replicated tensors (at vocab 4,096
+///                                   most of the model) behind on every corpus tried
 ///
 /// Given values always win. The rule is applied once, when a config is read with the key absent;
 /// RUN/config.json, the history's root commit and the server's welcome then hold the values used,
@@ -20,15 +24,17 @@ extension RunConfig {
 
     /// s·lr_head ÷ the full-rank learning rate.
     public static let headRateTimesScale: Float = 2
-    /// The replicated tensors' learning rate ÷ the full-rank learning rate.
-    public static let replicatedRateFactor: Float = 1
+    /// The replicated tensors' learning rate ÷ the full-rank learning rate, for `heads` heads.
+    public static func replicatedRateFactor(heads: Int) -> Float { Float(max(heads, 1)).squareRoot() }
 
     /// Sets the keys in `absent` (of `derivedLTEKeys`) from the model, lte.heads, lte.alpha and the
     /// training section's learning rate.
     mutating func deriveLTESettings(absent: Set<String>) {
         if absent.contains("rank") { lte.rank = Self.defaultRank(for: model, heads: lte.heads) }
         if absent.contains("learning_rate") { lte.learningRate = Self.headRateTimesScale * training.learningRate / lte.scale }
-        if absent.contains("replicated_learning_rate") { lte.replicatedLearningRate = Self.replicatedRateFactor * training.learningRate }
+        if absent.contains("replicated_learning_rate") {
+            lte.replicatedLearningRate = Self.replicatedRateFactor(heads: lte.heads) * training.learningRate
+        }
     }
 
     /// The smallest multiple of 8 with heads × r ≥ the widest wrapped layer (max of the width and the

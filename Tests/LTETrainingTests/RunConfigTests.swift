@@ -24,7 +24,7 @@ final class RunConfigTests: XCTestCase {
         var derived = LoRAConfig()   // and the keys RunConfig+Defaults derives (RunConfigDefaultsTests)
         derived.rank = RunConfig.defaultRank(for: c.model, heads: derived.heads)
         derived.learningRate = RunConfig.headRateTimesScale * c.training.learningRate / derived.scale
-        derived.replicatedLearningRate = RunConfig.replicatedRateFactor * c.training.learningRate
+        derived.replicatedLearningRate = RunConfig.replicatedRateFactor(heads: derived.heads) * c.training.learningRate
         XCTAssertEqual(c.lte, derived)
         XCTAssertNil(c.rounds)
         XCTAssertTrue(c.vocabFromData)
