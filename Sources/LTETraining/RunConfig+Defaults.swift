@@ -1,9 +1,9 @@
 import LTEModel
 
 /// LTE's settings a config leaves out, set from the model and the full-rank recipe (issue 17: the
-/// study is experiments/sweep, the rule and its measurements are in README's "Defaults that
-/// transfer"). A hand-tuned setting found on one corpus did not carry to another; these follow the
-/// quantities the sweep showed them to follow:
+/// study is experiments/sweep; README's "LTE's settings, one at a time" and "LTE on its defaults"
+/// give its measurements). A setting tuned by hand on one corpus did not carry to another; these
+/// scale with what the sweep showed them to follow:
 ///
 ///     lte.rank                      N·r ≥ the widest wrapped layer (the paper's rule of thumb), in
 ///                                   multiples of 8, at most the narrowest layer's input width
@@ -11,9 +11,10 @@ import LTEModel
 ///                                   merge moves W by s × the factors' steps, so s·lr is what counts
 ///     lte.replicated_learning_rate  √N × training.learning_rate: each head steps them with
 ///                                   AdamW on its own small batch and a merge averages N such
-///                                   steps, whose noise cancels and whose signal does not; the
-///                                   full-rank rate left the replicated tensors (at vocab 4,096
-///                                   most of the model) behind on every corpus tried
+///                                   steps, keeping only their common part; at the full-rank rate
+///                                   the replicated tensors (at vocab 4,096 most of the model)
+///                                   fell behind on both corpora tried (2× and 4× did better at
+///                                   4 heads; √N is the cautious choice, untested beyond N = 8)
 ///
 /// Given values always win. The rule is applied once, when a config is read with the key absent;
 /// RUN/config.json, the history's root commit and the server's welcome then hold the values used,
