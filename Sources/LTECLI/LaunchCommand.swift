@@ -36,11 +36,12 @@ struct LaunchCommand: ParsableCommand {
     func run() throws {
         guard workers >= 1, headsPerWorker >= 1 else { throw LTEError("--workers and --heads-per-worker must be at least 1") }
         guard rounds >= 1 else { throw LTEError("--rounds must be at least 1") }
-        var cfg = try config.load()              // fail here, not in a child, on a bad config
+        // Fail here, not in a child, on a bad config. The heads go in as an override so that the
+        // settings derived from them (lte.rank, RunConfig+Defaults) are the server's.
+        var cfg = try config.load(flags: ["lte.heads=\(workers * headsPerWorker)"])
         let dataset = try data.load()
         if cfg.vocabFromData { cfg.model.vocabSize = dataset.vocabSize }
         // Every process of the launch lives on this machine: the server and each worker.
-        cfg.lte.heads = workers * headsPerWorker
         let worker = MemoryBudget.worker(cfg.model, lora: cfg.lte, heads: headsPerWorker, totalHeads: cfg.lte.heads, batch: cfg.training.batchSize,
                                          recompute: cfg.training.recompute, holdsFrozenMaster: cfg.lte.frozenWeights == .f32)
         try (0..<workers).reduce(MemoryBudget.server(cfg.model, lora: cfg.lte, totalHeads: cfg.lte.heads)) { sum, _ in sum + worker }

@@ -72,9 +72,9 @@ struct ServerCommand: ParsableCommand {
         if let finalWait, !(finalWait >= 0 && finalWait.isFinite) { throw LTEError("--final-wait must be a number of seconds, 0 or more (got \(finalWait))") }
         if branch.contains("/") || branch.isEmpty { throw LTEError("--branch must be a plain name (got \"\(branch)\")") }
         try NetworkAddress.check(listen, flag: "--listen", listening: true)
-        var cfg = try config.load()
-        if let heads { cfg.lte.heads = heads }
-        guard cfg.lte.heads >= 1 else { throw LTEError("--heads must be at least 1") }
+        if let heads, heads < 1 { throw LTEError("--heads must be at least 1") }
+        // --heads as an override, so the settings derived from lte.heads (RunConfig+Defaults) follow it.
+        var cfg = try config.load(flags: heads.map { ["lte.heads=\($0)"] } ?? [])
         if !(0...cfg.lte.heads).contains(awaitHeads) {
             throw LTEError("--await-heads \(awaitHeads) must be between 0 and the run's \(cfg.lte.heads) heads")
         }

@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
             help: ArgumentHelp("Run directory for config.json, metrics.jsonl and checkpoint/ (created if missing).", valueName: "dir"))
     var runDirectory: String
 
-    @Option(help: ArgumentHelp("full (one dense model), lte (N heads merged every T), lora (one head, never merged), lora-merge (one head merged every T) or fedavg (N dense replicas averaged every T). Heads, rank, alpha and T come from the config's lte section.", valueName: "mode"))
+    @Option(help: ArgumentHelp("full (one dense model), lte (N heads merged every T), lora (one head, never merged), lora-merge (one head merged every T) or fedavg (N dense replicas averaged every T). Heads, rank, alpha and T come from the config's lte section; left out there, lte.rank is the smallest multiple of 8 with heads × rank ≥ the widest layer (at most the narrowest layer's input width), lte.learning_rate is 2 × training.learning_rate ÷ s (s = alpha ÷ rank) and lte.replicated_learning_rate (embeddings, norms, lm_head) is √heads × training.learning_rate; RUN/config.json records the values used.", valueName: "mode"))
     var mode: TrainingMode = .full
 
     @Option(help: "Total optimizer steps (overrides training.iterations).")
@@ -85,7 +85,7 @@ struct TrainCommand: ParsableCommand {
         let checkpointURL = runURL.appendingPathComponent("checkpoint")
         // The config the run recorded: in its checkpoint, or (a checkpoint written before it held one) RUN/config.json.
         let recorded = resume ? (try? Checkpoint(at: checkpointURL).trainerState().runConfig)
-            ?? (try? RunConfig.load(contentsOf: runURL.appendingPathComponent("config.json").path)) : nil
+            ?? (try? RunConfig.load(contentsOf: runURL.appendingPathComponent("config.json").path, derivingDefaults: false)) : nil
         var cfg = try recorded.map { try resumedConfig(recorded: $0) } ?? config.load(flags: flagOverrides)
         let dataset = try data.load()
         if cfg.vocabFromData {
@@ -186,7 +186,7 @@ struct TrainCommand: ParsableCommand {
     /// must not climb back up) unless `training.decay_iterations` is set too.
     private func resumedConfig(recorded: RunConfig) throws -> RunConfig {
         let source = "the config run \(runDirectory) recorded"
-        var cfg = try RunConfig.decode(recorded.encoded(), source: source, overrides: config.set + flagOverrides)
+        var cfg = try RunConfig.decode(recorded.encoded(), source: source, overrides: config.set + flagOverrides, derivingDefaults: false)
         let overridden = (config.set + flagOverrides).map { String($0.prefix { $0 != "=" }) }
         let file = try config.load(flags: flagOverrides)
         let ignored = try file.differences(from: cfg).filter { d in !(d.key == "model.vocab_size" && file.vocabFromData) }

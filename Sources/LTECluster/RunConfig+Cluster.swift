@@ -21,7 +21,7 @@ extension RunConfig {
 
     /// The config a server's welcome carries.
     static func fromServer(_ data: Data) throws -> RunConfig {
-        try decode(data, source: "the run config the server sent")
+        try decode(data, source: "the run config the server sent", derivingDefaults: false)
     }
 
     /// SHA-256 of what decides the bits of a run (model, training, lte, heads): a worker started

@@ -28,8 +28,14 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
     public var aInit = AInit.official
     /// AdamW weight decay on A and B (replicated parameters use the training section's).
     public var weightDecay: Float = 0
-    /// LTE learning rate; nil uses the training section's.
+    /// LTE learning rate (of A and B); nil uses the training section's. A run config that leaves
+    /// it out gets one derived from the training section's and s (`RunConfig+Defaults`), as it does
+    /// the rank and the replicated learning rate; `LoRAConfig()` itself keeps plain defaults.
     public var learningRate: Float?
+    /// Learning rate of the tensors every head trains in full and each round averages (embeddings,
+    /// norms, an unwrapped lm_head) in the adapter modes; nil uses the training section's. Dense
+    /// replicas (fedavg) always train at the training section's.
+    public var replicatedLearningRate: Float?
     /// How the heads hold the frozen (wrapped) weights they compute against: float32, or quantized
     /// (int8, nf4) and dequantized a layer at a time. The master weights stay float32 either way.
     public var frozenWeights = QuantizedFormat.f32
@@ -65,7 +71,8 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case heads, rank, alpha, mergeEvery = "merge_every", merge, wrapLMHead = "wrap_lm_head", aInit = "a_init"
-        case weightDecay = "weight_decay", learningRate = "learning_rate", frozenWeights = "frozen_weights"
+        case weightDecay = "weight_decay", learningRate = "learning_rate", replicatedLearningRate = "replicated_learning_rate"
+        case frozenWeights = "frozen_weights"
         case pushFormat = "push_format", overlap
         case outer, outerLearningRate = "outer_learning_rate", outerMomentum = "outer_momentum"
     }
@@ -84,6 +91,7 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         aInit = try c.decodeIfPresent(AInit.self, forKey: .aInit) ?? d.aInit
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? d.weightDecay
         learningRate = try c.decodeIfPresent(Float.self, forKey: .learningRate)
+        replicatedLearningRate = try c.decodeIfPresent(Float.self, forKey: .replicatedLearningRate)
         if let f = try c.decodeIfPresent(String.self, forKey: .frozenWeights) {
             // bf16 is a push format only: frozen weights are f32 or quantized on blocks.
             guard let format = QuantizedFormat(rawValue: f), format != .bf16 else {
@@ -127,6 +135,9 @@ public struct LoRAConfig: Codable, Equatable, Sendable {
         guard rank >= 1 else { throw LTEError("lte.rank must be at least 1 (got \(rank))") }
         guard mergeEvery >= 1 else { throw LTEError("lte.merge_every must be at least 1 (got \(mergeEvery))") }
         guard alpha > 0, alpha.isFinite else { throw LTEError("lte.alpha must be positive (got \(alpha))") }
+        for (name, rate) in [("learning_rate", learningRate), ("replicated_learning_rate", replicatedLearningRate)] {
+            if let rate, !(rate > 0 && rate.isFinite) { throw LTEError("lte.\(name) must be positive (got \(rate))") }
+        }
         guard !overlap || merge == .resetless else {
             throw LTEError("lte.overlap needs lte.merge resetless: reset-B would zero a B that trained on after its push")
         }

@@ -138,7 +138,7 @@ public struct Checkpoint {
             guard config is [String: Any], let data = try? JSONSerialization.data(withJSONObject: config) else {
                 throw LTEError("\(stateURL.path): \"run_config\" must be an object")
             }
-            runConfig = try RunConfig.decode(data, source: "\(stateURL.path): run_config")
+            runConfig = try RunConfig.decode(data, source: "\(stateURL.path): run_config", derivingDefaults: false)
         }
         return TrainerState(step: step, tokens: tokens, seed: seed, runConfig: runConfig)
     }

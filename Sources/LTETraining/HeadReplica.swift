@@ -13,6 +13,9 @@ public final class HeadReplica<Source: BatchSource> {
     let headOptimizer: AdamW?
     /// The adapters' learning rate relative to the schedule's (lte.learning_rate / training lr).
     let headRateFactor: Float
+    /// The replicated tensors' learning rate relative to the schedule's (lte.replicated_learning_rate
+    /// / training lr; 1 for dense replicas).
+    let replicatedRateFactor: Float
     let gradClip: Float
     public var source: Source
     let acts: Activations
@@ -45,8 +48,9 @@ public final class HeadReplica<Source: BatchSource> {
             t.weightDecay = lora.weightDecay
             headOptimizer = AdamW(spans: [.init(param: 0, grad: 0, count: layout.count, decay: true)], config: t)
             headRateFactor = (lora.learningRate ?? training.learningRate) / training.learningRate
+            replicatedRateFactor = (lora.replicatedLearningRate ?? training.learningRate) / training.learningRate
         } else {
-            head = nil; headOptimizer = nil; headRateFactor = 1
+            head = nil; headOptimizer = nil; headRateFactor = 1; replicatedRateFactor = 1
         }
         gradClip = training.gradClip
         self.source = source
@@ -93,7 +97,7 @@ public final class HeadReplica<Source: BatchSource> {
         model.backward(acts)
         // Global-norm clipping over everything the replica trains: its factors and replicated tensors.
         clipGradientNorm(head.map { [model.grads, $0.grads] } ?? [model.grads], maxNorm: gradClip)
-        optimizer.update(params: model.params.pointer, grads: model.grads.pointer, lr: lr)
+        optimizer.update(params: model.params.pointer, grads: model.grads.pointer, lr: lr * replicatedRateFactor)
         if let h = head, let o = headOptimizer {
             o.update(params: h.factors.pointer, grads: h.grads.pointer, lr: lr * headRateFactor)
         }

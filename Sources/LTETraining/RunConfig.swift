@@ -32,28 +32,32 @@ public struct RunConfig: Codable, Equatable, Sendable {
     // MARK: reading
 
     /// Reads the config file at `path`, applies `overrides` (`section.key=value`), and checks it.
-    public static func load(contentsOf path: String, overrides: [String] = []) throws -> RunConfig {
+    /// `derivingDefaults`: lte settings left out are derived (RunConfig+Defaults), as for a config a
+    /// user wrote; false for a config a run recorded, where a missing key keeps the meaning it had
+    /// when it was written (lte.learning_rate: the training rate; lte.rank: 16), so that a run
+    /// recorded before the rule resumes as it would have.
+    public static func load(contentsOf path: String, overrides: [String] = [], derivingDefaults: Bool = true) throws -> RunConfig {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LTEError("config file \(path) does not exist or cannot be read")
         }
-        return try decode(data, source: "config file \(path)", overrides: overrides)
+        return try decode(data, source: "config file \(path)", overrides: overrides, derivingDefaults: derivingDefaults)
     }
 
     /// Parses and checks a run config's JSON; `source` begins every error message ("config file X").
-    public static func decode(_ data: Data, source: String, overrides: [String] = []) throws -> RunConfig {
+    public static func decode(_ data: Data, source: String, overrides: [String] = [], derivingDefaults: Bool = true) throws -> RunConfig {
         do { try StrictJSON.check(data) } catch let e as LTEError { throw LTEError("\(source) is not valid JSON: \(e.message)") }
         guard let root = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
             throw LTEError("\(source) is not a JSON object")
         }
-        guard !overrides.isEmpty else { return try decode(root, source: source) }
+        guard !overrides.isEmpty else { return try decode(root, source: source, derivingDefaults: derivingDefaults) }
         // An error the overrides bring in is theirs, not the file's: "--set training.beta1=2: …".
-        let fileAlone = Result { try decode(root, source: source) }
+        let fileAlone = Result { try decode(root, source: source, derivingDefaults: derivingDefaults) }
         var overridden = root
         for o in overrides {
             do { try apply(override: o, to: &overridden) } catch let e as LTEError { throw LTEError("--set \(o) (over \(source)): \(e.message)") }
         }
         do {
-            return try decode(overridden, source: source)
+            return try decode(overridden, source: source, derivingDefaults: derivingDefaults)
         } catch let e as LTEError {
             if case .failure = fileAlone { throw e }
             let message = e.message.hasPrefix(source + ": ") ? String(e.message.dropFirst(source.count + 2)) : e.message
@@ -62,9 +66,14 @@ public struct RunConfig: Codable, Equatable, Sendable {
         }
     }
 
-    private static func decode(_ root: [String: Any], source: String) throws -> RunConfig {
+    /// Tells `init(from:)` to derive the lte settings left out.
+    static let derivesDefaults = CodingUserInfoKey(rawValue: "lte.derivesDefaults")!
+
+    private static func decode(_ root: [String: Any], source: String, derivingDefaults: Bool) throws -> RunConfig {
         do {
-            let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: root))
+            let decoder = JSONDecoder()
+            decoder.userInfo[derivesDefaults] = derivingDefaults
+            let config = try decoder.decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: root))
             try config.validate()
             return config
         } catch let e as LTEError {
@@ -169,6 +178,14 @@ public struct RunConfig: Codable, Equatable, Sendable {
         training = try c.decodeIfPresent(TrainingConfig.self, forKey: .training) ?? TrainingConfig()
         lte = try c.decodeIfPresent(LoRAConfig.self, forKey: .lte) ?? LoRAConfig()
         rounds = try c.contains(.run) ? c.nestedContainer(keyedBy: RunKeys.self, forKey: .run).decodeIfPresent(Int.self, forKey: .rounds) : nil
+        // The lte keys left out (or null) take values derived from the rest (RunConfig+Defaults).
+        guard decoder.userInfo[Self.derivesDefaults] as? Bool ?? true else { return }
+        var given: Set<String> = []
+        if c.contains(.lte) {
+            let section = try c.nestedContainer(keyedBy: AnyKey.self, forKey: .lte)
+            given = Set(section.allKeys.filter { !((try? section.decodeNil(forKey: $0)) ?? false) }.map(\.stringValue))
+        }
+        deriveLTESettings(absent: Set(Self.derivedLTEKeys).subtracting(given))
     }
 
     public func encode(to encoder: Encoder) throws {

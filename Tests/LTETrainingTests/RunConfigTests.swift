@@ -7,11 +7,11 @@ import XCTest
 
 /// The run config: one type read from files, overrides, the server's welcome and trainer_state.json.
 final class RunConfigTests: XCTestCase {
-    private func decode(_ json: String, overrides: [String] = []) throws -> RunConfig {
+    func decode(_ json: String, overrides: [String] = []) throws -> RunConfig {
         try RunConfig.decode(Data(json.utf8), source: "config file test.json", overrides: overrides)
     }
 
-    private let minimal = #"{"model": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 32}}"#
+    let minimal = #"{"model": {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 96, "max_position_embeddings": 32}}"#
 
     func testAbsentKeysTakeTheSectionTypesDefaults() throws {
         let c = try decode(minimal)
@@ -21,7 +21,11 @@ final class RunConfigTests: XCTestCase {
         XCTAssertEqual(c.model.normEps, ModelConfig.Defaults.normEps)
         XCTAssertEqual(ModelConfig.Defaults.normEps, 1e-5)
         XCTAssertEqual(c.training, TrainingConfig())
-        XCTAssertEqual(c.lte, LoRAConfig())
+        var derived = LoRAConfig()   // and the keys RunConfig+Defaults derives (RunConfigDefaultsTests)
+        derived.rank = RunConfig.defaultRank(for: c.model, heads: derived.heads)
+        derived.learningRate = RunConfig.headRateTimesScale * c.training.learningRate / derived.scale
+        derived.replicatedLearningRate = RunConfig.replicatedRateFactor(heads: derived.heads) * c.training.learningRate
+        XCTAssertEqual(c.lte, derived)
         XCTAssertNil(c.rounds)
         XCTAssertTrue(c.vocabFromData)
     }

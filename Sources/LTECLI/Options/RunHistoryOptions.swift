@@ -19,7 +19,7 @@ struct RunHistoryOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: configPath) else {
             throw LTEError("\(runDirectory) is not a run directory (no config.json); pass --run DIR of an `lte server` or `lte launch` run")
         }
-        let config = try RunConfig.load(contentsOf: configPath)
+        let config = try RunConfig.load(contentsOf: configPath, derivingDefaults: false)
         return try MergeHistory.open(at: MergeHistory.location(inRun: run), modelConfig: config.model, branch: branch)
     }
 }
