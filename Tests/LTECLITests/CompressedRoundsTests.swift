@@ -36,6 +36,12 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         }
     }
 
+    /// float32 pushes overlapped: each head's fold counts its push in flight at s/N on every node
+    /// alike, so the launch, the in-process run and replay end on the same bits.
+    func testOverlappedLaunchMatchesInProcessAndReplay() throws {
+        _ = try launchMatchesInProcess("overlap", ["--set", "lte.overlap=true"])
+    }
+
     /// Each format moves fewer bytes than float32 and still ends where the in-process run does.
     func testPushFormatsMatchInProcessAndShrinkTheRound() throws {
         var bytes: [String: Int] = [:]
