@@ -226,7 +226,7 @@ public final class WorkerCore {
             inFlight = PushInFlight(round: round, replicated: replicated) { try exchange { message(tensors) } }
             // Until merge `round` is applied, each head counts what it pushed at the merge's weight.
             if d.lte.merge == .resetless {
-                for r in s.replicas { if let h = r.head, let f = own[r.id] { h.awaitMerge(of: f.values, totalHeads: s.main.totalHeads) } }
+                for r in s.replicas { if let h = r.head, let f = own[r.id] { h.awaitMerge(of: f.values, totalHeads: s.main.totalHeads, extrapolation: d.lte.overlapExtrapolation) } }
             }
             return .sent(round: round)
         }

@@ -19,12 +19,14 @@ import LTENumerics
 ///
 /// With `lte.overlap` a head trains round k + 1 on W_{k−1}, before merge k is applied. From its push
 /// for round k until then it also holds the factors it pushed, Bᵢᵏ, Aᵢᵏ (`pushed`: the values the
-/// merge will use), and its effective weight counts its own round-k contribution at the weight the
-/// merge gives it, s/N, and only its progress since the push at s:
-///   Wᵢ = W + (s/N)·(BᵢᵏAᵢᵏ − Vᵢ) + s·(BᵢAᵢ − BᵢᵏAᵢᵏ)
-/// Without it the head would count its own round-k progress N times over (s instead of s/N). Once
-/// merge k is applied W holds that share itself, and the head is back to W + s·BᵢAᵢ − s·Vᵢ with
-/// Vᵢ = BᵢᵏAᵢᵏ (or, if the round did not merge it, with Vᵢ as it was: then nothing of it is in W).
+/// merge will use), and its effective weight counts its own round-k progress at a weight ω·s and
+/// only its progress since the push at s:
+///   Wᵢ = W + ω·s·(BᵢᵏAᵢᵏ − Vᵢ) + s·(BᵢAᵢ − BᵢᵏAᵢᵏ),   ω = 1/N + c·(1 − 1/N)
+/// ω = 1/N (c = 0) is the share merge k will give it; the others' round-k progress is not known
+/// until then, and c > 0 stands in for it with the head's own (`lte.overlap_extrapolation`; c = 1,
+/// ω = 1, is W + s·BᵢAᵢ − s·Vᵢ as if no push were in flight). Once merge k is applied the head is
+/// back to W + s·BᵢAᵢ − s·Vᵢ with Vᵢ = BᵢᵏAᵢᵏ (or, if the round did not merge it, with Vᵢ as it was:
+/// then nothing of it is in W, and all of it lands in the next merge it joins).
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -38,8 +40,8 @@ public final class LoRAHead: LinearAdapters {
     /// Bᵢᵏ, Aᵢᵏ: the factors pushed for the round whose merge is still to be applied (`lte.overlap`,
     /// reset-less), as the merge will use them (dequantized); nil otherwise.
     public private(set) var pushed: FloatBuffer?
-    /// 1/N, the share of the head's push the merge puts into W (LTEMerge: N is the run's head count).
-    private var mergeShare: Float = 0
+    /// ω: the weight, relative to s, of the pushed round's progress BᵢᵏAᵢᵏ − Vᵢ while it is in flight.
+    private var pushedWeight: Float = 0
     /// True while the weights this head sits on hold its effective weight (from `markFolded` until
     /// the factors move: `unfold`).
     public private(set) var isFolded = false
@@ -48,13 +50,13 @@ public final class LoRAHead: LinearAdapters {
 
     /// The head's effective weight besides W, as rank-r products Σₜ wₜ·s·Bₜ Aₜ: its term (w = 1,
     /// its own factors) first, then its corrections. Reset-less, between merges: −1 on Vᵢ. With a
-    /// push in flight: −(1 − 1/N) on the pushed factors and −1/N on Vᵢ, which with the term make
-    /// (s/N)(BᵢᵏAᵢᵏ − Vᵢ) + s(BᵢAᵢ − BᵢᵏAᵢᵏ).
+    /// push in flight: −(1 − ω) on the pushed factors and −ω on Vᵢ, which with the term make
+    /// ω·s·(BᵢᵏAᵢᵏ − Vᵢ) + s·(BᵢAᵢ − BᵢᵏAᵢᵏ).
     private var terms: [(weight: Float, factors: UnsafeMutablePointer<Float>)] {
         var t: [(weight: Float, factors: UnsafeMutablePointer<Float>)] = [(1, factors.pointer)]
         if let pushed {
-            t.append((-(1 - mergeShare), pushed.pointer))
-            if hasCorrection { t.append((-mergeShare, merged.pointer)) }
+            t.append((-(1 - pushedWeight), pushed.pointer))
+            if hasCorrection { t.append((-pushedWeight, merged.pointer)) }
         } else if hasCorrection {
             t.append((-1, merged.pointer))
         }
@@ -206,13 +208,16 @@ public final class LoRAHead: LinearAdapters {
 
     /// This head pushed `values` (its factors as the merge will use them) for a round whose merge
     /// is applied later (`lte.overlap`, reset-less rule only: under reset-B, W gains (s/N)·BᵢAᵢ and
-    /// Bᵢ is zeroed at the merge, which this fold does not model). Until `setMerged` or
-    /// `pushWasNotMerged`, it trains on W + (s/N)(values − Vᵢ) + s(BᵢAᵢ − values); `totalHeads` is the
-    /// merge's N. `values` is kept, not copied: the caller must not change it.
-    public func awaitMerge(of values: FloatBuffer, totalHeads: Int) {
-        precondition(values.count == factors.count && totalHeads > 0, "LoRAHead.awaitMerge: factors of another layout")
+    /// Bᵢ is zeroed at the merge, which this fold does not model; LoRAConfig refuses the pair). Until
+    /// `setMerged` or `pushWasNotMerged`, it trains on W + ω·s·(values − Vᵢ) + s·(BᵢAᵢ − values) with
+    /// ω = 1/N + c·(1 − 1/N): N = `totalHeads`, the merge's N; c = `extrapolation`. `values` is kept,
+    /// not copied: the caller must not change it.
+    public func awaitMerge(of values: FloatBuffer, totalHeads: Int, extrapolation: Float) {
+        precondition(values.count == factors.count && totalHeads > 0 && (0...1).contains(extrapolation),
+                     "LoRAHead.awaitMerge: factors of another layout, or c outside [0, 1]")
         pushed = values
-        mergeShare = 1 / Float(totalHeads)
+        let share = 1 / Float(totalHeads)
+        pushedWeight = share + extrapolation * (1 - share)
         isFolded = false
     }
 

@@ -113,12 +113,13 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
                     replicated: present.map { main.packReplicated(replicas[$0].model.params.pointer) })
     }
 
-    /// Until `round` is merged, each head that pushed in it counts its pushed factors at the merge's
-    /// weight s/N (`LoRAHead.awaitMerge`), as a worker's heads do between a push and its merge.
+    /// Until `round` is merged, each head that pushed in it counts its pushed progress at the weight
+    /// `lte.overlap_extrapolation` gives it (`LoRAHead.awaitMerge`), as a worker's heads do between a
+    /// push and its merge.
     func awaitMerge(of round: PushedRound) {
         guard lora.merge == .resetless else { return }
         for (k, i) in round.heads.enumerated() {
-            if let head = replicas[i].head, let pushed = round.factors[k] { head.awaitMerge(of: pushed.values, totalHeads: main.totalHeads) }
+            if let head = replicas[i].head, let pushed = round.factors[k] { head.awaitMerge(of: pushed.values, totalHeads: main.totalHeads, extrapolation: lora.overlapExtrapolation) }
         }
     }
 

@@ -36,10 +36,11 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         }
     }
 
-    /// float32 pushes overlapped: each head's fold counts its push in flight at s/N on every node
-    /// alike, so the launch, the in-process run and replay end on the same bits.
+    /// float32 pushes overlapped, each head's fold counting its push in flight at exactly the merge's
+    /// s/N (c = 0; the int8 test above runs the default c) on every node alike: the launch, the
+    /// in-process run and replay end on the same bits.
     func testOverlappedLaunchMatchesInProcessAndReplay() throws {
-        _ = try launchMatchesInProcess("overlap", ["--set", "lte.overlap=true"])
+        _ = try launchMatchesInProcess("overlap", ["--set", "lte.overlap=true", "--set", "lte.overlap_extrapolation=0"])
     }
 
     /// Each format moves fewer bytes than float32 and still ends where the in-process run does.
@@ -123,6 +124,7 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         let base = ["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data, "--run", scratch.appendingPathComponent("bad").path]
         try LTEBinary.fail(base + ["--set", "lte.push_format=fp8"], "lte.push_format must be one of f32, bf16, int8, nf4")
         try LTEBinary.fail(base + ["--set", "lte.overlap=sometimes"], "lte.overlap must be one of true, false")
+        try LTEBinary.fail(base + ["--set", "lte.overlap_extrapolation=1.5"], "lte.overlap_extrapolation must be in [0, 1]")
         try LTEBinary.fail(base + ["--set", "lte.overlap=true", "--set", "lte.merge=reset-b"], "lte.overlap needs lte.merge resetless")
     }
 }

@@ -3,8 +3,8 @@ import XCTest
 import LTENumerics
 
 /// A head with a push in flight (`lte.overlap`, LoRAHead.awaitMerge): its effective weight counts its
-/// pushed factors P = BᵢᵏAᵢᵏ at the merge's weight s/N,
-///   Wᵢ = W + (s/N)(P − V) + s(BA − P) = W + s·BA − (s − s/N)·P − (s/N)·V,
+/// pushed progress P − V (P = BᵢᵏAᵢᵏ) at ω·s, ω = 1/N + c(1 − 1/N) (c = 0: the merge's own weight s/N),
+///   Wᵢ = W + ω·s(P − V) + s(BA − P) = W + s·BA − (1 − ω)s·P − ω·s·V,
 /// and once the merge is applied it is back to W + s(BA − V) with V = P (merged) or V as it was (not).
 final class OverlappedFoldTests: XCTestCase {
     static let config = LoRAHeadTests.config
@@ -66,35 +66,34 @@ final class OverlappedFoldTests: XCTestCase {
     }
 
     /// The rank-3r fold (and its rank-2r form before the head's first merge) against the dense sum,
-    /// at a rank OpenBLAS takes and one ThinProducts takes.
+    /// at a rank OpenBLAS takes and one ThinProducts takes, for c = 0 (ω = 1/N) and the default c.
     func testFoldWithAPushInFlightMatchesTheDenseReference() throws {
-        for rank in [3, 8] {
-            for hasCorrection in [false, true] {
+        for rank in [3, 8] { for hasCorrection in [false, true] { for c in [Float(0), LoRAConfig().overlapExtrapolation] {
                 let lane = try Lane(rank: rank, seed: 1)
                 let s: Float = 2.5, n = Double(Self.heads)
                 let head = LoRAHead(layout: lane.layout, scale: s)
                 let v = Self.randomFactors(lane.layout, seed: 2), p = Self.randomFactors(lane.layout, seed: 3)
                 if hasCorrection { head.setMerged(from: v.pointer) }
                 head.factors.copy(from: Self.randomFactors(lane.layout, seed: 4))
-                let label = "rank \(rank), correction \(hasCorrection)"
+                let label = "rank \(rank), correction \(hasCorrection), c \(c)"
                 // Before the push: W + s(BA − V).
                 lane.assertFolded(head, equals: [(Double(s), head.factors)] + (hasCorrection ? [(-Double(s), v)] : []), label + ", no push")
-                head.awaitMerge(of: p, totalHeads: Self.heads)
-                var terms: [(coefficient: Double, factors: FloatBuffer)] = [(Double(s), head.factors), (-(Double(s) - Double(s) / n), p)]
-                if hasCorrection { terms.append((-Double(s) / n, v)) }
+                head.awaitMerge(of: p, totalHeads: Self.heads, extrapolation: c)
+                let omega = 1 / n + Double(c) * (1 - 1 / n)
+                var terms: [(coefficient: Double, factors: FloatBuffer)] = [(Double(s), head.factors), (-(1 - omega) * Double(s), p)]
+                if hasCorrection { terms.append((-omega * Double(s), v)) }
                 lane.assertFolded(head, equals: terms, label + ", push in flight")
                 // Not the plain fold: that one is W + s(BA − V), (s − s/N)(P − V) away.
                 let plain = LoRAHead(layout: lane.layout, scale: s)
                 if hasCorrection { plain.setMerged(from: v.pointer) }
                 plain.factors.copy(from: head.factors)
                 XCTAssertNotEqual(lane.folded(plain), lane.folded(head), label)
-            }
-        }
+        } } }
     }
 
-    /// Merge k applied with this head: W_k = W_{k−1} + (s/N)(P − V) + (the others' shares), and the
-    /// head's weight after `setMerged(P)` is its weight before plus the others' shares only: its own
-    /// share is neither lost nor counted twice. A round that did not merge it (`pushWasNotMerged`)
+    /// With c = 0, merge k applied with this head: W_k = W_{k−1} + (s/N)(P − V) + (the others'
+    /// shares), and the head's weight after `setMerged(P)` is its weight before plus the others'
+    /// shares only: its own share is neither lost nor counted twice. A round that did not merge it (`pushWasNotMerged`)
     /// leaves W without it, and the head back on W + s(BA − V).
     func testAMergeHandsTheOwnShareOverToW() throws {
         let lane = try Lane(rank: 8, seed: 5)
@@ -103,7 +102,7 @@ final class OverlappedFoldTests: XCTestCase {
         let v = Self.randomFactors(lane.layout, seed: 6), p = Self.randomFactors(lane.layout, seed: 7)
         head.setMerged(from: v.pointer)
         head.factors.copy(from: Self.randomFactors(lane.layout, seed: 8))
-        head.awaitMerge(of: p, totalHeads: Self.heads)
+        head.awaitMerge(of: p, totalHeads: Self.heads, extrapolation: 0)
         let before = lane.folded(head)
 
         // Merge k of this head alone (the others missed it): W moves by exactly this head's share.
@@ -123,7 +122,7 @@ final class OverlappedFoldTests: XCTestCase {
         // A round without this head: W unchanged, and the whole progress since V is the head's again.
         let missed = try Lane(rank: 8, seed: 5)
         head.setMerged(from: v.pointer)
-        head.awaitMerge(of: p, totalHeads: Self.heads)
+        head.awaitMerge(of: p, totalHeads: Self.heads, extrapolation: LoRAConfig().overlapExtrapolation)
         head.pushWasNotMerged()
         XCTAssertNil(head.pushed)
         missed.assertFolded(head, equals: [(Double(s), head.factors), (-Double(s), v)], "merge without the head")
@@ -142,7 +141,7 @@ final class OverlappedFoldTests: XCTestCase {
             let v = Self.randomFactors(lane.layout, seed: 12)
             head.setMerged(from: v.pointer)
             head.factors.copy(from: Self.randomFactors(lane.layout, seed: 13))
-            head.awaitMerge(of: Self.randomFactors(lane.layout, seed: 14), totalHeads: Self.heads)
+            head.awaitMerge(of: Self.randomFactors(lane.layout, seed: 14), totalHeads: Self.heads, extrapolation: 0.5)
             if fold { lane.fold.head = head; head.markFolded() }
             model.adapters = head
             head.prepare(rows: 6)
