@@ -8,7 +8,8 @@ import XCTest
 final class CompressedRoundsTests: LaunchedRunTestCase {
 
     /// `lte launch` over tcp, 2 workers × 2 heads, 4 rounds, for `settings`: returns rounds.jsonl,
-    /// after checking the last round's hash is the in-process run's and the replayed history's.
+    /// after checking the last round's hash is the in-process run's and the replayed history's, and
+    /// that `lte fsck` passes on the history.
     private func launchMatchesInProcess(_ name: String, _ settings: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
         let run = scratch.appendingPathComponent(name)
         try LTEBinary.succeed(["launch", "--workers", "2", "--heads-per-worker", "2", "--config", "configs/tiny.json", "--data", data,
@@ -23,6 +24,8 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         XCTAssertEqual(localHash, served, "\(name): distributed and in-process runs differ", file: file, line: line)
         let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "main", "--out", scratch.appendingPathComponent(name + "-replay").path])
         XCTAssertTrue(replay.stdout.contains(served), "\(name): replay does not reach the server's weights", file: file, line: line)
+        // The history records merges only (nothing of a head's fold): fsck checks every round's hash.
+        try LTEBinary.succeed(["fsck", "--run", run.path])
         return lines
     }
 
