@@ -143,21 +143,14 @@ final class OverlappedFoldTests: XCTestCase {
             head.factors.copy(from: Self.randomFactors(lane.layout, seed: 13))
             head.awaitMerge(of: Self.randomFactors(lane.layout, seed: 14), totalHeads: Self.heads, extrapolation: 0.5)
             if fold { lane.fold.head = head; head.markFolded() }
-            model.adapters = head
-            head.prepare(rows: 6)
-            let acts = Activations(config: c, batch: 1, seqLen: 6)
-            let (tokens, targets) = GradientCheckTests.batch(c, b: 1, t: 6, seed: 2)
-            let loss = model.forward(acts, tokens: tokens, targets: targets)
-            model.zeroGrad(); head.grads.zero()
-            model.backward(acts)
-            let out = (loss, head.grads.array, model.grads.array)
+            let out = LoRAHeadTests.lossAndGradients(model, head)
             // (On a batch of its own: after the values above are taken.)
             if !fold { LoRAHeadTests.assertFactorGradientsMatchFiniteDifferences(model, head, eps: 1e-2, samples: 6, label: "push in flight") }
             return out
         }
         let computed = try run(fold: false), folded = try run(fold: true)
         XCTAssertEqual(computed.loss, folded.loss, accuracy: 1e-4)
-        func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! / max(1, a.map(abs).max()!) }
+        let worst = LoRAHeadTests.relativeWorst
         XCTAssertLessThan(worst(computed.grads, folded.grads), 1e-4)
         XCTAssertLessThan(worst(computed.dx, folded.dx), 1e-4)
         XCTAssertGreaterThan(computed.grads.map(abs).max()!, 1e-3)
