@@ -41,19 +41,19 @@ extension QuantizedFormat {
         switch self {
         case .f32: .float32
         case .bf16: WireTensor.Encoding(rawValue: 1)
-        case .int8: WireTensor.Encoding(rawValue: 2)
+        case .int8: WireTensor.Encoding(rawValue: 4)   // Huffman-coded (2 was plain int8, before wire version 7)
         case .nf4: WireTensor.Encoding(rawValue: 3)
         }
     }
 }
 
 extension WireTensor {
-    /// A head's factors as pushed (or sent back) in their format.
+    /// A head's factors as pushed (or sent back) in their format, int8 Huffman-coded (`wireBytes`).
     init(name: String, pushed: QuantizedTensor) {
         if pushed.format == .f32 {
             self.init(name: name, shape: [pushed.count], values: pushed.bytes.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
         } else {
-            self.init(name: name, shape: [pushed.count], encoding: pushed.format.wireEncoding, bytes: pushed.bytes)
+            self.init(name: name, shape: [pushed.count], encoding: pushed.format.wireEncoding, bytes: pushed.wireBytes)
         }
     }
 }
@@ -84,16 +84,21 @@ extension Array where Element == WireTensor {
         PushedFactors(received: try quantized(name, count: count, format: format))
     }
 
-    /// The tensor named `name`, `count` values in `format`, as the bytes it carries.
-    func quantized(_ name: String, count: Int, format: QuantizedFormat) throws -> QuantizedTensor {
+    /// The tensor named `name`, `count` values in `format` (int8 in blocks of `blockSize`, by default
+    /// a round's), as the bytes it carries.
+    func quantized(_ name: String, count: Int, format: QuantizedFormat, blockSize: Int? = nil) throws -> QuantizedTensor {
         guard let t = first(where: { $0.name == name }) else { throw LTEError("message lacks tensor \(name)") }
         guard t.shape == [count] else { throw LTEError("tensor \(name) has shape \(t.shape), expected [\(count)]") }
         guard t.encoding == format.wireEncoding else {
             throw LTEError("tensor \(name) is encoded as \(t.encoding.rawValue), the run's lte.push_format \(format.rawValue) is \(format.wireEncoding.rawValue)")
         }
-        let bytes: [UInt8] = format == .f32 ? t.values.withUnsafeBytes { [UInt8]($0) } : t.bytes
-        guard let q = QuantizedTensor(format: format, count: count, bytes: bytes) else {
-            throw LTEError("tensor \(name) has \(bytes.count) bytes, \(format.rawValue) needs \(format.byteCount(values: count)) for \(count) values")
+        let blockSize = blockSize ?? format.pushedBlockSize
+        let received = format == .f32 ? QuantizedTensor(format: .f32, count: count, bytes: t.values.withUnsafeBytes { [UInt8]($0) })
+                                      : QuantizedTensor(format: format, count: count, blockSize: blockSize, wireBytes: t.bytes)
+        guard let q = received else {
+            let plain = format.byteCount(values: count, blockSize: blockSize)
+            throw LTEError(format == .int8 ? "tensor \(name) is not Huffman-coded int8 of \(count) values (\(plain) bytes in blocks of \(blockSize))"
+                                           : "tensor \(name) has \(t.bytes.count) bytes, \(format.rawValue) needs \(plain) for \(count) values")
         }
         return q
     }

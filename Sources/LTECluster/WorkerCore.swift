@@ -321,7 +321,7 @@ public final class WorkerCore {
         } else if let q = main.quantizedFrozen {
             // No W here to merge or hash: the frozen weights are the server's own requantized bytes,
             // and the replicated tensors its mean, so this worker holds what the server holds.
-            main.receiveFrozen(try q.entries.map { e in try result.tensors.quantized(WireNames.frozen(e.name), count: e.count, format: q.format) })
+            main.receiveFrozen(try q.entries.map { e in try result.tensors.quantized(WireNames.frozen(e.name), count: e.count, format: q.format, blockSize: QuantizedFormat.blockSize) })
         }
         try checkFrozen(main, against: result.frozenHash, "after round \(result.round)")
         s.weightsHash = result.weightsHash

@@ -66,8 +66,8 @@ public final class LoRAHead: LinearAdapters {
     // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
     private var rows = 0
     private var u: FloatBuffer, u0: FloatBuffer, g: FloatBuffer
-    /// A rank that is a multiple of 8 takes ThinProducts' kernels for the four products the factor
-    /// gradients need; those read their thin operand as (k × r), so Aᵀ and dAᵀ go through `aT`.
+    /// A rank of 8 or 16 takes ThinProducts' kernels for the four products the factor gradients
+    /// need (wider ranks are faster in sgemm: `ThinProducts.pays`); those read their thin operand as (k × r), so Aᵀ and dAᵀ go through `aT`.
     private let thin: Bool
     private let aT: FloatBuffer
     /// The fold's stacked factors for one layer (allocated on the first fold).
@@ -81,7 +81,7 @@ public final class LoRAHead: LinearAdapters {
         grads = FloatBuffer(count: layout.count)
         merged = FloatBuffer(count: layout.count)
         u = FloatBuffer(count: 0); u0 = FloatBuffer(count: 0); g = FloatBuffer(count: 0)
-        thin = ThinProducts.fits(width: layout.rank)
+        thin = ThinProducts.pays(width: layout.rank)
         aT = FloatBuffer(count: thin ? layout.rank * (layout.sites.map(\.inFeatures).max() ?? 0) : 0)
     }
 

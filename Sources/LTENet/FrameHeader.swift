@@ -21,7 +21,9 @@ public struct FrameHeader: Equatable, Sendable {
     /// 6: welcome and round result carry the hash of the frozen weights quantized
     /// (`lte.frozen_weights`), which workers check; a round result answers each pusher without its
     /// own heads' factors (it merges the bytes it pushed), so a version-5 worker would miss them.
-    public static let currentVersion: UInt16 = 6
+    /// 7: int8 factors and replicated changes travel in blocks of 256, Huffman-coded (encoding 4),
+    /// where version 6 sent blocks of 64 as they are (encoding 2).
+    public static let currentVersion: UInt16 = 7
     public static let byteCount = 20
 
     public var version: UInt16

@@ -169,14 +169,13 @@ public final class MainWeights {
         }
     }
 
-    /// Bytes that cross the network for a round with `present` heads, one head per worker: up, each
-    /// head's factors (in `format`) and replicated tensors (float32); down, to each, every other
-    /// merged head's factors in the same format (its own it holds) and the average.
-    public func roundBytes(present: Int, format: QuantizedFormat = .f32) -> Int {
-        let f = layout.map { format.byteCount(values: $0.count) } ?? 0
-        let r = replicatedCount * MemoryLayout<Float>.size
-        let up = present * (f + r)
-        let down = present * (max(0, present - 1) * f + r)
+    /// Bytes that cross the network for a round, one head per worker, as a distributed run sends
+    /// them: up, each head's factors and replicated tensors (`factors[k]`, `replicated[k]` bytes);
+    /// down, to each, every other head's factors (its own it holds) and the average (`mean` bytes).
+    public static func roundBytes(factors: [Int], replicated: [Int], mean: Int) -> Int {
+        let all = factors.reduce(0, +)
+        let up = all + replicated.reduce(0, +)
+        let down = factors.reduce(0) { $0 + (all - $1) + mean }
         return up + down
     }
 }

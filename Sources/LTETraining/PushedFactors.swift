@@ -11,9 +11,10 @@ public struct PushedFactors {
     /// The dequantized values.
     public let values: FloatBuffer
 
-    /// Quantizes `factors` (round to nearest even on fixed blocks: the same bytes on every node).
+    /// Quantizes `factors` (round to nearest even on fixed blocks of the format's `pushedBlockSize`:
+    /// the same bytes on every node).
     public init(quantizing factors: FloatBuffer, format: QuantizedFormat) {
-        let q = withExtendedLifetime(factors) { QuantizedTensor(quantizing: factors.pointer, count: factors.count, format: format) }
+        let q = withExtendedLifetime(factors) { QuantizedTensor(quantizing: factors.pointer, count: factors.count, format: format, blockSize: format.pushedBlockSize) }
         self.init(received: q)
     }
 

@@ -119,7 +119,7 @@ extension ReplicaTrainer {
             guard let layout = main.layout, mode.usesAdapters else { factors.append(nil); continue }
             guard let raw = state.metadata["in_flight.\(h).format"], let format = QuantizedFormat(rawValue: raw),
                   let base64 = state.metadata["in_flight.\(h).factors"], let bytes = Data(base64Encoded: base64),
-                  let q = QuantizedTensor(format: format, count: layout.count, bytes: [UInt8](bytes)) else {
+                  let q = QuantizedTensor(format: format, count: layout.count, bytes: [UInt8](bytes), blockSize: format.pushedBlockSize) else {
                 throw LTEError("\(source) has no valid pushed factors of head \(h) (in_flight.\(h))")
             }
             factors.append(PushedFactors(received: q))

@@ -131,13 +131,14 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
         // merge (`ReplicatedDelta`): merged, and the mean applied, as the server and workers do.
         let format = mode.usesAdapters ? lora.pushFormat : .f32
         let base = main.packReplicated(main.model.params.pointer)
-        let asPushed = round.replicated.map { r in
-            format == .f32 ? r : ReplicatedDelta(values: r.pointer, base: base.pointer, count: r.count, format: format).values(over: base.pointer)
+        let changes = format == .f32 ? nil : round.replicated.map { r in
+            ReplicatedDelta(values: r.pointer, base: base.pointer, count: r.count, format: format)
         }
+        let asPushed = changes?.map { $0.values(over: base.pointer) } ?? round.replicated
         let mean = main.merge(round.heads.indices.map { k in
             MainWeights.Push(head: round.heads[k], factors: round.factors[k]?.values, replicated: asPushed[k])
         })
-        main.settleReplicatedMean(mean, base: base, format: format)
+        let meanChange = main.settleReplicatedMean(mean, base: base, format: format)
         for r in replicas {
             guard let head = r.head else { continue }
             guard let k = round.heads.firstIndex(of: r.id), let pushed = round.factors[k] else { head.pushWasNotMerged(); continue }
@@ -150,7 +151,10 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
                 r.adopt(main.model.params)
             }
         }
-        bytesCommunicated += main.roundBytes(present: round.heads.count, format: mode.usesAdapters ? lora.pushFormat : .f32)
+        let replicatedBytes = 4 * main.replicatedCount
+        bytesCommunicated += MainWeights.roundBytes(factors: round.factors.map { $0?.quantized.wireByteCount ?? 0 },
+                                                    replicated: changes?.map(\.quantized.wireByteCount) ?? round.heads.map { _ in replicatedBytes },
+                                                    mean: meanChange?.quantized.wireByteCount ?? replicatedBytes)
     }
 
     /// Validation loss of the merged model; for a mode that never merges, of the one replica with

@@ -17,7 +17,7 @@ public struct ReplicatedDelta {
         let change = FloatBuffer(count: count)
         quantized = withExtendedLifetime(change) {
             for i in 0..<count { change.pointer[i] = values[i] - base[i] }
-            return QuantizedTensor(quantizing: change.pointer, count: count, format: format)
+            return QuantizedTensor(quantizing: change.pointer, count: count, format: format, blockSize: format.pushedBlockSize)
         }
     }
 

@@ -24,7 +24,7 @@ final class CompressedRoundsWorkerTests: XCTestCase {
                 let own = [a, b].map { $0.headFactors[0].array }
                 XCTAssertEqual(try pushTogether([(a, h), (b, h)], trained: trained), [.merged(round: round), .merged(round: round)])
                 for (i, w) in [a, b].enumerated() {
-                    let dequantized = QuantizedTensor(quantizing: own[i], format: format).values
+                    let dequantized = QuantizedTensor(quantizing: own[i], format: format, blockSize: format.pushedBlockSize).values
                     XCTAssertNotEqual(dequantized, own[i], "\(format) should round")
                     XCTAssertEqual(h.core.main.lastMerged[i]?.array, dequantized, "\(format): the server merged other values than it was sent")
                     XCTAssertEqual(w.headFactors[0].array, own[i], "\(format): the head lost its own float32 factors")
@@ -72,6 +72,43 @@ final class CompressedRoundsWorkerTests: XCTestCase {
         let pushes = try [a, b].map { w in let t = try w.trainRound(); return Background { try w.push(t, over: recording) } }
         XCTAssertEqual(try pushes.map { try $0.value() }, [.merged(round: 1), .merged(round: 1)])
         XCTAssertEqual(sent.count, 2)
+    }
+
+    /// int8 travels Huffman-coded (wire version 7). A push whose coded bytes do not decode to the
+    /// tensor's int8 bytes — a count that is not the tensor's, bytes cut short, the plain int8 bytes
+    /// of version 6 — is refused with a line naming the tensor, and the round merges the honest head.
+    func testUndecodableInt8PushIsRefused() throws {
+        for damage in ["count", "truncated", "plain"] {
+            let h = try ServerHarness(quorum: 1, roundTimeout: .milliseconds(300)) { $0.pushFormat = .int8 }
+            func asInt8(_ push: PushMessage) -> PushMessage {
+                var p = push
+                let base = h.core.main.packReplicated(h.core.main.model.params.pointer)
+                p.tensors = p.tensors.map { t in
+                    t.name.hasPrefix("factors.")
+                        ? WireTensor(name: t.name, pushed: QuantizedTensor(quantizing: t.values, format: .int8, blockSize: QuantizedFormat.int8.pushedBlockSize))
+                        : WireTensor(name: t.name, replicated: FloatBuffer(t.values), base: base, format: .int8)
+                }
+                return p
+            }
+            var bad = asInt8(h.honestPush(worker: "b", heads: [1]))
+            XCTAssertEqual(bad.tensors[0].name, "factors.1")
+            switch damage {
+            case "count": bad.tensors[0].bytes[0] ^= 1
+            case "truncated": bad.tensors[0].bytes.removeLast(100)
+            default:
+                let values = h.honestPush(worker: "b", heads: [1]).tensors[0].values
+                bad.tensors[0] = WireTensor(name: "factors.1", shape: [values.count], encoding: WireTensor.Encoding(rawValue: 2),
+                                            bytes: QuantizedTensor(quantizing: values, format: .int8).bytes)
+            }
+            let attack = h.send(.push(bad))
+            guard case .roundResult(let result)? = h.send(.push(asInt8(h.honestPush(worker: "a", heads: [0])))).wait(seconds: 30) else {
+                return XCTFail("\(damage): the honest round did not close: \(h.log)")
+            }
+            XCTAssertEqual(result.headsMerged, [0], damage)
+            guard case .error(let e)? = attack.wait(seconds: 10) else { return XCTFail("\(damage): the push was not refused") }
+            XCTAssertTrue(e.message.contains("factors.1"), "\(damage): \(e.message)")
+            XCTAssertTrue(e.message.contains(damage == "plain" ? "encoded as 2" : "Huffman-coded int8"), "\(damage): \(e.message)")
+        }
     }
 
     /// With `lte.overlap` (and int8 pushes): a push returns at once, the worker trains the next round

@@ -47,10 +47,12 @@ final class LoRAHeadTests: XCTestCase {
 
     /// A head with random A, B and a different random V = B⁰A⁰, so every term of
     /// y = Wx + s·BAx − s·B⁰A⁰x carries gradient. Rank 3 takes OpenBLAS for the factor products,
-    /// rank 8 ThinProducts' kernels (over 10 rows: a block of eight and a remainder).
+    /// ranks 8 and 16 ThinProducts' kernels (over 10 rows: a block of eight and a remainder), and
+    /// rank 24, a multiple of 8 wider than they pay for, OpenBLAS again (`ThinProducts.pays`).
     func testHeadGradientsMatchFiniteDifferences() throws {
-        try checkHeadGradients(rank: 3)
-        try checkHeadGradients(rank: 8)
+        for rank in [3, 8, 16, 24] { try checkHeadGradients(rank: rank) }
+        XCTAssertTrue(ThinProducts.pays(width: 16))
+        XCTAssertFalse(ThinProducts.pays(width: 24))
     }
 
     func checkHeadGradients(rank: Int) throws {

@@ -76,7 +76,7 @@ final class CodecRejectionTests: XCTestCase {
         assertRefused(codec, frame(0xFFFF, []), .unknownType)
         assertRefused(codec, frame(5, [], flags: 2), .unknownFlags)
         let e = assertRefused(codec, frame(5, [], version: 9))
-        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 6")
+        XCTAssertEqual(e?.message, "wire version 9; this build speaks version 7")
     }
 
     func testOversize() throws {

@@ -23,15 +23,15 @@ final class CodecRoundTripTests: XCTestCase {
 
     func testExactHeaderBytes() throws {
         let frame = try WireCodec().encode(.statusRequest)
-        // "LTE1", version 6, type 5, flags 0, body length 0, then SHA-256 of those 20 bytes.
-        let header: [UInt8] = [0x4C, 0x54, 0x45, 0x31, 6, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+        // "LTE1", version 7, type 5, flags 0, body length 0, then SHA-256 of those 20 bytes.
+        let header: [UInt8] = [0x4C, 0x54, 0x45, 0x31, 7, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
         XCTAssertEqual(Array(frame.prefix(20)), header)
         XCTAssertEqual(frame.count, 52)
         // SHA-256 of the header, computed independently of the codec.
         XCTAssertEqual(Array(frame.suffix(32)), Array(Authenticator(secret: nil).trailer(for: Data(header))))
 
         let signed = try WireCodec(secret: WireFixtures.secret()).encode(WireFixtures.error)
-        XCTAssertEqual(Array(signed.prefix(12)), [0x4C, 0x54, 0x45, 0x31, 6, 0, 7, 0, 1, 0, 0, 0])
+        XCTAssertEqual(Array(signed.prefix(12)), [0x4C, 0x54, 0x45, 0x31, 7, 0, 7, 0, 1, 0, 0, 0])
         let bodyLength = signed.count - 52
         XCTAssertEqual(Array(signed[12..<20]), (0..<8).map { UInt8(truncatingIfNeeded: bodyLength >> (8 * $0)) })
         // error body: code 3 (UInt16) then the length-prefixed message.
@@ -83,7 +83,7 @@ final class CodecRoundTripTests: XCTestCase {
         let h = try WireCodec.peekHeader(WireCodec(secret: WireFixtures.secret()).encode(WireFixtures.hello))
         XCTAssertEqual(h.type, .hello)
         XCTAssertEqual(h.flags, .authenticated)
-        XCTAssertEqual(h.version, 6)
+        XCTAssertEqual(h.version, 7)
     }
 
     func testEncoderRefusesWhatDecoderWouldRefuse() {

@@ -47,7 +47,7 @@ final class KernelReferenceTests: XCTestCase {
     /// Both thin kernels over shapes with remainders (rows and k not multiples of 8), a leading
     /// dimension wider than k, widths 8 and 16, and C accumulating onto what it held.
     func testThinProductsAgainstTripleLoop() {
-        for (rows, k, w, ldx) in [(19, 13, 8, 13), (8, 16, 16, 21), (3, 7, 8, 7), (300, 9, 8, 11)] {
+        for (rows, k, w, ldx) in [(19, 13, 8, 13), (8, 16, 16, 21), (3, 7, 8, 7), (300, 9, 8, 11), (23, 11, 16, 14), (263, 6, 32, 6)] {
             let x = randoms(rows * ldx), p = randoms(k * w), y = randoms(rows * w)
             let c0 = randoms(k * w), alpha: Float = 0.75
             var out = [Float](repeating: .nan, count: rows * w), c = c0
@@ -63,6 +63,24 @@ final class KernelReferenceTests: XCTestCase {
         }
         XCTAssertFalse(ThinProducts.fits(width: 12))
         XCTAssertTrue(ThinProducts.fits(width: 64))
+    }
+
+    /// The 16-wide kernels give every element the bits the 8-wide ones give it: a width-16 product
+    /// equals its two halves computed as width-8 products, bit for bit (rows and k with remainders).
+    func testThinProducts16WideMatch8WideBitForBit() {
+        let (rows, k, ldx) = (141, 19, 23)
+        let x = randoms(rows * ldx), p = randoms(k * 16), y = randoms(rows * 16), c0 = randoms(k * 16)
+        var out = [Float](repeating: .nan, count: rows * 16), c = c0
+        ThinProducts.panel(x, ldx: ldx, rows: rows, inner: k, p, width: 16, into: &out)
+        ThinProducts.gather(x, ldx: ldx, rows: rows, inner: k, y, width: 16, alpha: 0.75, into: &c)
+        for half in 0..<2 {
+            func columns(_ m: [Float], _ n: Int) -> [Float] { (0..<n).flatMap { i in m[(i * 16 + half * 8)..<(i * 16 + half * 8 + 8)] } }
+            var outHalf = [Float](repeating: .nan, count: rows * 8), cHalf = columns(c0, k)
+            ThinProducts.panel(x, ldx: ldx, rows: rows, inner: k, columns(p, k), width: 8, into: &outHalf)
+            ThinProducts.gather(x, ldx: ldx, rows: rows, inner: k, columns(y, rows), width: 8, alpha: 0.75, into: &cHalf)
+            XCTAssertEqual(columns(out, rows), outHalf, "panel, columns \(half * 8)..<\(half * 8 + 8)")
+            XCTAssertEqual(columns(c, k), cHalf, "gather, columns \(half * 8)..<\(half * 8 + 8)")
+        }
     }
 
     func testRMSNormForwardAndBackward() {

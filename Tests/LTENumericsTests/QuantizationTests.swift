@@ -58,21 +58,27 @@ final class QuantizationTests: XCTestCase {
     }
 
     func testInt8AgainstReference() {
-        let values = awkwardValues(64 * 40 + 29)
-        let q = QuantizedTensor(quantizing: values, format: .int8)
-        XCTAssertEqual(q.bytes.count, QuantizedFormat.int8.byteCount(values: values.count))
-        let y = q.values
-        for b in 0..<((values.count + 63) / 64) {
-            let block = Array(values[(b * 64)..<min(values.count, b * 64 + 64)])
-            let m = block.map { abs(Double($0)) }.max()!
-            for (k, x) in block.enumerated() {
-                let i = b * 64 + k
-                let reference = m == 0 ? 0 : (Double(x) / m * 127).rounded() / 127 * m
-                // Half a step of the code, and float32 rounding of the scale and the product.
-                XCTAssertLessThanOrEqual(abs(Double(y[i]) - Double(x)), m / 254 * (1 + 1e-5) + 1e-30, "int8 error at \(i)")
-                XCTAssertEqual(Double(y[i]), reference, accuracy: m / 127 * 1e-5 + 1e-30, "int8 against the reference at \(i)")
+        // Blocks of 64 (frozen weights) and of 256 (rounds: `pushedBlockSize`), each with a ragged tail.
+        for size in [QuantizedFormat.blockSize, QuantizedFormat.int8.pushedBlockSize] {
+            let values = awkwardValues(size * 10 + 29)
+            let q = QuantizedTensor(quantizing: values, format: .int8, blockSize: size)
+            XCTAssertEqual(q.bytes.count, QuantizedFormat.int8.byteCount(values: values.count, blockSize: size))
+            XCTAssertEqual(q.bytes.count, values.count + 4 * 11)
+            let y = q.values
+            for b in 0..<((values.count + size - 1) / size) {
+                let block = Array(values[(b * size)..<min(values.count, (b + 1) * size)])
+                let m = block.map { abs(Double($0)) }.max()!
+                for (k, x) in block.enumerated() {
+                    let i = b * size + k
+                    let reference = m == 0 ? 0 : (Double(x) / m * 127).rounded() / 127 * m
+                    // Half a step of the code, and float32 rounding of the scale and the product.
+                    XCTAssertLessThanOrEqual(abs(Double(y[i]) - Double(x)), m / 254 * (1 + 1e-5) + 1e-30, "int8/\(size) error at \(i)")
+                    XCTAssertEqual(Double(y[i]), reference, accuracy: m / 127 * 1e-5 + 1e-30, "int8/\(size) against the reference at \(i)")
+                }
             }
         }
+        XCTAssertEqual(QuantizedFormat.int8.pushedBlockSize, 256)
+        XCTAssertEqual(QuantizedFormat.nf4.pushedBlockSize, QuantizedFormat.blockSize)
     }
 
     func testNF4AgainstReference() {
@@ -147,6 +153,9 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(QuantizedFormat.nf4.byteCount(values: 64 * 512), 4 + 8 + 512 + 64 * 256)
         XCTAssertLessThan(Double(QuantizedFormat.nf4.byteCount(values: 1 << 20)) / Double(4 << 20), 0.14)
         XCTAssertNil(QuantizedTensor(format: .int8, count: 10, bytes: [UInt8](repeating: 0, count: 3)))
+        XCTAssertNil(QuantizedTensor(format: .nf4, count: 64, bytes: [UInt8](repeating: 0, count: QuantizedFormat.nf4.byteCount(values: 64)), blockSize: 256),
+                     "nf4 has blocks of 64 only")
+        XCTAssertEqual(QuantizedFormat.int8.byteCount(values: 256 * 3 + 1, blockSize: 256), 256 * 3 + 1 + 16)
         XCTAssertThrowsError(try QuantizedFormat(parsing: "fp4", key: "lte.frozen_weights")) { e in
             XCTAssertTrue("\(e)".contains("f32, bf16, int8, nf4"), "\(e)")
         }

@@ -23,10 +23,12 @@ final class ReplicatedDeltaTests: XCTestCase {
         for format in [QuantizedFormat.bf16, .int8, .nf4] {
             let delta = values.withUnsafeBufferPointer { v in base.withUnsafeBufferPointer { b in
                 ReplicatedDelta(values: v.baseAddress!, base: b.baseAddress!, count: count, format: format) } }
-            XCTAssertEqual(delta.quantized.bytes.count, format.byteCount(values: count))
+            // Blocks as rounds carry them: 256 values for int8, 64 for nf4.
+            let block = format.pushedBlockSize
+            XCTAssertEqual(delta.quantized.bytes.count, format.byteCount(values: count, blockSize: block))
             let got = base.withUnsafeBufferPointer { delta.values(over: $0.baseAddress!).array }
-            for blockStart in stride(from: 0, to: count, by: 64) {
-                let range = blockStart..<min(count, blockStart + 64)
+            for blockStart in stride(from: 0, to: count, by: block) {
+                let range = blockStart..<min(count, blockStart + block)
                 // The change, in double; its block's absolute maximum sets int8's and nf4's step.
                 let change = range.map { Double(values[$0]) - Double(base[$0]) }
                 let m = change.map(abs).max()!
@@ -44,7 +46,7 @@ final class ReplicatedDeltaTests: XCTestCase {
                 }
             }
             // The same bytes over the same base are the same bits (what every node computes).
-            let again = ReplicatedDelta(received: QuantizedTensor(format: format, count: count, bytes: delta.quantized.bytes)!)
+            let again = ReplicatedDelta(received: QuantizedTensor(format: format, count: count, bytes: delta.quantized.bytes, blockSize: block)!)
             XCTAssertEqual(base.withUnsafeBufferPointer { again.values(over: $0.baseAddress!).array }.map(\.bitPattern), got.map(\.bitPattern))
         }
     }
@@ -52,16 +54,17 @@ final class ReplicatedDeltaTests: XCTestCase {
     /// A change too small for the format's step rounds to nothing in int8's block of a larger
     /// change, but is kept whole in its own block: the error is relative to the change, not the value.
     func testErrorIsRelativeToTheChangeNotTheValue() {
-        let base = [Float](repeating: 1, count: 128)
+        let block = QuantizedFormat.int8.pushedBlockSize, count = 2 * block
+        let base = [Float](repeating: 1, count: count)
         var values = base
         for i in 0..<64 { values[i] = 1 + 1e-6 * Float(i + 1) }   // changes 1e-6 … 6.4e-5 in block 0, none in block 1
         let delta = values.withUnsafeBufferPointer { v in base.withUnsafeBufferPointer { b in
-            ReplicatedDelta(values: v.baseAddress!, base: b.baseAddress!, count: 128, format: .int8) } }
+            ReplicatedDelta(values: v.baseAddress!, base: b.baseAddress!, count: count, format: .int8) } }
         let got = base.withUnsafeBufferPointer { delta.values(over: $0.baseAddress!).array }
         for i in 0..<64 { XCTAssertEqual(Double(got[i]), Double(values[i]), accuracy: 6.4e-5 / 254 * 1.01 + 2.4e-7, "element \(i)") }
-        XCTAssertEqual(Array(got[64...]), Array(base[64...]), "an unchanged block stays exactly as it was")
+        XCTAssertEqual(Array(got[64...]), Array(base[64...]), "unchanged values stay exactly as they were")
         // Sent as values instead, int8 would hold 1 ± 1/254: every one of these changes would be lost.
-        let asValues = QuantizedTensor(quantizing: values, format: .int8).values
+        let asValues = QuantizedTensor(quantizing: values, format: .int8, blockSize: block).values
         XCTAssertEqual(asValues[0], asValues[1], "the test's changes would have survived quantizing the values")
     }
 

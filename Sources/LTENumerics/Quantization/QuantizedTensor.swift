@@ -1,6 +1,7 @@
 /// A float32 tensor held in a `QuantizedFormat`, as the bytes every node stores, sends and hashes.
 ///
-/// Byte layout (little-endian), for `count` values in blocks of 64 (`QuantizedFormat.blockSize`):
+/// Byte layout (little-endian), for `count` values in blocks of 64 (`QuantizedFormat.blockSize`; int8
+/// also in blocks of another `blockSize`, as rounds carry it):
 ///
 ///   f32    count × float32
 ///   bf16   count × uint16 (the float32's upper half, rounded to nearest even)
@@ -16,32 +17,41 @@
 public struct QuantizedTensor: Equatable, Sendable {
     public let format: QuantizedFormat
     public let count: Int
+    /// Values that share one int8 scale (nf4's blocks are always `QuantizedFormat.blockSize`).
+    public let blockSize: Int
     public let bytes: [UInt8]
 
     /// Takes bytes read from a file or a message; their length must match the format and count.
-    public init?(format: QuantizedFormat, count: Int, bytes: [UInt8]) {
-        guard count >= 0, bytes.count == format.byteCount(values: count) else { return nil }
-        self.format = format; self.count = count; self.bytes = bytes
+    public init?(format: QuantizedFormat, count: Int, bytes: [UInt8], blockSize: Int = QuantizedFormat.blockSize) {
+        guard count >= 0, Self.allows(format, blockSize), bytes.count == format.byteCount(values: count, blockSize: blockSize) else { return nil }
+        self.format = format; self.count = count; self.blockSize = blockSize; self.bytes = bytes
     }
 
     /// Quantizes `count` finite values.
-    public init(quantizing x: UnsafePointer<Float>, count: Int, format: QuantizedFormat) {
+    public init(quantizing x: UnsafePointer<Float>, count: Int, format: QuantizedFormat, blockSize: Int = QuantizedFormat.blockSize) {
+        precondition(Self.allows(format, blockSize), "\(format.rawValue) has no blocks of \(blockSize)")
         self.format = format
         self.count = count
-        var out = [UInt8](repeating: 0, count: format.byteCount(values: count))
+        self.blockSize = blockSize
+        var out = [UInt8](repeating: 0, count: format.byteCount(values: count, blockSize: blockSize))
         out.withUnsafeMutableBytes { raw in
             switch format {
             case .f32: raw.baseAddress!.copyMemory(from: x, byteCount: 4 * count)
             case .bf16: Self.encodeBF16(x, count: count, into: raw.baseAddress!.assumingMemoryBound(to: UInt16.self))
-            case .int8: Self.encodeInt8(x, count: count, into: raw.baseAddress!)
+            case .int8: Self.encodeInt8(x, count: count, blockSize: blockSize, into: raw.baseAddress!)
             case .nf4: Self.encodeNF4(x, count: count, into: raw.baseAddress!)
             }
         }
         bytes = out
     }
 
-    public init(quantizing values: [Float], format: QuantizedFormat) {
-        self = values.withUnsafeBufferPointer { QuantizedTensor(quantizing: $0.baseAddress!, count: values.count, format: format) }
+    public init(quantizing values: [Float], format: QuantizedFormat, blockSize: Int = QuantizedFormat.blockSize) {
+        self = values.withUnsafeBufferPointer { QuantizedTensor(quantizing: $0.baseAddress!, count: values.count, format: format, blockSize: blockSize) }
+    }
+
+    /// int8 takes any positive block size; the other formats only their own.
+    private static func allows(_ format: QuantizedFormat, _ blockSize: Int) -> Bool {
+        format == .int8 ? blockSize > 0 : blockSize == QuantizedFormat.blockSize
     }
 
     /// The float32 values the bytes stand for, into `y` (`count` values).
@@ -53,7 +63,7 @@ public struct QuantizedTensor: Equatable, Sendable {
             case .bf16:
                 let h = base.assumingMemoryBound(to: UInt16.self)
                 for i in 0..<count { y[i] = Float(bitPattern: UInt32(h[i]) << 16) }
-            case .int8: Self.decodeInt8(base, count: count, into: y)
+            case .int8: Self.decodeInt8(base, count: count, blockSize: blockSize, into: y)
             case .nf4: Self.decodeNF4(base, count: count, into: y)
             }
         }
@@ -67,7 +77,7 @@ public struct QuantizedTensor: Equatable, Sendable {
 
     // MARK: - Formats
 
-    private static func blocks(_ count: Int) -> Int { (count + QuantizedFormat.blockSize - 1) / QuantizedFormat.blockSize }
+    private static func blocks(_ count: Int, of size: Int = QuantizedFormat.blockSize) -> Int { (count + size - 1) / size }
 
     /// Round to nearest, ties to even, of the float32's upper 16 bits (NaN stays a quiet NaN).
     @inline(__always)
@@ -83,8 +93,8 @@ public struct QuantizedTensor: Equatable, Sendable {
 
     /// The absolute maximum of block b of x.
     @inline(__always)
-    private static func absmax(_ x: UnsafePointer<Float>, count: Int, block b: Int) -> Float {
-        let start = b * QuantizedFormat.blockSize, end = min(count, start + QuantizedFormat.blockSize)
+    private static func absmax(_ x: UnsafePointer<Float>, count: Int, block b: Int, size: Int = QuantizedFormat.blockSize) -> Float {
+        let start = b * size, end = min(count, start + size)
         var m: Float = 0
         for i in start..<end { m = max(m, abs(x[i])) }
         return m
@@ -98,26 +108,26 @@ public struct QuantizedTensor: Equatable, Sendable {
         }
     }
 
-    private static func encodeInt8(_ x: UnsafePointer<Float>, count: Int, into raw: UnsafeMutableRawPointer) {
-        let nb = blocks(count)
+    private static func encodeInt8(_ x: UnsafePointer<Float>, count: Int, blockSize: Int, into raw: UnsafeMutableRawPointer) {
+        let nb = blocks(count, of: blockSize)
         let scales = raw.assumingMemoryBound(to: Float.self)
         let codes = (raw + 4 * nb).assumingMemoryBound(to: Int8.self)
         forEachBlock(nb) { b in
-            let m = absmax(x, count: count, block: b)
+            let m = absmax(x, count: count, block: b, size: blockSize)
             scales[b] = m
-            let start = b * QuantizedFormat.blockSize, end = min(count, start + QuantizedFormat.blockSize)
+            let start = b * blockSize, end = min(count, start + blockSize)
             let inv: Float = m > 0 ? 127 / m : 0
             for i in start..<end { codes[i] = Int8(max(-127, min(127, (x[i] * inv).rounded(.toNearestOrEven)))) }
         }
     }
 
-    private static func decodeInt8(_ raw: UnsafeRawPointer, count: Int, into y: UnsafeMutablePointer<Float>) {
-        let nb = blocks(count)
+    private static func decodeInt8(_ raw: UnsafeRawPointer, count: Int, blockSize: Int, into y: UnsafeMutablePointer<Float>) {
+        let nb = blocks(count, of: blockSize)
         let scales = raw.assumingMemoryBound(to: Float.self)
         let codes = (raw + 4 * nb).assumingMemoryBound(to: Int8.self)
         for b in 0..<nb {
             let step = scales[b] / 127
-            let start = b * QuantizedFormat.blockSize, end = min(count, start + QuantizedFormat.blockSize)
+            let start = b * blockSize, end = min(count, start + blockSize)
             for i in start..<end { y[i] = Float(codes[i]) * step }
         }
     }
