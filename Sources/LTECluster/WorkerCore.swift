@@ -165,6 +165,8 @@ public final class WorkerCore {
                         baseCommit: joined.baseCommit, weightsHash: joined.weightsHash)
         }
         for r in s.replicas {
+            // A push in flight is void once the worker rejoins: its heads start again from their last merge.
+            r.head?.pushWasNotMerged()
             if let m = s.main.lastMerged[r.id] { r.head?.setMerged(from: m.pointer) }
             r.adopt(s.main.model.params)
         }
@@ -222,6 +224,10 @@ public final class WorkerCore {
             // Captured now, on this thread: the training that follows moves the factors.
             let tensors = pushTensors(s, own)
             inFlight = PushInFlight(round: round, replicated: replicated) { try exchange { message(tensors) } }
+            // Until merge `round` is applied, each head counts what it pushed at the merge's weight.
+            if d.lte.merge == .resetless {
+                for r in s.replicas { if let h = r.head, let f = own[r.id] { h.awaitMerge(of: f.values, totalHeads: s.main.totalHeads, extrapolation: d.lte.overlapExtrapolation) } }
+            }
             return .sent(round: round)
         }
         let pushedAt = clock.now
@@ -325,6 +331,8 @@ public final class WorkerCore {
             let merged = result.headsMerged.contains(r.id)
             if merged, let f = factors[r.id], let h = r.head {
                 if rule == .resetless { h.setMerged(from: f.pointer) } else { h.didMerge(rule: .resetB) }
+            } else {
+                r.head?.pushWasNotMerged()
             }
             if merged, let replicated { r.adopt(main.model.params, keepingProgressSince: replicated[k]) } else { r.adopt(main.model.params) }
         }

@@ -16,6 +16,17 @@ import LTENumerics
 /// u = x Aᵢᵀ for dBᵢ and g = dy Bᵢ for dAᵢ. The fold is one rank-2r product per layer and step (a pass
 /// over W), against two rank-r products over the batch. Vᵢ stays kept as its two factors
 /// (`merged`) for the merge, the wire and the history.
+///
+/// With `lte.overlap` a head trains round k + 1 on W_{k−1}, before merge k is applied. From its push
+/// for round k until then it also holds the factors it pushed, Bᵢᵏ, Aᵢᵏ (`pushed`: the values the
+/// merge will use), and its effective weight counts its own round-k progress at a weight ω·s and
+/// only its progress since the push at s:
+///   Wᵢ = W + ω·s·(BᵢᵏAᵢᵏ − Vᵢ) + s·(BᵢAᵢ − BᵢᵏAᵢᵏ),   ω = 1/N + c·(1 − 1/N)
+/// ω = 1/N (c = 0) is the share merge k will give it; the others' round-k progress is not known
+/// until then, and c > 0 stands in for it with the head's own (`lte.overlap_extrapolation`; c = 1,
+/// ω = 1, is W + s·BᵢAᵢ − s·Vᵢ as if no push were in flight). Once merge k is applied the head is
+/// back to W + s·BᵢAᵢ − s·Vᵢ with Vᵢ = BᵢᵏAᵢᵏ (or, if the round did not merge it, with Vᵢ as it was:
+/// then nothing of it is in W, and all of it lands in the next merge it joins).
 public final class LoRAHead: LinearAdapters {
     public let layout: LoRALayout
     public let scale: Float
@@ -26,11 +37,31 @@ public final class LoRAHead: LinearAdapters {
     public let merged: FloatBuffer
     /// False while Vᵢ = 0, which skips the correction's products.
     public private(set) var hasCorrection = false
+    /// Bᵢᵏ, Aᵢᵏ: the factors pushed for the round whose merge is still to be applied (`lte.overlap`,
+    /// reset-less), as the merge will use them (dequantized); nil otherwise.
+    public private(set) var pushed: FloatBuffer?
+    /// ω: the weight, relative to s, of the pushed round's progress BᵢᵏAᵢᵏ − Vᵢ while it is in flight.
+    private var pushedWeight: Float = 0
     /// True while the weights this head sits on hold its effective weight (from `markFolded` until
     /// the factors move: `unfold`).
     public private(set) var isFolded = false
     /// The correction's products run only while it is live and not folded.
-    private var computesCorrection: Bool { hasCorrection && !isFolded }
+    private var computesCorrection: Bool { (hasCorrection || pushed != nil) && !isFolded }
+
+    /// The head's effective weight besides W, as rank-r products Σₜ wₜ·s·Bₜ Aₜ: its term (w = 1,
+    /// its own factors) first, then its corrections. Reset-less, between merges: −1 on Vᵢ. With a
+    /// push in flight: −(1 − ω) on the pushed factors and −ω on Vᵢ, which with the term make
+    /// ω·s·(BᵢᵏAᵢᵏ − Vᵢ) + s·(BᵢAᵢ − BᵢᵏAᵢᵏ).
+    private var terms: [(weight: Float, factors: UnsafeMutablePointer<Float>)] {
+        var t: [(weight: Float, factors: UnsafeMutablePointer<Float>)] = [(1, factors.pointer)]
+        if let pushed {
+            t.append((-(1 - pushedWeight), pushed.pointer))
+            if hasCorrection { t.append((-pushedWeight, merged.pointer)) }
+        } else if hasCorrection {
+            t.append((-1, merged.pointer))
+        }
+        return t
+    }
 
     // Forward cache for one batch shape: u = x Aᵀ and u⁰ = x A⁰ᵀ per site (rows, r); g scratch.
     private var rows = 0
@@ -40,7 +71,8 @@ public final class LoRAHead: LinearAdapters {
     private let thin: Bool
     private let aT: FloatBuffer
     /// The fold's stacked factors for one layer (allocated on the first fold).
-    private lazy var stacked = FloatBuffer(count: 2 * layout.rank * (layout.sites.map { $0.inFeatures + $0.outFeatures }.max() ?? 0))
+    /// (At most three products: the term and two corrections.)
+    private lazy var stacked = FloatBuffer(count: 3 * layout.rank * (layout.sites.map { $0.inFeatures + $0.outFeatures }.max() ?? 0))
 
     public init(layout: LoRALayout, scale: Float) {
         self.layout = layout
@@ -86,12 +118,14 @@ public final class LoRAHead: LinearAdapters {
     }
 
     // u = x Aᵀ (rows, r), kept for dB;  y (rows, out) += s·u Bᵀ − s·(x A⁰ᵀ) B⁰ᵀ unless folded into W
+    // (with a push in flight, each correction of `terms` in turn through the u⁰ scratch)
     // The products are rank-r thin: with several threads each takes a slab of rows on a one-thread
     // BLAS (Parallel.slabs), which beats splitting every product over OpenBLAS's pool.
     public func forward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, y: UnsafeMutablePointer<Float>, ldy: Int, rows: Int) {
         precondition(rows == self.rows, "LoRAHead.prepare(rows:) was not called for this batch shape")
         let s = layout.site(site), r = layout.rank, n = s.inFeatures, m = s.outFeatures
-        let f = factors.pointer, v = merged.pointer, u = cache(self.u, site), u0 = cache(self.u0, site), aT = aT.pointer
+        let f = factors.pointer, u = cache(self.u, site), u0 = cache(self.u0, site), aT = aT.pointer
+        let corrections = computesCorrection ? terms.dropFirst() : []
         if thin { transpose(f + s.a, rows: r, columns: n, into: aT) }
         Parallel.slabs(rows) { i, k in
             if thin {
@@ -101,9 +135,9 @@ public final class LoRAHead: LinearAdapters {
             }
             if isFolded { return }
             GEMM.linear(u + i * r, f + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: scale, ldy: ldy)
-            if computesCorrection {
+            for (w, v) in corrections {
                 GEMM.linear(x + i * ldx, v + s.a, u0 + i * r, rows: k, inFeatures: n, outFeatures: r, ldx: ldx)
-                GEMM.linear(u0 + i * r, v + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: -scale, ldy: ldy)
+                GEMM.linear(u0 + i * r, v + s.b, y + i * ldy, rows: k, inFeatures: r, outFeatures: m, beta: 1, alpha: w * scale, ldy: ldy)
             }
         }
     }
@@ -112,7 +146,7 @@ public final class LoRAHead: LinearAdapters {
     public func backward(_ site: LinearSite, x: UnsafePointer<Float>, ldx: Int, dy: UnsafePointer<Float>, lddy: Int,
                          dx: UnsafeMutablePointer<Float>, lddx: Int, rows: Int) {
         let s = layout.site(site), r = layout.rank, n = s.inFeatures, m = s.outFeatures
-        let f = factors.pointer, v = merged.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
+        let f = factors.pointer, d = grads.pointer, g = self.g.pointer, u = cache(self.u, site)
         let aT = aT.pointer
         Parallel.slabs(rows) { i, k in
             if thin {
@@ -142,10 +176,10 @@ public final class LoRAHead: LinearAdapters {
                            beta: 1, c: d + s.a + c, ldc: n)
             }
         }
-        if computesCorrection {
+        for (w, v) in computesCorrection ? terms.dropFirst() : [] {
             Parallel.slabs(rows) { i, k in
                 GEMM.linearInputGrad(dy + i * lddy, v + s.b, g + i * r, rows: k, inFeatures: r, outFeatures: m, lddy: lddy)
-                GEMM.linearInputGrad(g + i * r, v + s.a, dx + i * lddx, rows: k, inFeatures: n, outFeatures: r, beta: 1, alpha: -scale, lddx: lddx)
+                GEMM.linearInputGrad(g + i * r, v + s.a, dx + i * lddx, rows: k, inFeatures: n, outFeatures: r, beta: 1, alpha: w * scale, lddx: lddx)
             }
         }
     }
@@ -153,6 +187,7 @@ public final class LoRAHead: LinearAdapters {
     /// After a merge this head took part in: Vᵢ ← BᵢAᵢ (reset-less), or Bᵢ ← 0 and Vᵢ = 0 (reset-B).
     public func didMerge(rule: LoRAConfig.MergeRule) {
         isFolded = false
+        pushed = nil
         switch rule {
         case .resetless:
             merged.copy(from: factors)
@@ -167,6 +202,30 @@ public final class LoRAHead: LinearAdapters {
     public func setMerged(from source: UnsafePointer<Float>) {
         merged.pointer.update(from: source, count: merged.count)
         hasCorrection = !Vec.allZero(merged.pointer, count: merged.count)
+        pushed = nil
+        isFolded = false
+    }
+
+    /// This head pushed `values` (its factors as the merge will use them) for a round whose merge
+    /// is applied later (`lte.overlap`, reset-less rule only: under reset-B, W gains (s/N)·BᵢAᵢ and
+    /// Bᵢ is zeroed at the merge, which this fold does not model; LoRAConfig refuses the pair). Until
+    /// `setMerged` or `pushWasNotMerged`, it trains on W + ω·s·(values − Vᵢ) + s·(BᵢAᵢ − values) with
+    /// ω = 1/N + c·(1 − 1/N): N = `totalHeads`, the merge's N; c = `extrapolation`. `values` is kept,
+    /// not copied: the caller must not change it.
+    public func awaitMerge(of values: FloatBuffer, totalHeads: Int, extrapolation: Float) {
+        precondition(values.count == factors.count && totalHeads > 0 && (0...1).contains(extrapolation),
+                     "LoRAHead.awaitMerge: factors of another layout, or c outside [0, 1]")
+        pushed = values
+        let share = 1 / Float(totalHeads)
+        pushedWeight = share + extrapolation * (1 - share)
+        isFolded = false
+    }
+
+    /// The merge of the push in flight was applied without this head (it was excluded, or late):
+    /// W holds nothing of it, so the head is back to W + s·BᵢAᵢ − s·Vᵢ with Vᵢ as it was, and its
+    /// pushed progress lands, whole, in the next merge it joins.
+    public func pushWasNotMerged() {
+        pushed = nil
         isFolded = false
     }
 
@@ -175,26 +234,27 @@ public final class LoRAHead: LinearAdapters {
     /// holding W). The head's products then skip those terms while `isFolded` (`markFolded` …
     /// `unfold`, around a step).
     ///
-    /// With a correction, the two terms are one product of rank 2r, [B | −B⁰] · [A ; A⁰], staged in
-    /// `stacked`: one pass over W instead of two.
+    /// With corrections, the terms are one product of inner dimension t·r (t = 2, or 3 with a push in
+    /// flight), [w₁B₁ | w₂B₂ | …] · [A₁ ; A₂ ; …] (`terms`; with one correction [B | −B⁰] · [A ; A⁰]),
+    /// staged in `stacked`: one pass over W instead of t.
     public func fold(_ sites: [LoRALayout.Site], into w: UnsafeMutablePointer<Float>, at base: Int) {
-        let f = factors.pointer, v = merged.pointer, r = layout.rank, st = stacked.pointer
+        let f = factors.pointer, r = layout.rank, st = stacked.pointer, terms = terms, k = terms.count * r
         for s in sites {
             let m = s.outFeatures, n = s.inFeatures, w = w + (s.weight - base)
-            guard hasCorrection else {
+            guard terms.count > 1 else {
                 // W (out, in) += s · B (out, r) · A (r, in)
                 GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: r, alpha: scale, a: f + s.b, lda: r,
                            b: f + s.a, ldb: n, beta: 1, c: w, ldc: n)
                 continue
             }
-            // stacked: [A ; A⁰] (2r, in), then [B | −B⁰] (out, 2r)
-            let q = st, p = st + 2 * r * n
-            q.update(from: f + s.a, count: r * n)
-            (q + r * n).update(from: v + s.a, count: r * n)
-            for o in 0..<m {
-                for j in 0..<r { p[o * 2 * r + j] = f[s.b + o * r + j]; p[o * 2 * r + r + j] = -v[s.b + o * r + j] }
+            // stacked: [A₁ ; A₂ ; …] (k, in), then [w₁B₁ | w₂B₂ | …] (out, k); w = ±1 is exact
+            let q = st, p = st + k * n
+            for (t, term) in terms.enumerated() {
+                (q + t * r * n).update(from: term.factors + s.a, count: r * n)
+                let b = term.factors + s.b
+                for o in 0..<m { for j in 0..<r { p[o * k + t * r + j] = term.weight * b[o * r + j] } }
             }
-            GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: 2 * r, alpha: scale, a: p, lda: 2 * r,
+            GEMM.sgemm(transA: false, transB: false, m: m, n: n, k: k, alpha: scale, a: p, lda: k,
                        b: q, ldb: n, beta: 1, c: w, ldc: n)
         }
     }

@@ -14,8 +14,10 @@ import LTENumerics
 ///   each lane's fold scratch (`LayerFold`: the largest frozen group, into which the group is read
 ///   and the stepping head folded in); and with quantized frozen weights (`lte.frozen_weights`)
 ///   their quantized bytes besides the master. A head whose lane folds keeps u = x Aᵀ per site; one
-///   that does not also keeps u⁰ = x A⁰ᵀ for its correction. With `lte.outer nesterov`, wherever W
-///   is merged, the outer optimizer's velocity and a round's Δ over the wrapped weights (`OuterOptimizer`).
+///   that does not also keeps u⁰ = x A⁰ᵀ for its correction. With `lte.overlap`, per head the factors
+///   it pushed for the round whose merge is in flight (F: its fold counts them, `LoRAHead.awaitMerge`).
+///   With `lte.outer nesterov`, wherever W is merged, the outer optimizer's velocity and a round's Δ
+///   over the wrapped weights (`OuterOptimizer`).
 ///
 /// Besides the model's floats, `runtime`: the bytes the process held before it built the model (the
 /// Swift runtime and Foundation, the binary and the libraries' code, OpenBLAS's buffers), measured
@@ -62,7 +64,7 @@ public struct MemoryBudget: Sendable {
         let master = merges ? layout.count : replicated
         let outer = merges ? outerFloats(lora, wrapped: layout.count - replicated) : 0
         return MemoryBudget(weights: master + quantized + heads * replicated + lanes * foldScratch, optimizer: heads * 3 * replicated + outer,
-                            adapters: heads * (5 * sites.count + cache) + totalHeads * sites.count,
+                            adapters: heads * ((lora.overlap ? 6 : 5) * sites.count + cache) + totalHeads * sites.count,
                             activations: lanes * Activations.floatCount(config: c, batch: batch, seqLen: c.contextLength,
                                                                         recomputesBlocks: recompute == .blocks))
     }

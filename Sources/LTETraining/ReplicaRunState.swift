@@ -103,6 +103,7 @@ extension ReplicaTrainer {
         tokensSeen = try integer("tokens_seen")
         bytesCommunicated = try integer("bytes_communicated")
         inFlight = try restoredInFlight(state, byName: byName, source: source)
+        if let inFlight { awaitMerge(of: inFlight) }
     }
 
     private func restoredInFlight(_ state: ReplicaRunState, byName: [String: FloatBuffer], source: String) throws -> PushedRound? {

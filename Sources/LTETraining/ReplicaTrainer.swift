@@ -85,7 +85,7 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
                 if let previous = inFlight { merge(previous) }
                 let pushed = push(present: Array(replicas.indices))
                 // The last round is merged at once, as a worker waits for the run's last merge.
-                if iteration + 1 == config.iterations { merge(pushed); inFlight = nil } else { inFlight = pushed }
+                if iteration + 1 == config.iterations { merge(pushed); inFlight = nil } else { awaitMerge(of: pushed); inFlight = pushed }
             } else {
                 synchronize(present: Array(replicas.indices))
             }
@@ -113,6 +113,16 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
                     replicated: present.map { main.packReplicated(replicas[$0].model.params.pointer) })
     }
 
+    /// Until `round` is merged, each head that pushed in it counts its pushed progress at the weight
+    /// `lte.overlap_extrapolation` gives it (`LoRAHead.awaitMerge`), as a worker's heads do between a
+    /// push and its merge.
+    func awaitMerge(of round: PushedRound) {
+        guard lora.merge == .resetless else { return }
+        for (k, i) in round.heads.enumerated() {
+            if let head = replicas[i].head, let pushed = round.factors[k] { head.awaitMerge(of: pushed.values, totalHeads: main.totalHeads, extrapolation: lora.overlapExtrapolation) }
+        }
+    }
+
     /// Merges a pushed round into `main` and hands the result to every replica: the heads' Vᵢ become
     /// the dequantized factors they pushed (reset-less), and with `lte.overlap` each replica keeps
     /// the progress it made since its push.
@@ -129,8 +139,9 @@ public final class ReplicaTrainer<Source: BatchSource>: TrainingRun {
             MainWeights.Push(head: round.heads[k], factors: round.factors[k]?.values, replicated: asPushed[k])
         })
         let meanChange = main.settleReplicatedMean(mean, base: base, format: format)
-        for (k, i) in round.heads.enumerated() {
-            guard let head = replicas[i].head, let pushed = round.factors[k] else { continue }
+        for r in replicas {
+            guard let head = r.head else { continue }
+            guard let k = round.heads.firstIndex(of: r.id), let pushed = round.factors[k] else { head.pushWasNotMerged(); continue }
             if lora.merge == .resetless { head.setMerged(from: pushed.values.pointer) } else { head.didMerge(rule: lora.merge) }
         }
         for (i, r) in replicas.enumerated() {

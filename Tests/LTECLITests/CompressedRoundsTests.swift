@@ -8,7 +8,8 @@ import XCTest
 final class CompressedRoundsTests: LaunchedRunTestCase {
 
     /// `lte launch` over tcp, 2 workers × 2 heads, 4 rounds, for `settings`: returns rounds.jsonl,
-    /// after checking the last round's hash is the in-process run's and the replayed history's.
+    /// after checking the last round's hash is the in-process run's and the replayed history's, and
+    /// that `lte fsck` passes on the history.
     private func launchMatchesInProcess(_ name: String, _ settings: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [[String: Any]] {
         let run = scratch.appendingPathComponent(name)
         try LTEBinary.succeed(["launch", "--workers", "2", "--heads-per-worker", "2", "--config", "configs/tiny.json", "--data", data,
@@ -23,6 +24,8 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         XCTAssertEqual(localHash, served, "\(name): distributed and in-process runs differ", file: file, line: line)
         let replay = try LTEBinary.succeed(["replay", "--run", run.path, "--to", "main", "--out", scratch.appendingPathComponent(name + "-replay").path])
         XCTAssertTrue(replay.stdout.contains(served), "\(name): replay does not reach the server's weights", file: file, line: line)
+        // The history records merges only (nothing of a head's fold): fsck checks every round's hash.
+        try LTEBinary.succeed(["fsck", "--run", run.path])
         return lines
     }
 
@@ -34,6 +37,13 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
             for key in ["worker_train_ms", "worker_wait_ms", "round_ms", "sync_ms", "bytes_in", "bytes_out"] { XCTAssertNotNil(l[key], key) }
             XCTAssertGreaterThan(l["worker_train_ms"] as? Double ?? 0, 0)
         }
+    }
+
+    /// float32 pushes overlapped, each head's fold counting its push in flight at exactly the merge's
+    /// s/N (c = 0; the int8 test above runs the default c) on every node alike: the launch, the
+    /// in-process run and replay end on the same bits.
+    func testOverlappedLaunchMatchesInProcessAndReplay() throws {
+        _ = try launchMatchesInProcess("overlap", ["--set", "lte.overlap=true", "--set", "lte.overlap_extrapolation=0"])
     }
 
     /// Each format moves fewer bytes than float32 and still ends where the in-process run does.
@@ -117,6 +127,7 @@ final class CompressedRoundsTests: LaunchedRunTestCase {
         let base = ["train", "--mode", "lte", "--config", "configs/tiny.json", "--data", data, "--run", scratch.appendingPathComponent("bad").path]
         try LTEBinary.fail(base + ["--set", "lte.push_format=fp8"], "lte.push_format must be one of f32, bf16, int8, nf4")
         try LTEBinary.fail(base + ["--set", "lte.overlap=sometimes"], "lte.overlap must be one of true, false")
+        try LTEBinary.fail(base + ["--set", "lte.overlap_extrapolation=1.5"], "lte.overlap_extrapolation must be in [0, 1]")
         try LTEBinary.fail(base + ["--set", "lte.overlap=true", "--set", "lte.merge=reset-b"], "lte.overlap needs lte.merge resetless")
     }
 }

@@ -129,9 +129,15 @@ final class CompressedRoundsWorkerTests: XCTestCase {
         let first = try [a, b].map { try $0.push($0.trainRound(), over: link) }
         XCTAssertEqual(first, [.sent(round: 1), .sent(round: 1)])
         XCTAssertEqual(a.round, 0, "a push in flight must not move the weights")
+        // Until merge 1 is applied each head counts what it pushed (the dequantized int8 values) at s/N.
+        let aHead = try XCTUnwrap(a.session?.replicas[0].head)
+        let pushedValues = try XCTUnwrap(aHead.pushed).array
+        XCTAssertEqual(pushedValues, PushedFactors(quantizing: aHead.factors, format: .int8).values.array)
         let second = try [a, b].map { try $0.trainRound() }
         XCTAssertEqual(try [a, b].map { try $0.collect(over: link) }, [.merged(round: 1), .merged(round: 1)])
         XCTAssertEqual(a.weightsHash, h.core.main.weightsHash)
+        XCTAssertNil(aHead.pushed, "the merge applied, W holds the head's share")
+        XCTAssertEqual(aHead.merged.array, pushedValues)
         // Rounds 2 (overlapped) and 3 (the last: waited for) as the loop runs them.
         let rest = [(a, second[0]), (b, second[1])].map { w, trained in
             Background { () -> WeightsDigest in

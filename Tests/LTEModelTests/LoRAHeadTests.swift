@@ -112,23 +112,33 @@ final class LoRAHeadTests: XCTestCase {
             XCTAssertEqual(head.hasCorrection, correction)
             if fold { lane.head = head; head.markFolded() }
             XCTAssertEqual(head.isFolded, fold)
-            model.adapters = head
-            head.prepare(rows: 6)
-            let acts = Activations(config: c, batch: 1, seqLen: 6)
-            let (tokens, targets) = GradientCheckTests.batch(c, b: 1, t: 6, seed: 2)
-            let loss = model.forward(acts, tokens: tokens, targets: targets)
-            model.zeroGrad(); head.grads.zero()
-            model.backward(acts)
-            return (loss, head.grads.array, model.grads.array)
+            return Self.lossAndGradients(model, head)
         }
         let computed = try run(fold: false), folded = try run(fold: true)
         XCTAssertEqual(computed.loss, folded.loss, accuracy: 1e-5)
         // Relative to the largest gradient: folded, W + s·BA − s·V rounds differently (here |s·BA| ≫ |W|).
-        func worst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! / max(1, a.map(abs).max()!) }
+        let worst = Self.relativeWorst
         XCTAssertLessThan(worst(computed.grads, folded.grads), 1e-4, "rank \(rank), correction \(correction): factor gradients")
         XCTAssertLessThan(worst(computed.dx, folded.dx), 1e-4, "rank \(rank), correction \(correction): replicated tensors' gradients")
         XCTAssertGreaterThan(computed.grads.map(abs).max()!, 1e-3)   // not trivially zero
     }
+
+    /// One forward and backward pass of `model` with `head` on a fixed batch of 6 rows: the loss,
+    /// the head's factor gradients and the model's (replicated tensors') gradients.
+    static func lossAndGradients(_ model: Transformer, _ head: LoRAHead) -> (loss: Float, grads: [Float], dx: [Float]) {
+        let c = model.config
+        model.adapters = head
+        head.prepare(rows: 6)
+        let acts = Activations(config: c, batch: 1, seqLen: 6)
+        let (tokens, targets) = GradientCheckTests.batch(c, b: 1, t: 6, seed: 2)
+        let loss = model.forward(acts, tokens: tokens, targets: targets)
+        model.zeroGrad(); head.grads.zero()
+        model.backward(acts)
+        return (loss, head.grads.array, model.grads.array)
+    }
+
+    /// The largest difference between `a` and `b`, relative to a's largest magnitude (at least 1).
+    static func relativeWorst(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! / max(1, a.map(abs).max()!) }
 
     func makeHeads(_ n: Int, layout: LoRALayout, seed: UInt64) -> [LoRAHead] {
         (0..<n).map { i in
