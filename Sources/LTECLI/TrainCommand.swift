@@ -37,7 +37,7 @@ struct TrainCommand: ParsableCommand {
             help: ArgumentHelp("Run directory for config.json, metrics.jsonl and checkpoint/ (created if missing).", valueName: "dir"))
     var runDirectory: String
 
-    @Option(help: ArgumentHelp("full (one dense model), lte (N heads merged every T), lora (one head, never merged), lora-merge (one head merged every T) or fedavg (N dense replicas averaged every T). Heads, rank, alpha and T come from the config's lte section; left out there, lte.rank is the smallest multiple of 8 with heads × rank ≥ the widest layer (at most the narrowest layer's input width), lte.learning_rate is 2 × training.learning_rate ÷ s (s = alpha ÷ rank) and lte.replicated_learning_rate (embeddings, norms, lm_head) is √heads × training.learning_rate; RUN/config.json records the values used.", valueName: "mode"))
+    @Option(help: ArgumentHelp("full (one dense model), lte (N heads merged every T), lora (one head, never merged), lora-merge (one head merged every T) or fedavg (N dense replicas averaged every T). Heads, rank, alpha and T come from the config's lte section; left out there, lte.rank is the smallest multiple of 8 with heads × rank ≥ the widest layer (at most the narrowest layer's input width), lte.learning_rate is 2 × training.learning_rate ÷ s (s = alpha ÷ rank) and lte.replicated_learning_rate (embeddings, norms, lm_head) is heads × training.learning_rate; RUN/config.json records the values used.", valueName: "mode"))
     var mode: TrainingMode = .full
 
     @Option(help: "Total optimizer steps (overrides training.iterations).")

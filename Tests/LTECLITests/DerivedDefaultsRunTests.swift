@@ -38,7 +38,7 @@ final class DerivedDefaultsRunTests: LaunchedRunTestCase {
         XCTAssertEqual(lte["rank"] as? Int, expectedRank)
         let headRate = try XCTUnwrap((lte["learning_rate"] as? NSNumber)?.doubleValue)
         XCTAssertEqual(headRate, 2 * 3e-3 / (16 / Double(expectedRank)), accuracy: 1e-9)
-        XCTAssertEqual(try XCTUnwrap((lte["replicated_learning_rate"] as? NSNumber)?.doubleValue), 2.0.squareRoot() * 3e-3, accuracy: 1e-9, "√N × the training rate")
+        XCTAssertEqual(try XCTUnwrap((lte["replicated_learning_rate"] as? NSNumber)?.doubleValue), 2 * 3e-3, accuracy: 1e-9, "N × the training rate")
 
         // The in-process run of the same config and heads derives the same values and ends on the same bits.
         let local = scratch.appendingPathComponent("local")

@@ -17,7 +17,7 @@ extension RunConfigTests {
         XCTAssertEqual(c.lte.rank, 48, "2 heads × 48 ≥ 96, a multiple of 8")
         let s: Float = 1024 / 48
         XCTAssertEqual(c.lte.learningRate, 2 * Float(3e-4) / s)
-        XCTAssertEqual(c.lte.replicatedLearningRate, Float(2).squareRoot() * Float(3e-4), "√N × the training rate")
+        XCTAssertEqual(c.lte.replicatedLearningRate, 2 * Float(3e-4), "N × the training rate")
         // The rank follows the heads, in multiples of 8, and never passes the narrowest input width.
         for (heads, rank) in [(1, 64), (3, 32), (4, 24), (8, 16), (12, 8), (100, 8)] {
             XCTAssertEqual(try decode("{\(model), \"lte\": {\"heads\": \(heads)}}").lte.rank, rank, "\(heads) heads")
@@ -28,7 +28,7 @@ extension RunConfigTests {
         XCTAssertEqual(bare.lte.heads, 8)
         XCTAssertEqual(bare.lte.rank, 16)
         XCTAssertEqual(bare.lte.learningRate, 2 * TrainingConfig().learningRate / (4096 / 16))
-        XCTAssertEqual(bare.lte.replicatedLearningRate, Float(8).squareRoot() * TrainingConfig().learningRate)
+        XCTAssertEqual(bare.lte.replicatedLearningRate, 8 * TrainingConfig().learningRate)
         // A null is taken as absent, like a left-out key.
         XCTAssertEqual(try decode("{\(model), \"lte\": {\"heads\": 2, \"rank\": null, \"learning_rate\": null}}").lte.rank, 48)
     }
@@ -41,7 +41,7 @@ extension RunConfigTests {
         let overridden = try decode("{\(model), \"lte\": {\"heads\": 2}}", overrides: ["lte.rank=16", "lte.learning_rate=5e-5"])
         XCTAssertEqual(overridden.lte.rank, 16)
         XCTAssertEqual(overridden.lte.learningRate, 5e-5)
-        XCTAssertEqual(overridden.lte.replicatedLearningRate, Float(2).squareRoot() * TrainingConfig().learningRate, "the one left out is still derived")
+        XCTAssertEqual(overridden.lte.replicatedLearningRate, 2 * TrainingConfig().learningRate, "the one left out is still derived")
     }
 
     /// config.json (and the history's root commit, and a welcome) spell the derived values out, so
